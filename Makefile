@@ -1,0 +1,54 @@
+# Prompt Studio: `make run` to use it, `make test` to test it. Nothing else needs setting up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help install services setup run test lint format bench stop services-status clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP) ## Create .venv and install the project
+
+services: install ## Start embedded PostgreSQL and Redis under .local/ (unless DATABASE_URL/REDIS_URL are set)
+	@$(MANAGE) devservices up
+
+setup: services ## Services up, database migrated
+	@$(MANAGE) migrate --noinput
+
+run: setup ## Set everything up and run the studio, a Celery worker, beat and Flower
+	@$(MANAGE) seed_demo --banner
+	@honcho start -f Procfile
+
+test: services ## Set everything up and run the whole test suite against real PostgreSQL and Redis
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: setup ## Run the benchmarks in bench/ (each prints JSON)
+	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+services-status: install ## Show the embedded services
+	@$(MANAGE) devservices status
+
+stop: install ## Stop the embedded PostgreSQL and Redis (data is kept under .local/)
+	@$(MANAGE) devservices down
+
+clean: ## Remove .venv (keeps .local/ and its data)
+	rm -rf $(VENV)

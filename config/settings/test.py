@@ -1,0 +1,29 @@
+"""Settings for the test suite: the same real services, separate databases."""
+
+from __future__ import annotations
+
+from config.env import envstr, redis_url_with_db
+from config.settings.base import *  # noqa: F403
+from config.settings.base import CHANNEL_LAYERS, DATABASES, REDIS_URL
+
+# One fixed database name used both by pytest-django and by the worker and server subprocesses
+# that the tests start, so that they all see the same rows.
+_test_db = envstr("TEST_DATABASE_NAME", "promptstudio_test")
+DATABASES["default"]["NAME"] = _test_db
+DATABASES["default"]["TEST"] = {"NAME": _test_db}
+
+# Redis logical databases 8..11 of the same server: the running studio (0..3) is left alone.
+CELERY_BROKER_URL = redis_url_with_db(REDIS_URL, 8)
+CELERY_RESULT_BACKEND = redis_url_with_db(REDIS_URL, 9)
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": redis_url_with_db(REDIS_URL, 10),
+        "KEY_PREFIX": "psa-test",
+    }
+}
+CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_url_with_db(REDIS_URL, 11)]
+TEST_REDIS_DBS = (8, 9, 10, 11)
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_BEAT_SCHEDULE_FILENAME = "/dev/null"

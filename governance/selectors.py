@@ -1,0 +1,70 @@
+"""Reads for tenancy, and the chokepoint every caller uses to reach a workspace."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+
+from governance.models import Membership, Workspace
+
+
+class WorkspaceNotFound(Http404):
+    pass
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def workspaces_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    return Workspace.objects.filter(memberships__user=user).select_related("organization")
+
+
+def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+    if not user.is_authenticated:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user).select_related("workspace", "workspace__organization")
+
+
+def access_workspace(
+    *, user: AbstractBaseUser | AnonymousUser, workspace_id: Any, perm: str | None = None
+) -> Workspace:
+    """The one way to reach a workspace on behalf of a user.
+
+    A workspace the user is not a member of does not exist for them (404, never 403), so ids of
+    other tenants reveal nothing. A member lacking ``perm`` gets PermissionDenied (403).
+    """
+    pk = _as_uuid(workspace_id)
+    workspace = workspaces_for_user(user=user).filter(pk=pk).first() if pk else None
+    if workspace is None:
+        raise WorkspaceNotFound("No such workspace.")
+    if perm is not None and not user.has_perm(f"governance.{perm}", workspace):
+        raise PermissionDenied("Your role in this workspace does not allow this.")
+    return workspace
+
+
+def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
+    return Membership.objects.filter(workspace=workspace).select_related("user")
+
+
+def access_membership(*, workspace: Workspace, membership_id: Any) -> Membership:
+    try:
+        return workspace_members(workspace=workspace).get(pk=int(membership_id))
+    except (ValueError, TypeError, Membership.DoesNotExist):
+        raise Http404("No such member in this workspace.") from None
+
+
+def membership_of(*, user: AbstractBaseUser, workspace: Workspace) -> Membership | None:
+    return Membership.objects.filter(user=user, workspace=workspace).first()
