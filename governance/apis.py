@@ -118,7 +118,12 @@ class MemberListApi(APIView):
             raise serializers.ValidationError({"username": ["No active user has this username."]})
         if selectors.membership_of(user=user, workspace=workspace) is not None:
             raise serializers.ValidationError({"username": ["This user is already a member; change their role."]})
-        membership = services.membership_set(workspace=workspace, user=user, **data.validated_data)
+        membership = services.membership_set(
+            workspace=workspace,
+            user=user,
+            role=data.validated_data["role"],
+            attributes=data.validated_data["attributes"],
+        )
         return Response(MembershipOutput(membership).data, status=status.HTTP_201_CREATED)
 
 

@@ -227,6 +227,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "governance.models.Role"},
 }
 
 # --- product settings (defaults from ARCHITECTURE.md) ------------------------------------------

@@ -1,0 +1,166 @@
+"""Shared fixtures: personas in two organisations, API clients, a real worker and ASGI server.
+
+Alice owns Acme's workspace, Adam administers it, Ana is an analyst and Vic a viewer there.
+Bob owns Globex's workspace and should have no access to any of Acme's stuff.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from governance.models import Role, Workspace
+from tests.factories import OrganizationFactory, make_member, make_workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interval: float = 0.05) -> Any:
+    """Poll until ``predicate`` returns something truthy; never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:
+            last_error = exc
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not happen within {timeout} s (last error: {last_error!r})")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_redis() -> None:
+    """The test Redis databases start empty (the running studio's databases are left alone)."""
+    for db in settings.TEST_REDIS_DBS:
+        client = redis.Redis.from_url(settings.REDIS_URL, db=db)
+        client.flushdb()
+        client.close()
+
+
+@dataclass
+class Tenancy:
+    acme: Workspace
+    globex: Workspace
+    alice: Any
+    adam: Any
+    ana: Any
+    vic: Any
+    bob: Any
+
+
+@pytest.fixture
+def tenancy(db: None) -> Tenancy:
+    acme = make_workspace(organization=OrganizationFactory(name="Acme", slug="acme-test"), name="Analytics")
+    globex = make_workspace(organization=OrganizationFactory(name="Globex", slug="globex-test"), name="Ops")
+    return Tenancy(
+        acme=acme,
+        globex=globex,
+        alice=make_member(acme, "alice", Role.OWNER).user,
+        adam=make_member(acme, "adam", Role.ADMIN).user,
+        ana=make_member(acme, "ana", Role.ANALYST, {"region": "EMEA"}).user,
+        vic=make_member(acme, "vic", Role.VIEWER, {"region": "NA"}).user,
+        bob=make_member(globex, "bob", Role.OWNER).user,
+    )
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def client_for(api: APIClient) -> Callable[[Any], APIClient]:
+    def login(user: Any) -> APIClient:
+        if user is not None:
+            api.force_authenticate(user)
+        return api
+
+    return login
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.test", "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(
+    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A real Celery worker process on the test broker and the test database."""
+    from config.celery import app
+
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    hostname = f"test-worker-{os.getpid()}@localhost"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
+             "--loglevel", "INFO", "--hostname", hostname, "--without-mingle", "--without-gossip"],
+            cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(
+            lambda: process.poll() is None and app.control.ping(destination=[hostname], timeout=0.5),
+            timeout=60,
+            what=f"the Celery worker answering (log: {log})",
+        )
+        yield hostname
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup: None, celery_worker: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The real ASGI server (uvicorn + Channels) on a free port, on the test database."""
+    import httpx
+
+    port = _free_port()
+    log = tmp_path_factory.mktemp("asgi") / "asgi.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+             "--lifespan", "off", "--ws", "websockets-sansio", "--no-access-log"],
+            cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(
+            lambda: process.poll() is None and httpx.get(f"{url}/api/schema/", timeout=2).status_code == 200,
+            timeout=60,
+            what=f"the ASGI server answering (log: {log})",
+        )
+        yield url
+    finally:
+        _stop(process)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.contrib.auth import get_user_model
+
+from governance import services
+from governance.models import Membership, Organization, Workspace
+
+PASSWORD = "correct-horse-battery"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def _save(obj: Any, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create:
+            obj.save()
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+
+    name = factory.Sequence(lambda n: f"Organisation {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
+def make_workspace(*, organization: Organization | None = None, name: str = "Analytics", **kwargs: Any) -> Workspace:
+    organization = organization or OrganizationFactory()
+    slug = kwargs.pop("slug", name.lower().replace(" ", "-"))
+    return services.workspace_create(organization=organization, name=name, slug=slug, **kwargs)
+
+
+def make_member(workspace: Workspace, username: str, role: str, attributes: dict[str, Any] | None = None) -> Membership:
+    user = UserFactory(username=username)
+    return services.membership_set(workspace=workspace, user=user, role=role, attributes=attributes or {})
