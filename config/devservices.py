@@ -52,11 +52,13 @@ def _free_port(preferred: int | None) -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until(predicate: Any, *, timeout: float, what: str) -> None:
+def _wait_until(predicate: Any, *, timeout: float, what: str) -> Any:
+    """Polls ``predicate`` until it returns something truthy, and returns that."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        result = predicate()
+        if result:
+            return result
         time.sleep(0.05)
     raise DevServiceError(f"{what} did not become ready within {timeout:.0f} s")
 
@@ -124,13 +126,13 @@ class DevServices:
         return [
             ServiceStatus(
                 "postgres",
-                bool(pg) and self._postgres_running(),
+                self._postgres_running() if pg else False,
                 f"postgresql://{pg['user']}:***@127.0.0.1:{pg['port']}/{pg['database']}" if pg else "",
                 "" if pg else "never started",
             ),
             ServiceStatus(
                 "redis",
-                bool(rd) and self._redis_ping(rd),
+                self._redis_ping(rd) if rd else False,
                 f"redis://:***@127.0.0.1:{rd['port']}/0" if rd else "",
                 "" if rd else "never started",
             ),
@@ -276,9 +278,7 @@ class DevServices:
             except psycopg.OperationalError:
                 return None
 
-        holder: list[psycopg.Connection[Any]] = []
-        _wait_until(lambda: bool(conn := connect()) and not holder.append(conn), timeout=30, what="PostgreSQL")
-        with holder[0] as conn:
+        with _wait_until(connect, timeout=30, what="PostgreSQL") as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (pg["database"],)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(pg["database"])))

@@ -35,7 +35,7 @@ def _check_database() -> str:
 def _check_redis() -> str:
     timeout = settings.HEALTH_CHECK_TIMEOUT_SECONDS
     client = redis.Redis.from_url(
-        settings.CACHES["default"]["LOCATION"], socket_timeout=timeout, socket_connect_timeout=timeout
+        str(settings.CACHES["default"]["LOCATION"]), socket_timeout=timeout, socket_connect_timeout=timeout
     )
     try:
         client.ping()
@@ -46,7 +46,7 @@ def _check_redis() -> str:
 
 def _check_broker() -> str:
     with celery_app.connection_for_write() as conn:
-        conn.ensure_connection(max_retries=1, timeout=settings.HEALTH_CHECK_TIMEOUT_SECONDS)
+        conn.ensure_connection(max_retries=1, timeout=max(1, int(settings.HEALTH_CHECK_TIMEOUT_SECONDS)))
     return "ok"
 
 

@@ -184,7 +184,7 @@ class AccessTokenOutput(serializers.Serializer):
 class TokenObtainApi(TokenObtainPairView):
     """Exchange a username and password for a Bearer JWT pair scoped to one workspace."""
 
-    serializer_class = WorkspaceTokenObtainSerializer  # type: ignore[assignment]
+    serializer_class = WorkspaceTokenObtainSerializer
 
     @extend_schema(operation_id="auth_token_obtain", tags=["auth"], responses={200: TokenPairOutput, **ERROR_RESPONSES})
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -194,7 +194,7 @@ class TokenObtainApi(TokenObtainPairView):
 class TokenRefreshApi(TokenRefreshView):
     """Exchange a refresh token for a new access token (membership is checked again)."""
 
-    serializer_class = WorkspaceTokenRefreshSerializer  # type: ignore[assignment]
+    serializer_class = WorkspaceTokenRefreshSerializer
 
     @extend_schema(
         operation_id="auth_token_refresh", tags=["auth"], responses={200: AccessTokenOutput, **ERROR_RESPONSES}

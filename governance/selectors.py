@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
@@ -26,21 +26,19 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def workspaces_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+def workspaces_for_user(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
     if not user.is_authenticated:
         return Workspace.objects.none()
     return Workspace.objects.filter(memberships__user=user).select_related("organization")
 
 
-def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Membership]:
+def memberships_for_user(*, user: User | AnonymousUser) -> QuerySet[Membership]:
     if not user.is_authenticated:
         return Membership.objects.none()
     return Membership.objects.filter(user=user).select_related("workspace", "workspace__organization")
 
 
-def access_workspace(
-    *, user: AbstractBaseUser | AnonymousUser, workspace_id: Any, perm: str | None = None
-) -> Workspace:
+def access_workspace(*, user: User | AnonymousUser, workspace_id: Any, perm: str | None = None) -> Workspace:
     """The one way to reach a workspace on behalf of a user.
 
     A workspace the user is not a member of does not exist for them (404, never 403), so ids of
@@ -50,6 +48,7 @@ def access_workspace(
     workspace = workspaces_for_user(user=user).filter(pk=pk).first() if pk else None
     if workspace is None:
         raise WorkspaceNotFound("No such workspace.")
+    # Anonymous users have no workspaces, so only a real user reaches this line.
     if perm is not None and not user.has_perm(f"governance.{perm}", workspace):
         raise PermissionDenied("Your role in this workspace does not allow this.")
     return workspace
@@ -66,5 +65,5 @@ def access_membership(*, workspace: Workspace, membership_id: Any) -> Membership
         raise Http404("No such member in this workspace.") from None
 
 
-def membership_of(*, user: AbstractBaseUser, workspace: Workspace) -> Membership | None:
+def membership_of(*, user: User, workspace: Workspace) -> Membership | None:
     return Membership.objects.filter(user=user, workspace=workspace).first()

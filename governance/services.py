@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, Group
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm
@@ -59,7 +59,7 @@ def _role_groups(workspace: Workspace) -> dict[str, Group]:
 
 @transaction.atomic
 def membership_set(
-    *, workspace: Workspace, user: AbstractBaseUser, role: str, attributes: dict[str, Any] | None = None
+    *, workspace: Workspace, user: User, role: str, attributes: dict[str, Any] | None = None
 ) -> Membership:
     """Adds the user to the workspace or changes their role; the role's group follows."""
     if role not in Role.values:
@@ -75,9 +75,8 @@ def membership_set(
     membership.save()
 
     groups = _role_groups(workspace)
-    user_groups = user.groups  # type: ignore[attr-defined]
-    user_groups.remove(*[group for name, group in groups.items() if name != role])
-    user_groups.add(groups[role])
+    user.groups.remove(*[group for name, group in groups.items() if name != role])
+    user.groups.add(groups[role])
     return membership
 
 

@@ -36,12 +36,13 @@ class WorkspaceTokenObtainSerializer(TokenObtainPairSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         data = super().validate(attrs)  # authenticates; sets self.user
-        memberships = memberships_for_user(user=self.user).order_by("created_at")
+        user: Any = self.user
+        memberships = memberships_for_user(user=user).order_by("created_at")
         wanted = attrs.get("workspace_id")
         membership = memberships.filter(workspace_id=wanted).first() if wanted else memberships.first()
         if wanted and membership is None:
             raise exceptions.ValidationError({"workspace_id": ["You are not a member of this workspace."]})
-        refresh = self.get_token(self.user)
+        refresh = RefreshToken.for_user(user)
         for key, value in _claims_for(membership).items():
             refresh[key] = value
         data["refresh"] = str(refresh)

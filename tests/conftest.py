@@ -22,7 +22,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from governance.models import Role, Workspace
-from tests.factories import OrganizationFactory, make_member, make_workspace
+from tests.factories import make_member, make_organization, make_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,8 +64,8 @@ class Tenancy:
 
 @pytest.fixture
 def tenancy(db: None) -> Tenancy:
-    acme = make_workspace(organization=OrganizationFactory(name="Acme", slug="acme-test"), name="Analytics")
-    globex = make_workspace(organization=OrganizationFactory(name="Globex", slug="globex-test"), name="Ops")
+    acme = make_workspace(organization=make_organization("Acme", "acme-test"), name="Analytics")
+    globex = make_workspace(organization=make_organization("Globex", "globex-test"), name="Ops")
     return Tenancy(
         acme=acme,
         globex=globex,
@@ -114,9 +114,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="session")
-def celery_worker(
-    django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
+def celery_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Celery worker process on the test broker and the test database."""
     from config.celery import app
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import factory
-from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from governance import services
 from governance.models import Membership, Organization, Workspace
@@ -13,7 +13,7 @@ PASSWORD = "correct-horse-battery"
 
 class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = get_user_model()
+        model = User
         django_get_or_create = ("username",)
         skip_postgeneration_save = True
 
@@ -35,12 +35,24 @@ class OrganizationFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"org-{n}")
 
 
-def make_workspace(*, organization: Organization | None = None, name: str = "Analytics", **kwargs: Any) -> Workspace:
-    organization = organization or OrganizationFactory()
+def make_user(username: str, *, staff: bool = False) -> User:
+    user: User = UserFactory.create(username=username)
+    if staff:
+        user.is_staff = user.is_superuser = True
+        user.save(update_fields=["is_staff", "is_superuser"])
+    return user
+
+
+def make_organization(name: str, slug: str) -> Organization:
+    organization: Organization = OrganizationFactory.create(name=name, slug=slug)
+    return organization
+
+
+def make_workspace(*, organization: Organization, name: str = "Analytics", **kwargs: Any) -> Workspace:
     slug = kwargs.pop("slug", name.lower().replace(" ", "-"))
     return services.workspace_create(organization=organization, name=name, slug=slug, **kwargs)
 
 
 def make_member(workspace: Workspace, username: str, role: str, attributes: dict[str, Any] | None = None) -> Membership:
-    user = UserFactory(username=username)
+    user = make_user(username)
     return services.membership_set(workspace=workspace, user=user, role=role, attributes=attributes or {})

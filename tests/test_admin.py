@@ -8,16 +8,14 @@ from django.test import Client
 
 from governance.models import Membership, Workspace
 from governance.roles import role_group_name
-from tests.factories import UserFactory
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def admin_client(tenancy):
-    superuser = UserFactory(username="root-admin")
-    superuser.is_staff = superuser.is_superuser = True
-    superuser.save()
+    superuser = make_user("root-admin", staff=True)
     client = Client()
     client.force_login(superuser)
     return client

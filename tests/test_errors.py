@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 pytestmark = pytest.mark.django_db
 
 
-def assert_error_body(response: HttpResponse, status: int, code: str) -> dict:
+def assert_error_body(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.content
     assert response["Content-Type"].startswith("application/json")
     body = response.json()

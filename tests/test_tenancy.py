@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from governance import selectors, services
 from governance.models import Membership, Role
 from governance.roles import role_group_name
-from tests.factories import UserFactory
+from tests.factories import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -127,7 +127,7 @@ def _call(api, tenancy, endpoint):
     if endpoint == "member_list":
         return api.get(f"{ws}/members/")
     if endpoint == "member_add":
-        UserFactory(username="newcomer")
+        make_user("newcomer")
         return api.post(f"{ws}/members/", {"username": "newcomer", "role": "viewer"}, format="json")
     if endpoint == "member_update":
         return api.patch(f"{ws}/members/{vic.pk}/", {"attributes": {"region": "APAC"}}, format="json")
@@ -154,7 +154,7 @@ def test_workspace_list_shows_only_my_workspaces_with_my_role(tenancy, client_fo
 
 
 def test_only_an_owner_can_make_an_owner(tenancy, client_for):
-    UserFactory(username="carol")
+    make_user("carol")
     ws = f"/api/v1/workspaces/{tenancy.acme.pk}/members/"
     refused = client_for(tenancy.adam).post(ws, {"username": "carol", "role": "owner"}, format="json")
     assert refused.status_code == 403

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from config.env import envstr, redis_url_with_db
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CHANNEL_LAYERS, DATABASES, REDIS_URL
+from config.settings.base import DATABASES, REDIS_URL
 
 # One fixed database name used both by pytest-django and by the worker and server subprocesses
 # that the tests start, so that they all see the same rows.
@@ -22,7 +22,12 @@ CACHES = {
         "KEY_PREFIX": "psa-test",
     }
 }
-CHANNEL_LAYERS["default"]["CONFIG"]["hosts"] = [redis_url_with_db(REDIS_URL, 11)]
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [redis_url_with_db(REDIS_URL, 11)], "prefix": "psa-test", "capacity": 1000, "expiry": 60},
+    }
+}
 TEST_REDIS_DBS = (8, 9, 10, 11)
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
