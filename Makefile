@@ -41,7 +41,7 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## Run the benchmarks in bench/ (each prints JSON)
+bench: setup ## Run the benchmarks in bench/ (each prints JSON figures)
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 services-status: install ## Show the embedded services
