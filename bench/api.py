@@ -26,7 +26,6 @@ import django  # noqa: E402
 django.setup()
 
 import redis  # noqa: E402
-
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
@@ -84,7 +83,7 @@ def main() -> None:
         "api_unauthenticated_401": measure(lambda: client.get("/api/v1/me")),
     }
 
-    worker = subprocess.Popen(  # noqa: S603
+    worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
          "--hostname", f"bench-{os.getpid()}@localhost", "--without-mingle", "--without-gossip"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
