@@ -72,14 +72,14 @@ def main() -> None:
     services.membership_set(workspace=workspace, user=analyst, role=Role.ANALYST)
     token = str(RefreshToken.for_user(analyst).access_token)
     client = Client()
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {token}"}
     redis_client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
     results: dict[str, object] = {
         "bare_select_1": measure(select_one),
         "bare_redis_ping": measure(redis_client.ping),
-        "api_me_jwt": measure(lambda: client.get("/api/v1/me", **auth)),
-        "api_workspace_detail_jwt": measure(lambda: client.get(f"/api/v1/workspaces/{workspace.pk}/", **auth)),
+        "api_me_jwt": measure(lambda: client.get("/api/v1/me", headers=auth)),
+        "api_workspace_detail_jwt": measure(lambda: client.get(f"/api/v1/workspaces/{workspace.pk}/", headers=auth)),
         "api_unauthenticated_401": measure(lambda: client.get("/api/v1/me")),
     }
 
