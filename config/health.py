@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
 from config.celery import app as celery_app
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,10 @@ def _run(name: str, check: Callable[[], str]) -> CheckResult:
     try:
         detail = check()
         ok = True
-    except Exception as exc:
-        detail = f"{type(exc).__name__}: {exc}"[:300]
+    except Exception as exc:  # a health check reports any failure, it never raises
+        logger.warning("health check %s failed", name, exc_info=True, extra={"check": name})
+        # Anonymous callers may read /health: in production the reason stays in the log.
+        detail = "unavailable" if settings.PRODUCTION else f"{type(exc).__name__}: {exc}"[:300]
         ok = False
     return CheckResult(name, ok, round((time.perf_counter() - started) * 1000, 1), detail)
 

@@ -37,3 +37,13 @@ def test_health_is_503_and_names_the_failing_check_when_redis_is_unreachable(set
 @pytest.mark.django_db(transaction=True)
 def test_a_task_round_trips_through_the_broker_and_a_real_worker(celery_worker):
     assert echo.delay("ping").get(timeout=30) == "ping"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_production_a_failing_check_does_not_reveal_why(settings, celery_worker):
+    settings.PRODUCTION = True
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    body = Client().get("/health").json()
+    assert body["checks"]["redis"] == {"status": "fail", "ms": body["checks"]["redis"]["ms"], "detail": "unavailable"}

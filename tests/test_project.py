@@ -39,3 +39,28 @@ def test_the_asgi_server_serves_pages_api_docs_admin_and_health(live_server_url)
         studio = http.get("/", follow_redirects=False)
         assert studio.status_code == 302
         assert http.get("/api/v1/me").json()["error"]["code"] == "not_authenticated"
+
+
+def test_the_asgi_server_refuses_an_oversize_chunked_body_while_it_arrives(live_server_url):
+    from django.conf import settings
+
+    def chunks():
+        piece = b"x" * 65536
+        for _ in range(settings.MAX_REQUEST_BODY_BYTES // len(piece) + 2):
+            yield piece
+
+    with httpx.Client(base_url=live_server_url, timeout=10) as http:
+        response = http.post("/api/v1/auth/token/", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+
+def test_the_asgi_server_passes_a_normal_chunked_body_through(live_server_url):
+    def chunks():
+        yield b'{"username": "nobody",'
+        yield b' "password": "wrong-password"}'
+
+    with httpx.Client(base_url=live_server_url, timeout=10) as http:
+        response = http.post("/api/v1/auth/token/", content=chunks(), headers={"Content-Type": "application/json"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "no_active_account"
