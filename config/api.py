@@ -2,8 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.exceptions import APIException
+
+
+class ApiError(APIException):
+    """An error with its own status and stable code, raised by views for domain failures."""
+
+    def __init__(self, status_code: int, code: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+        self.details = details or {}
+
 
 ErrorBody = inline_serializer(
     name="ErrorBody",

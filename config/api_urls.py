@@ -6,4 +6,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("governance.urls")),
+    path("", include("datasources.urls")),
 ]

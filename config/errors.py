@@ -66,7 +66,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         if isinstance(detail, dict) and "detail" in detail:
             message = str(detail["detail"])
         code = _first_code(exc.get_codes())
-        body = error_payload(code, message, {})
+        body = error_payload(code, message, getattr(exc, "details", None) or {})
         wait = getattr(exc, "wait", None)
         if wait is not None:
             body["error"]["details"] = {"retry_after_seconds": wait}

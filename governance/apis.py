@@ -80,7 +80,7 @@ class WorkspaceDetailApi(APIView):
 
 
 class MemberListApi(APIView):
-    class Input(serializers.Serializer):
+    class MemberAddInput(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices)
         attributes = serializers.DictField(required=False, default=dict)
@@ -97,7 +97,7 @@ class MemberListApi(APIView):
 
     @extend_schema(
         operation_id="members_add",
-        request=Input,
+        request=MemberAddInput,
         responses={201: MembershipOutput, **ERROR_RESPONSES},
         tags=["workspaces"],
         examples=[
@@ -110,7 +110,7 @@ class MemberListApi(APIView):
     )
     def post(self, request: Request, workspace_id: str) -> Response:
         workspace = selectors.access_workspace(user=request.user, workspace_id=workspace_id, perm="manage_members")
-        data = self.Input(data=request.data)
+        data = self.MemberAddInput(data=request.data)
         data.is_valid(raise_exception=True)
         _ensure_may_grant(request, workspace, data.validated_data["role"])
         user = get_user_model().objects.filter(username=data.validated_data["username"], is_active=True).first()
@@ -139,20 +139,20 @@ def _ensure_may_grant(request: Request, workspace: Any, role: str) -> None:
 
 
 class MemberDetailApi(APIView):
-    class Input(serializers.Serializer):
+    class MemberUpdateInput(serializers.Serializer):
         role = serializers.ChoiceField(choices=Role.choices, required=False)
         attributes = serializers.DictField(required=False)
 
     @extend_schema(
         operation_id="members_update",
-        request=Input,
+        request=MemberUpdateInput,
         responses={200: MembershipOutput, **ERROR_RESPONSES},
         tags=["workspaces"],
     )
     def patch(self, request: Request, workspace_id: str, membership_id: str) -> Response:
         workspace = selectors.access_workspace(user=request.user, workspace_id=workspace_id, perm="manage_members")
         membership = selectors.access_membership(workspace=workspace, membership_id=membership_id)
-        data = self.Input(data=request.data)
+        data = self.MemberUpdateInput(data=request.data)
         data.is_valid(raise_exception=True)
         if membership.role == Role.OWNER or data.validated_data.get("role") == Role.OWNER:
             _ensure_may_grant(request, workspace, Role.OWNER)

@@ -44,6 +44,9 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80)
     safety_level = models.CharField(max_length=16, choices=SafetyLevel.choices, default=default_safety_level)
+    query_timeout_seconds = models.PositiveIntegerField(
+        default=30, help_text="statement_timeout of every query run in this workspace"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -54,6 +57,7 @@ class Workspace(models.Model):
         permissions = [
             ("manage_members", "Can add, change and remove workspace members"),
             ("manage_policies", "Can manage the governance policies of the workspace"),
+            ("manage_datasources", "Can add data sources to the workspace"),
         ]
 
     def __str__(self) -> str:

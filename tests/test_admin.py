@@ -44,6 +44,7 @@ def test_a_workspace_added_in_the_admin_gets_its_role_groups(admin_client, tenan
             "name": "Finance",
             "slug": "finance",
             "safety_level": "standard",
+            "query_timeout_seconds": "30",
             "memberships-TOTAL_FORMS": "0",
             "memberships-INITIAL_FORMS": "0",
         },

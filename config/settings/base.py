@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django.contrib.postgres",
     "guardian",
     "channels",
     "config",
@@ -245,6 +246,22 @@ MODEL_PER_TURN = envbool("MODEL_PER_TURN", True)
 SAFETY_LEVEL = envchoice("SAFETY_LEVEL", "strict", ("strict", "standard", "permissive"))
 OPENAI_API_KEY = envstr("OPENAI_API_KEY")
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL")
+
+# --- data sources ------------------------------------------------------------------------------
+
+# Loopback and private addresses are for development (the demo sources); production refuses them
+# unless allowed. Link-local and cloud-metadata addresses are always refused.
+DATASOURCE_ALLOW_PRIVATE_HOSTS = envbool("DATASOURCE_ALLOW_PRIVATE_HOSTS", not PRODUCTION)
+DATASOURCE_ALLOW_HOSTS = envlist("DATASOURCE_ALLOW_HOSTS", [])
+DATASOURCE_DENY_HOSTS = envlist("DATASOURCE_DENY_HOSTS", [])
+# SQLite files and file folders must live under one of these.
+DATASOURCE_FILE_ROOTS = envlist("DATASOURCE_FILE_ROOTS", [str(LOCAL_DIR / "demo"), str(LOCAL_DIR / "files")])
+DATASOURCE_DOWNLOAD_DIR = envstr("DATASOURCE_DOWNLOAD_DIR") or str(LOCAL_DIR / "downloads")
+DATASOURCE_MAX_DOWNLOAD_BYTES = envint("DATASOURCE_MAX_DOWNLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
+QUERY_MAX_ROWS = envint("QUERY_MAX_ROWS", 10_000, minimum=1)
+QUERY_PREVIEW_ROWS = envint("QUERY_PREVIEW_ROWS", 100, minimum=1)
+# Full results exported as CSV/Parquet land here (a local folder by default).
+RESULT_STORE_DIR = envstr("RESULT_STORE_DIR") or str(LOCAL_DIR / "media" / "results")
 
 # Largest request body accepted (413 above it); prompts and API bodies are small.
 MAX_REQUEST_BODY_BYTES = envint("MAX_REQUEST_BODY_BYTES", 2 * 1024 * 1024, minimum=1024)

@@ -1,0 +1,332 @@
+"""Data sources API: register, change, test, refresh, browse the catalog, search it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.api import ERROR_RESPONSES, ApiError
+from datasources import selectors, services
+from datasources.catalog import catalog_search
+from datasources.connectors.base import ConnectorError
+from datasources.models import DataSourceKind
+from governance.selectors import access_workspace
+
+# HTTP status of each connector error: our input (400), the source refused (422), it is down (502).
+CONNECTOR_STATUS = {
+    "datasource_invalid_settings": 400,
+    "datasource_forbidden_host": 400,
+    "datasource_path_forbidden": 400,
+    "query_invalid": 400,
+    "query_not_read_only": 400,
+    "datasource_auth_failed": 422,
+    "datasource_not_found": 422,
+    "table_not_found": 422,
+    "query_failed": 422,
+    "query_cancelled": 409,
+    "query_timeout": 504,
+    "datasource_unreachable": 502,
+}
+
+
+def connector_error(exc: ConnectorError) -> ApiError:
+    return ApiError(CONNECTOR_STATUS.get(exc.code, 422), exc.code, exc.message, exc.details)
+
+
+class DataSourceOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    workspace_id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    kind = serializers.ChoiceField(choices=DataSourceKind.choices)
+    settings = serializers.DictField(help_text="Connection settings; never a password.")
+    has_secrets = serializers.SerializerMethodField(help_text="Whether credentials are stored (they are never shown).")
+    status = serializers.CharField()
+    error_code = serializers.CharField()
+    status_message = serializers.CharField()
+    server_version = serializers.CharField()
+    introspection_progress = serializers.IntegerField()
+    last_tested_at = serializers.DateTimeField(allow_null=True)
+    last_introspected_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+    def get_has_secrets(self, obj: Any) -> bool:
+        return bool(obj.secrets)
+
+
+SETTINGS_HELP = (
+    "postgresql: host, port, database, user, sslmode, schemas; mysql: host, port, database, user, schemas; "
+    "sqlite: path; files: path (folder or file) or urls (list)."
+)
+
+
+def _service(fn: Any, **kwargs: Any) -> Any:
+    try:
+        return fn(**kwargs)
+    except ConnectorError as exc:
+        raise connector_error(exc) from exc
+
+
+class DataSourceListApi(APIView):
+    class DataSourceCreateInput(serializers.Serializer):
+        workspace_id = serializers.UUIDField()
+        name = serializers.CharField(max_length=120)
+        description = serializers.CharField(required=False, default="", allow_blank=True, max_length=2000)
+        kind = serializers.ChoiceField(choices=DataSourceKind.choices)
+        settings = serializers.DictField(help_text=SETTINGS_HELP)
+        secrets = serializers.DictField(
+            child=serializers.CharField(allow_blank=True, max_length=1000),
+            required=False,
+            default=dict,
+            help_text='Write-only: {"password": "..."}.',
+        )
+        refresh = serializers.BooleanField(default=True, help_text="Read the schema right after saving.")
+
+    @extend_schema(
+        operation_id="datasources_list",
+        parameters=[OpenApiParameter("workspace_id", str, required=False)],
+        responses={200: DataSourceOutput(many=True), **ERROR_RESPONSES},
+        tags=["datasources"],
+    )
+    def get(self, request: Request) -> Response:
+        workspace_id = request.query_params.get("workspace_id")
+        if workspace_id:
+            access_workspace(user=request.user, workspace_id=workspace_id)
+        datasources = selectors.datasources_for_user(user=request.user, workspace_id=workspace_id)
+        return Response(DataSourceOutput(datasources, many=True).data)
+
+    @extend_schema(
+        operation_id="datasources_create",
+        request=DataSourceCreateInput,
+        responses={201: DataSourceOutput, **ERROR_RESPONSES},
+        tags=["datasources"],
+        examples=[
+            OpenApiExample(
+                "PostgreSQL",
+                request_only=True,
+                value={
+                    "workspace_id": "8d3c1a52-7f4e-4c1e-9a59-2c7d0d3c9e11",
+                    "name": "Warehouse",
+                    "kind": "postgresql",
+                    "settings": {"host": "db.example.com", "port": 5432, "database": "dw", "user": "reader"},
+                    "secrets": {"password": "..."},
+                },
+            )
+        ],
+    )
+    def post(self, request: Request) -> Response:
+        data = self.DataSourceCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workspace = access_workspace(user=request.user, workspace_id=values["workspace_id"], perm="manage_datasources")
+        datasource = _service(
+            services.datasource_create,
+            workspace=workspace,
+            name=values["name"],
+            kind=values["kind"],
+            settings=values["settings"],
+            secrets=values["secrets"],
+            description=values["description"],
+            created_by=request.user,
+        )
+        if values["refresh"]:
+            datasource = services.datasource_refresh_start(datasource=datasource)
+        return Response(DataSourceOutput(datasource).data, status=status.HTTP_201_CREATED)
+
+
+class DataSourceDetailApi(APIView):
+    class DataSourceUpdateInput(serializers.Serializer):
+        name = serializers.CharField(max_length=120, required=False)
+        description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        settings = serializers.DictField(required=False, help_text=SETTINGS_HELP)
+        secrets = serializers.DictField(
+            child=serializers.CharField(allow_blank=True, max_length=1000),
+            required=False,
+            help_text="Merged into the stored secrets; a key set to an empty string is removed.",
+        )
+
+    @extend_schema(operation_id="datasources_retrieve", responses={200: DataSourceOutput, **ERROR_RESPONSES},
+                   tags=["datasources"])  # fmt: skip
+    def get(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
+        return Response(DataSourceOutput(datasource).data)
+
+    @extend_schema(operation_id="datasources_update", request=DataSourceUpdateInput,
+                   responses={200: DataSourceOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+    def patch(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        data = self.DataSourceUpdateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        datasource = _service(services.datasource_update, datasource=datasource, **data.validated_data)
+        return Response(DataSourceOutput(datasource).data)
+
+    @extend_schema(operation_id="datasources_delete", responses={204: None, **ERROR_RESPONSES},
+                   tags=["datasources"])  # fmt: skip
+    def delete(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        services.datasource_delete(datasource=datasource)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConnectionTestOutput(serializers.Serializer):
+    ok = serializers.BooleanField()
+    server_version = serializers.CharField()
+    latency_ms = serializers.FloatField()
+
+
+class DataSourceTestApi(APIView):
+    @extend_schema(operation_id="datasources_test", request=None,
+                   responses={200: ConnectionTestOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+    def post(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        info = _service(services.datasource_test, datasource=datasource)
+        return Response({"ok": True, "server_version": info.server_version, "latency_ms": info.latency_ms})
+
+
+class DataSourceRefreshApi(APIView):
+    @extend_schema(operation_id="datasources_refresh", request=None,
+                   responses={202: DataSourceOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+    def post(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        try:
+            datasource = services.datasource_refresh_start(datasource=datasource)
+        except services.RefreshInProgress as exc:
+            raise ApiError(409, "refresh_in_progress", str(exc)) from exc
+        return Response(DataSourceOutput(datasource).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ColumnOutput(serializers.Serializer):
+    name = serializers.CharField()
+    ordinal = serializers.IntegerField()
+    data_type = serializers.CharField()
+    nullable = serializers.BooleanField()
+    is_primary_key = serializers.BooleanField()
+    comment = serializers.CharField()
+    references = serializers.SerializerMethodField()
+
+    def get_references(self, obj: Any) -> str:
+        return ".".join(p for p in (obj.fk_schema, obj.fk_table_name, obj.fk_column) if p) if obj.fk_table_name else ""
+
+
+class TableOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    schema = serializers.CharField(source="schema_name")
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    row_estimate = serializers.IntegerField(allow_null=True)
+    comment = serializers.CharField()
+    columns = ColumnOutput(many=True, source="present_columns")
+
+
+class DataSourceTablesApi(APIView):
+    @extend_schema(
+        operation_id="datasources_tables",
+        parameters=[OpenApiParameter("schema", str, required=False), OpenApiParameter("limit", int, required=False),
+                    OpenApiParameter("offset", int, required=False)],
+        responses={200: TableOutput(many=True), **ERROR_RESPONSES},
+        tags=["datasources"],
+    )  # fmt: skip
+    def get(self, request: Request, datasource_id: str) -> Response:
+        from django.db.models import Prefetch
+
+        from datasources.models import CatalogColumn
+
+        datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
+        tables = selectors.catalog_tables(datasource=datasource, schema_name=request.query_params.get("schema"))
+        tables = tables.prefetch_related(
+            Prefetch(
+                "columns",
+                queryset=CatalogColumn.objects.filter(is_present=True).order_by("ordinal"),
+                to_attr="present_columns",
+            )
+        )
+        paginator = LimitOffsetPagination()
+        page = paginator.paginate_queryset(tables, request, view=self)
+        return paginator.get_paginated_response(TableOutput(page, many=True).data)
+
+
+class CatalogColumnMatchOutput(serializers.Serializer):
+    name = serializers.CharField()
+    data_type = serializers.CharField()
+    nullable = serializers.BooleanField()
+    is_primary_key = serializers.BooleanField()
+    references = serializers.CharField()
+    comment = serializers.CharField()
+    matched = serializers.BooleanField()
+
+
+class CatalogMatchOutput(serializers.Serializer):
+    table_id = serializers.IntegerField()
+    datasource_id = serializers.UUIDField()
+    datasource_name = serializers.CharField()
+    schema = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    comment = serializers.CharField()
+    row_estimate = serializers.IntegerField(allow_null=True)
+    score = serializers.FloatField()
+    reasons = serializers.ListField(child=serializers.CharField())
+    columns = CatalogColumnMatchOutput(many=True)
+
+
+class CatalogSearchApi(APIView):
+    class CatalogSearchInput(serializers.Serializer):
+        q = serializers.CharField(max_length=2000)
+        workspace_id = serializers.UUIDField()
+        datasource_ids = serializers.ListField(child=serializers.UUIDField(), required=False, default=list)
+        schemas = serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list)
+        limit = serializers.IntegerField(min_value=1, max_value=100, required=False)
+
+    @extend_schema(
+        operation_id="catalog_search",
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="The prompt or words to search for"),
+            OpenApiParameter("workspace_id", str, required=True),
+            OpenApiParameter("datasource_ids", str, many=True, required=False),
+            OpenApiParameter("schemas", str, many=True, required=False),
+            OpenApiParameter("limit", int, required=False),
+        ],
+        responses={200: CatalogMatchOutput(many=True), **ERROR_RESPONSES},
+        tags=["catalog"],
+    )
+    def get(self, request: Request) -> Response:
+        params = {
+            "q": request.query_params.get("q", ""),
+            "workspace_id": request.query_params.get("workspace_id", ""),
+            "datasource_ids": request.query_params.getlist("datasource_ids"),
+            "schemas": request.query_params.getlist("schemas"),
+        }
+        if "limit" in request.query_params:
+            params["limit"] = request.query_params["limit"]
+        data = self.CatalogSearchInput(data=params)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        workspace = access_workspace(user=request.user, workspace_id=values["workspace_id"])
+        for datasource_id in values["datasource_ids"]:
+            selectors.access_datasource(user=request.user, datasource_id=datasource_id)
+        visible = [ds.pk for ds in selectors.datasources_for_user(user=request.user, workspace_id=workspace.pk)]
+        wanted = [pk for pk in visible if not values["datasource_ids"] or pk in values["datasource_ids"]]
+        if not wanted:
+            return Response([])
+        matches = catalog_search(
+            workspace_id=workspace.pk,
+            prompt=values["q"],
+            datasource_ids=wanted,
+            schema_names=values["schemas"] or None,
+            limit=values.get("limit"),
+        )
+        return Response(CatalogMatchOutput(matches, many=True).data)

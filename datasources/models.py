@@ -1,0 +1,122 @@
+"""Data sources of a workspace and the catalog learnt from them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings as django_settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+from config.crypto import EncryptedJSONField
+
+
+class DataSourceKind(models.TextChoices):
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    MYSQL = "mysql", "MySQL / MariaDB"
+    SQLITE = "sqlite", "SQLite file"
+    FILES = "files", "Files (CSV, Parquet, JSON)"
+
+
+class DataSourceStatus(models.TextChoices):
+    NEW = "new", "New"
+    INTROSPECTING = "introspecting", "Reading the schema"
+    READY = "ready", "Ready"
+    ERROR = "error", "Error"
+
+
+class DataSource(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="datasources")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=16, choices=DataSourceKind.choices)
+    # Shown to users: host, port, database, user, path, urls, schemas... Never a password.
+    settings = models.JSONField(default=dict, blank=True)
+    # Passwords and tokens: encrypted at rest, never returned by the API or shown in the admin.
+    secrets = EncryptedJSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=DataSourceStatus.choices, default=DataSourceStatus.NEW)
+    error_code = models.CharField(max_length=64, blank=True)
+    status_message = models.TextField(blank=True)
+    server_version = models.CharField(max_length=200, blank=True)
+    introspection_progress = models.PositiveSmallIntegerField(default=0)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+    last_introspected_at = models.DateTimeField(null=True, blank=True)
+    # Bumped by every refresh: part of every catalog cache key, so a refresh invalidates them all.
+    catalog_version = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="datasource_name_unique")]
+        permissions = [
+            ("query_datasource", "Can run read queries on the data source"),
+            ("write_datasource", "Can run writes on the data source (by policy with approval)"),
+            ("administer_datasource", "Can change, refresh and delete the data source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CatalogTable(models.Model):
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="catalog_tables")
+    schema_name = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=255)
+    kind = models.CharField(max_length=8, default="table")  # table | view
+    row_estimate = models.BigIntegerField(null=True, blank=True)
+    comment = models.TextField(blank=True)
+    # Words of the name ("cust_accounts" -> "cust accounts"), for trigram similarity.
+    name_words = models.TextField(blank=True)
+    # Lower-case tokens of the name and their singulars, for exact token overlap (GIN).
+    tokens = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    # Name (A), comment (B), column names (C) and column comments (D), maintained by catalog_apply.
+    search_vector = SearchVectorField(null=True, blank=True)
+    # A table that disappeared on refresh is kept (ids stay stable if it comes back) but not searched.
+    is_present = models.BooleanField(default=True)
+    introspected_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["datasource", "schema_name", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["datasource", "schema_name", "name"], name="catalog_table_unique")
+        ]
+        indexes = [
+            GinIndex(fields=["search_vector"], name="catalog_table_search"),
+            GinIndex(fields=["tokens"], name="catalog_table_tokens"),
+            GinIndex(OpClass("name_words", name="gin_trgm_ops"), name="catalog_table_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.schema_name}.{self.name}" if self.schema_name else self.name
+
+
+class CatalogColumn(models.Model):
+    table = models.ForeignKey(CatalogTable, on_delete=models.CASCADE, related_name="columns")
+    name = models.CharField(max_length=255)
+    ordinal = models.PositiveIntegerField()
+    data_type = models.CharField(max_length=255)
+    nullable = models.BooleanField(default=True)
+    is_primary_key = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    fk_schema = models.CharField(max_length=255, blank=True)
+    fk_table_name = models.CharField(max_length=255, blank=True)
+    fk_column = models.CharField(max_length=255, blank=True)
+    # The referenced table in this catalog, resolved after each refresh.
+    fk_table = models.ForeignKey(
+        CatalogTable, null=True, blank=True, on_delete=models.SET_NULL, related_name="referencing_columns"
+    )
+    name_words = models.TextField(blank=True)
+    tokens = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    is_present = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["table", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["table", "name"], name="catalog_column_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.table}.{self.name}"

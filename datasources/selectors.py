@@ -1,0 +1,56 @@
+"""Reads for data sources, and the chokepoint every caller uses to reach one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from guardian.shortcuts import get_objects_for_user
+
+from datasources.models import CatalogTable, DataSource
+from governance.selectors import workspaces_for_user
+
+
+class DataSourceNotFound(Http404):
+    pass
+
+
+def datasources_for_user(*, user: User | AnonymousUser, workspace_id: Any = None) -> QuerySet[DataSource]:
+    """Data sources of the user's workspaces that they may at least view."""
+    if not user.is_authenticated:
+        return DataSource.objects.none()
+    query = DataSource.objects.filter(workspace__in=workspaces_for_user(user=user)).select_related("workspace")
+    if workspace_id is not None:
+        query = query.filter(workspace_id=workspace_id)
+    # Role defaults and per-object grants alike live in guardian.
+    return get_objects_for_user(user, "datasources.view_datasource", klass=query, accept_global_perms=False)
+
+
+def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: str | None = None) -> DataSource:
+    """The one way to reach a data source for a user: another workspace's source is a 404,
+    a source of my workspace without ``perm`` (query/write/administer/view_datasource) a 403."""
+    try:
+        pk = uuid.UUID(str(datasource_id))
+    except ValueError:
+        raise DataSourceNotFound("No such data source.") from None
+    datasource = datasources_for_user(user=user).filter(pk=pk).first()
+    if datasource is None:
+        raise DataSourceNotFound("No such data source.")
+    if perm is not None and not user.has_perm(f"datasources.{perm}", datasource):  # type: ignore[union-attr]
+        raise PermissionDenied("Your role does not allow this on this data source.")
+    return datasource
+
+
+def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) -> QuerySet[CatalogTable]:
+    query = (
+        CatalogTable.objects.filter(datasource=datasource, is_present=True)
+        .annotate(column_count=Count("columns", filter=Q(columns__is_present=True)))
+        .order_by("schema_name", "name")
+    )
+    if schema_name:
+        query = query.filter(schema_name=schema_name)
+    return query

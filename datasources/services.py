@@ -1,0 +1,231 @@
+"""Writes for data sources: register, change, test, refresh (introspect) and delete."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm
+
+from datasources.catalog import catalog_apply
+from datasources.connectors.base import (
+    ConnectionConfig,
+    ConnectionInfo,
+    Connector,
+    ConnectorError,
+    GuardPolicy,
+)
+from datasources.models import DataSource, DataSourceKind, DataSourceStatus
+from governance.models import Workspace
+from governance.roles import DATASOURCE_PERMISSIONS, role_group_name
+
+logger = logging.getLogger(__name__)
+
+# Secrets a kind accepts; anything else in ``secrets`` is refused rather than silently stored.
+SECRET_KEYS = {"postgresql": {"password"}, "mysql": {"password"}, "sqlite": set(), "files": set()}
+REFRESH_STALE_AFTER = timedelta(minutes=15)
+
+
+class RefreshInProgress(Exception):
+    pass
+
+
+def guard_policy() -> GuardPolicy:
+    return GuardPolicy(
+        allow_private=settings.DATASOURCE_ALLOW_PRIVATE_HOSTS,
+        allow=tuple(settings.DATASOURCE_ALLOW_HOSTS),
+        deny=tuple(settings.DATASOURCE_DENY_HOSTS),
+        file_roots=tuple(Path(root) for root in settings.DATASOURCE_FILE_ROOTS),
+        max_download_bytes=settings.DATASOURCE_MAX_DOWNLOAD_BYTES,
+        download_dir=Path(settings.DATASOURCE_DOWNLOAD_DIR),
+    )
+
+
+def connector_for(datasource: DataSource) -> Connector:
+    from datasources.connectors import build_connector  # TEMP-LAZY until the registry lands
+
+    config = ConnectionConfig(
+        kind=datasource.kind, settings=dict(datasource.settings), secrets=datasource.secrets or {}
+    )
+    return build_connector(config, guard_policy())
+
+
+def _validated(kind: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    from datasources.connectors import CONNECTORS  # TEMP-LAZY until the registry lands
+
+    if kind not in CONNECTORS:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}; one of {', '.join(DataSourceKind.values)}."})
+    unknown = set(secrets) - SECRET_KEYS[kind]
+    if unknown:
+        raise ValidationError({"secrets": f"{kind} sources take no secret named {', '.join(sorted(unknown))}."})
+    if not all(isinstance(value, str) for value in secrets.values()):
+        raise ValidationError({"secrets": "Secrets are strings."})
+    if any(key in settings_ for key in ("password", "secret", "token")):
+        raise ValidationError({"settings": "Put passwords and tokens in secrets, not in settings."})
+    return CONNECTORS[kind].validate_settings(dict(settings_), guard_policy())
+
+
+def _grant_role_defaults(datasource: DataSource) -> None:
+    groups = {
+        group.name: group
+        for group in Group.objects.filter(
+            name__in=[role_group_name(datasource.workspace_id, role) for role in DATASOURCE_PERMISSIONS]
+        )
+    }
+    for role, perms in DATASOURCE_PERMISSIONS.items():
+        group = groups.get(role_group_name(datasource.workspace_id, role))
+        if group is not None:
+            for perm in perms:
+                assign_perm(f"datasources.{perm}", group, datasource)
+
+
+@transaction.atomic
+def datasource_create(
+    *,
+    workspace: Workspace,
+    name: str,
+    kind: str,
+    settings: dict[str, Any],
+    secrets: dict[str, Any] | None = None,
+    description: str = "",
+    created_by: User | None = None,
+) -> DataSource:
+    """Validates the settings (hosts and paths included, without connecting) and saves the source.
+
+    Raises ConnectorError for a forbidden host or path, ValidationError for anything else.
+    """
+    secrets = secrets or {}
+    normalised = _validated(kind, settings, secrets)
+    if DataSource.objects.filter(workspace=workspace, name=name).exists():
+        raise ValidationError({"name": "This workspace already has a data source with this name."})
+    datasource = DataSource(
+        workspace=workspace,
+        name=name,
+        kind=kind,
+        settings=normalised,
+        secrets=secrets,
+        description=description,
+        created_by=created_by,
+    )
+    try:
+        with transaction.atomic():
+            datasource.save()
+    except IntegrityError:
+        raise ValidationError({"name": "This workspace already has a data source with this name."}) from None
+    _grant_role_defaults(datasource)
+    return datasource
+
+
+@transaction.atomic
+def datasource_update(
+    *,
+    datasource: DataSource,
+    name: str | None = None,
+    description: str | None = None,
+    settings: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+) -> DataSource:
+    """Changes a source. ``secrets`` merge: a key set to "" is removed, keys left out are kept."""
+    fields = ["updated_at"]
+    if name is not None and name != datasource.name:
+        if DataSource.objects.filter(workspace_id=datasource.workspace_id, name=name).exists():
+            raise ValidationError({"name": "This workspace already has a data source with this name."})
+        datasource.name = name
+        fields.append("name")
+    if description is not None:
+        datasource.description = description
+        fields.append("description")
+    if secrets is not None:
+        merged = dict(datasource.secrets or {})
+        for key, value in secrets.items():
+            if value == "":
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        secrets = merged
+    if settings is not None or secrets is not None:
+        new_settings = settings if settings is not None else dict(datasource.settings)
+        new_secrets = secrets if secrets is not None else dict(datasource.secrets or {})
+        datasource.settings = _validated(datasource.kind, new_settings, new_secrets)
+        datasource.secrets = new_secrets
+        fields += ["settings", "secrets"]
+    datasource.save(update_fields=fields)
+    return datasource
+
+
+@transaction.atomic
+def datasource_delete(*, datasource: DataSource) -> None:
+    datasource.delete()
+
+
+def datasource_test(*, datasource: DataSource) -> ConnectionInfo:
+    """Connects with the stored settings and credentials; records the outcome on the source."""
+    connector = connector_for(datasource)
+    try:
+        info = connector.test()
+    except ConnectorError as exc:
+        DataSource.objects.filter(pk=datasource.pk).update(
+            last_tested_at=timezone.now(),
+            error_code=exc.code,
+            status_message=exc.message[:2000],
+            status=DataSourceStatus.ERROR if datasource.status == DataSourceStatus.NEW else datasource.status,
+        )
+        raise
+    finally:
+        connector.close()
+    DataSource.objects.filter(pk=datasource.pk).update(
+        last_tested_at=timezone.now(), server_version=info.server_version[:200], error_code="", status_message=""
+    )
+    return info
+
+
+@transaction.atomic
+def datasource_refresh_start(*, datasource: DataSource) -> DataSource:
+    """Marks the source as being introspected and enqueues the task after commit."""
+    from datasources.tasks import datasource_refresh
+
+    locked = DataSource.objects.select_for_update().get(pk=datasource.pk)
+    if locked.status == DataSourceStatus.INTROSPECTING and locked.updated_at > timezone.now() - REFRESH_STALE_AFTER:
+        raise RefreshInProgress("A refresh of this data source is already running.")
+    locked.status = DataSourceStatus.INTROSPECTING
+    locked.introspection_progress = 0
+    locked.save(update_fields=["status", "introspection_progress", "updated_at"])
+    datasource_refresh.delay_on_commit(str(locked.pk))
+    return locked
+
+
+def datasource_introspect(*, datasource_id: Any) -> dict[str, int] | None:
+    """The body of the refresh task: introspect, then store the catalog in one transaction."""
+    datasource = DataSource.objects.filter(pk=datasource_id).first()
+    if datasource is None:
+        return None  # deleted since the refresh was asked for
+    connector = connector_for(datasource)
+    last_update = [0.0, -1]
+
+    def progress(done: int, total: int) -> None:
+        percent = min(99, int(done * 100 / total)) if total else 0
+        now = time.monotonic()
+        # At most a few writes a second, whatever the number of tables.
+        if percent != last_update[1] and now - last_update[0] > 0.25:
+            DataSource.objects.filter(pk=datasource.pk).update(introspection_progress=percent)
+            last_update[:] = [now, percent]
+
+    try:
+        introspection = connector.introspect(progress=progress)
+        return catalog_apply(datasource=datasource, introspection=introspection)
+    except ConnectorError as exc:
+        DataSource.objects.filter(pk=datasource.pk).update(
+            status=DataSourceStatus.ERROR, error_code=exc.code, status_message=exc.message[:2000]
+        )
+        logger.warning("introspection of %s failed: %s", datasource.pk, exc.code)
+        return None
+    finally:
+        connector.close()

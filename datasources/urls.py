@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from datasources import apis
+
+urlpatterns = [
+    path("datasources/", apis.DataSourceListApi.as_view(), name="datasource-list"),
+    path("datasources/<str:datasource_id>/", apis.DataSourceDetailApi.as_view(), name="datasource-detail"),
+    path("datasources/<str:datasource_id>/test", apis.DataSourceTestApi.as_view(), name="datasource-test"),
+    path("datasources/<str:datasource_id>/refresh", apis.DataSourceRefreshApi.as_view(), name="datasource-refresh"),
+    path("datasources/<str:datasource_id>/tables/", apis.DataSourceTablesApi.as_view(), name="datasource-tables"),
+    path("catalog/search", apis.CatalogSearchApi.as_view(), name="catalog-search"),
+]
