@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import uuid
 from collections import defaultdict
@@ -105,28 +106,46 @@ def catalog_apply(*, datasource: DataSource, introspection: Introspection) -> di
             """,
             {"ds": datasource.pk},
         )
-        # Weights: table name and schema (A), table comment (B), column names (C), column comments (D).
+        # The inverted index of this data source, rebuilt from the present rows.
+        cursor.execute("DELETE FROM datasources_catalogterm WHERE datasource_id = %(ds)s", {"ds": datasource.pk})
         cursor.execute(
             """
-            UPDATE datasources_catalogtable t
-               SET search_vector =
-                     setweight(to_tsvector('english', t.name_words || ' ' || t.schema_name), 'A')
-                  || setweight(to_tsvector('english', t.comment), 'B')
-                  || setweight(to_tsvector('english', coalesce(c.words, '')), 'C')
-                  || setweight(to_tsvector('english', coalesce(c.comments, '')), 'D')
-              FROM datasources_catalogtable t2
-              LEFT JOIN (
-                    SELECT table_id, string_agg(name_words, ' ') AS words, string_agg(comment, ' ') AS comments
-                      FROM datasources_catalogcolumn
-                     WHERE is_present
-                     GROUP BY table_id
-              ) c ON c.table_id = t2.id
-             WHERE t.id = t2.id AND t.datasource_id = %(ds)s AND t.is_present
+            INSERT INTO datasources_catalogterm (datasource_id, table_id, schema_name, field, term)
+            SELECT DISTINCT %(ds)s::uuid, x.table_id, x.schema_name, x.field, left(x.term, 64)
+              FROM (
+                SELECT t.id AS table_id, t.schema_name, 'name' AS field, unnest(t.tokens) AS term
+                  FROM datasources_catalogtable t
+                 WHERE t.datasource_id = %(ds)s AND t.is_present
+                UNION ALL
+                SELECT t.id, t.schema_name, 'text', (unnest(to_tsvector('english', t.comment))).lexeme
+                  FROM datasources_catalogtable t
+                 WHERE t.datasource_id = %(ds)s AND t.is_present AND t.comment <> ''
+                UNION ALL
+                SELECT t.id, t.schema_name, 'column', unnest(c.tokens)
+                  FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
+                 WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present
+                UNION ALL
+                SELECT t.id, t.schema_name, 'column_text', (unnest(to_tsvector('english', c.comment))).lexeme
+                  FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
+                 WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present AND c.comment <> ''
+              ) x
             """,
             {"ds": datasource.pk},
         )
+        cursor.execute("DELETE FROM datasources_catalogtermstat WHERE datasource_id = %(ds)s", {"ds": datasource.pk})
+        cursor.execute(
+            """
+            INSERT INTO datasources_catalogtermstat (datasource_id, field, term, tables)
+            SELECT datasource_id, field, term, count(*) FROM datasources_catalogterm
+             WHERE datasource_id = %(ds)s GROUP BY datasource_id, field, term
+            """,
+            {"ds": datasource.pk},
+        )
+        # Fresh statistics, or the planner walks all postings of a freshly rebuilt index.
+        cursor.execute("ANALYZE datasources_catalogterm, datasources_catalogtermstat")
     DataSource.objects.filter(pk=datasource.pk).update(
         catalog_version=F("catalog_version") + 1,
+        catalog_table_count=len(tables),
         server_version=introspection.server_version[:200],
         last_introspected_at=now,
         status=DataSourceStatus.READY,
@@ -177,54 +196,120 @@ _MAX_COLUMNS = 20
 
 @dataclass(frozen=True)
 class _Terms:
-    words: list[str]  # content words of the prompt
-    direct: list[str]  # the words and their singulars
-    expanded: list[str]  # plus abbreviations, synonyms and prefixes
-    tsquery: str
+    words: list[str]  # content words of the prompt, in order
+    # Forms matched against name and column tokens: (form, index of its prompt word, weight).
+    token_terms: list[tuple[str, int, float]]
+    # Words given to PostgreSQL's english parser for comment lexemes: (word, prompt word index, weight).
+    text_terms: list[tuple[str, int, float]]
+    expanded: set[str]
+
+
+# How much a form of a prompt word counts: the word itself, a synonym or abbreviation, a prefix.
+DIRECT, SYNONYM, PREFIX = 1.0, 0.6, 0.35
 
 
 def _terms(prompt: str) -> _Terms | None:
     words = [w for w in prompt_words(prompt) if _SAFE.match(w)]
     if not words:
         return None
-    direct = sorted({form for w in words for form in (w, singular(w))})
-    expanded = sorted({form for w in words for form in expand_word(w) if _SAFE.match(form)})
-    fts_words = sorted({form for w in words for form in expand_word(w) if _SAFE.match(form) and len(form) > 2})
-    # Prefixes are already in ``expanded``; in the tsquery the synonyms are enough.
-    tsquery = " | ".join(f"{w}:*" for w in fts_words if not any(w != o and o.startswith(w) for o in words))
-    return _Terms(words=words, direct=direct, expanded=expanded, tsquery=tsquery or " | ".join(words))
-
-
-_CANDIDATES_SQL = """
-WITH q AS (SELECT to_tsquery('english', %(tsq)s) AS query)
-SELECT t.id, t.datasource_id, d.name, t.schema_name, t.name, t.kind, t.comment, t.row_estimate,
-       (SELECT count(*) FROM unnest(t.tokens) tok WHERE tok = ANY(%(direct)s)) AS direct_hits,
-       (SELECT count(*) FROM unnest(t.tokens) tok WHERE tok = ANY(%(expanded)s)) AS expanded_hits,
-       ts_rank_cd(t.search_vector, q.query, 1) AS fts,
-       (SELECT max(word_similarity(w, t.name_words) + 0.5 * similarity(w, t.name_words))
-          FROM unnest(%(words)s::text[]) w) AS fuzzy
-  FROM datasources_catalogtable t
-  JOIN datasources_datasource d ON d.id = t.datasource_id
- CROSS JOIN q
- WHERE d.workspace_id = %(workspace)s AND t.is_present {filters}
-   AND (t.tokens && %(expanded)s::varchar[] OR t.search_vector @@ q.query {fuzzy_clause})
-"""
-
-
-def _score(direct: int, expanded: int, fts: float, fuzzy: float) -> float:
-    # A name that says the word beats a name that says a synonym, which beats a comment or column.
-    # ``fuzzy`` is word similarity plus half the whole-name similarity, so "invocies" prefers
-    # ``invoices`` to ``invoice_lines``.
-    return (
-        3.0 * direct + 1.5 * max(0, expanded - direct) + 6.0 * fts + (2.0 * fuzzy if fuzzy >= FUZZY_THRESHOLD else 0.0)
+    token_terms: dict[tuple[str, int], float] = {}
+    text_terms: dict[tuple[str, int], float] = {}
+    for index, word in enumerate(words):
+        direct = {word, singular(word)}
+        prefixes = {word[:n] for n in range(3, len(word))} | {singular(word)[:n] for n in range(3, len(singular(word)))}
+        for form in expand_word(word):
+            if not _SAFE.match(form):
+                continue
+            weight = DIRECT if form in direct else PREFIX if form in prefixes else SYNONYM
+            key = (form, index)
+            token_terms[key] = max(token_terms.get(key, 0.0), weight)
+            if weight != PREFIX and len(form) > 2:
+                text_terms[key] = max(text_terms.get(key, 0.0), weight)
+    return _Terms(
+        words=words,
+        token_terms=[(form, index, weight) for (form, index), weight in sorted(token_terms.items())],
+        text_terms=[(form, index, weight) for (form, index), weight in sorted(text_terms.items())],
+        expanded={form for form, _ in token_terms},
     )
 
 
-def _versions(workspace_id: Any, datasource_ids: Sequence[Any] | None) -> list[tuple[str, int]]:
+# The prompt's terms with their document frequency per field: token forms match name and column
+# tokens; words go through PostgreSQL's english parser to match comment lexemes.
+_STATS_SQL = """
+WITH qterms AS (
+    SELECT u.term, u.word, u.weight, false AS is_text
+      FROM unnest(%(tok_terms)s::text[], %(tok_words)s::int[], %(tok_weights)s::float8[]) AS u(term, word, weight)
+    UNION ALL
+    SELECT lexeme, word, max(weight), true
+      FROM unnest(%(txt_terms)s::text[], %(txt_words)s::int[], %(txt_weights)s::float8[]) AS u(w, word, weight)
+     CROSS JOIN LATERAL unnest(to_tsvector('english', u.w)) AS v
+     GROUP BY lexeme, word
+)
+SELECT s.field, q.term, q.word, q.weight, sum(s.tables)
+  FROM qterms q
+  JOIN datasources_catalogtermstat s
+    ON s.term = q.term AND s.datasource_id = ANY(%(datasources)s::uuid[])
+   AND (s.field IN ('text', 'column_text')) = q.is_text
+ GROUP BY s.field, q.term, q.word, q.weight
+"""
+
+# Scores tables from postings of the given (field, term, word, contribution) pairs: each
+# (table, field, prompt word) counts its best form; fields and words add up.
+_SCORE_SQL = """
+WITH pairs AS (
+    SELECT * FROM unnest(%(p_fields)s::text[], %(p_terms)s::text[], %(p_words)s::int[], %(p_values)s::float8[])
+        AS u(field, term, word, value)
+),
+per_word AS (
+    SELECT p.table_id, p.field, pairs.word, max(pairs.value) AS c
+      FROM pairs
+      JOIN datasources_catalogterm p
+        ON p.term = pairs.term AND p.field = pairs.field AND p.datasource_id = ANY(%(datasources)s::uuid[])
+     WHERE {where}
+     GROUP BY p.table_id, p.field, pairs.word
+)
+SELECT table_id, sum(c) AS score, array_agg(DISTINCT field) AS fields
+  FROM per_word
+ GROUP BY table_id
+ ORDER BY score DESC, table_id
+ LIMIT %(candidates)s
+"""
+
+FIELD_WEIGHTS = {"name": 3.0, "text": 1.5, "column": 1.0, "column_text": 0.5}
+# A (field, term) pair finds candidates when it can add at least this share of the strongest
+# pair's score, or when it is rare; the others only re-score those candidates (max-score pruning).
+ESSENTIAL_SHARE = 0.25
+RARE_TABLES = 200
+CANDIDATE_POOL = 100
+
+_DETAILS_SQL = """
+SELECT t.id, t.datasource_id, d.name, t.schema_name, t.name, t.kind, t.comment, t.row_estimate
+  FROM datasources_catalogtable t JOIN datasources_datasource d ON d.id = t.datasource_id
+ WHERE t.id = ANY(%(ids)s)
+"""
+
+# Only when the exact paths found too little: names that look like a misspelt word of the prompt.
+_FUZZY_SQL = """
+SELECT t.id, (SELECT max(word_similarity(w, t.name_words) + 0.5 * similarity(w, t.name_words))
+                FROM unnest(%(words)s::text[]) w) AS fuzzy
+  FROM datasources_catalogtable t
+ WHERE t.datasource_id = ANY(%(datasources)s::uuid[]) AND t.is_present {filters} AND ({fuzzy_clause})
+ ORDER BY fuzzy DESC
+ LIMIT %(candidates)s
+"""
+
+_REASONS = {"name": "name", "text": "comment", "column": "columns", "column_text": "column comments"}
+
+
+def _versions(workspace_id: Any, datasource_ids: Sequence[Any] | None) -> list[tuple[str, int, int]]:
+    """(id, catalog version, table count) of each data source searched, in one query."""
     query = DataSource.objects.filter(workspace_id=workspace_id)
     if datasource_ids:
         query = query.filter(pk__in=datasource_ids)
-    return sorted((str(pk), version) for pk, version in query.values_list("pk", "catalog_version"))
+    return sorted(
+        (str(pk), version, count)
+        for pk, version, count in query.values_list("pk", "catalog_version", "catalog_table_count")
+    )
 
 
 def catalog_search(
@@ -248,93 +333,134 @@ def catalog_search(
     if not versions:
         return []
     key_material = json.dumps(
-        [str(workspace_id), terms.words, versions, sorted(schema_names or []), limit], separators=(",", ":")
+        [str(workspace_id), terms.words, [v[:2] for v in versions], sorted(schema_names or []), limit],
+        separators=(",", ":"),
     )
     key = "catalog-search:" + hashlib.sha256(key_material.encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return list(cached)
-    matches = _search(workspace_id, terms, [v[0] for v in versions], schema_names, limit)
+    matches = _search(
+        workspace_id, terms, [v[0] for v in versions], schema_names, limit, table_count=sum(v[2] for v in versions)
+    )
     cache.set(key, matches, timeout=3600)
     return matches
 
 
 def _search(
-    workspace_id: Any, terms: _Terms, datasource_ids: list[str], schema_names: Sequence[str] | None, limit: int
+    workspace_id: Any,
+    terms: _Terms,
+    datasource_ids: list[str],
+    schema_names: Sequence[str] | None,
+    limit: int,
+    table_count: int,
 ) -> list[TableMatch]:
-    params: dict[str, Any] = {
-        "tsq": terms.tsquery,
-        "direct": terms.direct,
-        "expanded": terms.expanded,
-        "words": terms.words,
-        "workspace": workspace_id,
-        "datasources": datasource_ids,
-    }
-    filters = "AND t.datasource_id = ANY(%(datasources)s::uuid[])"
+    base: dict[str, Any] = {"datasources": datasource_ids}
+    schema_filter = ""
     if schema_names:
-        filters += " AND t.schema_name = ANY(%(schemas)s)"
-        params["schemas"] = list(schema_names)
-    fuzzy_parts = []
-    for index, word in enumerate(terms.words[:8]):
-        if len(word) >= 5:
-            params[f"w{index}"] = word
-            fuzzy_parts.append(f"OR %(w{index})s <%% t.name_words")
-    sql = _CANDIDATES_SQL.format(filters=filters, fuzzy_clause=" ".join(fuzzy_parts))
-    with connection.cursor() as cursor:
-        # Low enough for a swapped pair of letters ("invocies" ~ "invoices" is 0.44); only words of 5+ letters.
-        cursor.execute("SET pg_trgm.word_similarity_threshold = %s", [FUZZY_THRESHOLD])
-        cursor.execute(sql, params)
-        rows = cursor.fetchall()
-
+        schema_filter = " AND p.schema_name = ANY(%(schemas)s)"
+        base["schemas"] = list(schema_names)
+    total = float(max(table_count, 1))
     scored: dict[int, dict[str, Any]] = {}
-    for tid, ds_id, ds_name, schema, name, kind, comment, rows_est, direct, expanded, fts, fuzzy in rows:
-        score = _score(direct, expanded, float(fts or 0), float(fuzzy or 0))
-        reasons = []
-        if direct:
-            reasons.append("name")
-        elif expanded:
-            reasons.append("name (synonym or abbreviation)")
-        if fts:
-            reasons.append("columns or comments")
-        if fuzzy and fuzzy >= FUZZY_THRESHOLD and not direct:
-            reasons.append("similar name")
-        scored[tid] = {
-            "row": (tid, ds_id, ds_name, schema, name, kind, comment, rows_est),
-            "score": score,
-            "reasons": reasons,
-        }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STATS_SQL,
+            {
+                **base,
+                "tok_terms": [t[0] for t in terms.token_terms],
+                "tok_words": [t[1] for t in terms.token_terms],
+                "tok_weights": [t[2] for t in terms.token_terms],
+                "txt_terms": [t[0] for t in terms.text_terms],
+                "txt_words": [t[1] for t in terms.text_terms],
+                "txt_weights": [t[2] for t in terms.text_terms],
+            },
+        )
+        # Contribution of a pair: form weight x field weight x IDF of the term in that field.
+        pairs = [
+            (field, term, word, weight * FIELD_WEIGHTS[field] * math.log(1.0 + total / df), df)
+            for field, term, word, weight, df in cursor.fetchall()
+        ]
+        if pairs:
+            strongest = max(p[3] for p in pairs)
+            essential = [p for p in pairs if p[3] >= ESSENTIAL_SHARE * strongest or p[4] <= RARE_TABLES]
+            candidates = _score(cursor, essential, base, f"true {schema_filter}", CANDIDATE_POOL)
+            if len(candidates) < limit * 3 and len(essential) < len(pairs):
+                candidates = _score(cursor, pairs, base, f"true {schema_filter}", CANDIDATE_POOL)
+            if candidates:
+                # Exact scores for the candidates over every pair, read by table.
+                exact = _score(cursor, pairs, {**base, "ids": list(candidates)}, "p.table_id = ANY(%(ids)s)", limit * 3)
+                for table_id, (score, fields) in exact.items():
+                    reasons = [_REASONS[f] for f in ("name", "text", "column", "column_text") if f in fields]
+                    scored[table_id] = {"score": score, "reasons": reasons}
+        typo_words = [w for w in terms.words if len(w) >= 5]
+        if len(scored) < limit and typo_words:
+            params = {**base, "words": terms.words, "candidates": limit * 3}
+            fuzzy_clause = " OR ".join(f"%(w{i})s <%% t.name_words" for i in range(len(typo_words)))
+            params.update({f"w{i}": w for i, w in enumerate(typo_words)})
+            # Low enough for a swapped pair of letters ("invocies" ~ "invoices" is 0.44).
+            cursor.execute("SET pg_trgm.word_similarity_threshold = %s", [FUZZY_THRESHOLD])
+            cursor.execute(
+                _FUZZY_SQL.format(filters=schema_filter.replace("p.", "t."), fuzzy_clause=fuzzy_clause), params
+            )
+            for table_id, fuzzy in cursor.fetchall():
+                scored.setdefault(table_id, {"score": 2.0 * float(fuzzy), "reasons": ["similar name"]})
     if not scored:
         return []
     top = sorted(scored, key=lambda tid: -scored[tid]["score"])[: limit * 3]
     _boost_neighbours(scored, top, limit)
-    ranked = sorted(scored, key=lambda tid: (-scored[tid]["score"], scored[tid]["row"][4]))[:limit]
-    columns = _relevant_columns(ranked, set(terms.expanded))
+    ranked = sorted(scored, key=lambda tid: (-scored[tid]["score"], tid))[:limit]
+    with connection.cursor() as cursor:
+        cursor.execute(_DETAILS_SQL, {"ids": ranked})
+        details = {row[0]: row for row in cursor.fetchall()}
+    columns = _relevant_columns(ranked, terms.expanded)
     return [
         TableMatch(
             table_id=tid,
-            datasource_id=scored[tid]["row"][1],
-            datasource_name=scored[tid]["row"][2],
-            schema=scored[tid]["row"][3],
-            name=scored[tid]["row"][4],
-            kind=scored[tid]["row"][5],
-            comment=scored[tid]["row"][6],
-            row_estimate=scored[tid]["row"][7],
+            datasource_id=details[tid][1],
+            datasource_name=details[tid][2],
+            schema=details[tid][3],
+            name=details[tid][4],
+            kind=details[tid][5],
+            comment=details[tid][6],
+            row_estimate=details[tid][7],
             score=round(scored[tid]["score"], 4),
             reasons=tuple(scored[tid]["reasons"]),
             columns=tuple(columns.get(tid, ())),
         )
         for tid in ranked
+        if tid in details
     ]
+
+
+def _score(
+    cursor: Any, pairs: list[tuple[str, str, int, float, int]], base: dict[str, Any], where: str, limit: int
+) -> dict[int, tuple[float, list[str]]]:
+    cursor.execute(
+        _SCORE_SQL.format(where=where),
+        {
+            **base,
+            "p_fields": [p[0] for p in pairs],
+            "p_terms": [p[1] for p in pairs],
+            "p_words": [p[2] for p in pairs],
+            "p_values": [p[3] for p in pairs],
+            "candidates": limit,
+        },
+    )
+    return {table_id: (float(score), fields) for table_id, score, fields in cursor.fetchall()}
 
 
 def _boost_neighbours(scored: dict[int, dict[str, Any]], top: list[int], limit: int) -> None:
     """Tables joined by a foreign key to the best matches rank higher; a table that links two of
     them (``invoice_lines`` between ``invoices`` and ``products``) joins the results."""
-    edges = CatalogColumn.objects.filter(is_present=True, fk_table__isnull=False).filter(
-        table_id__in=top
-    ) | CatalogColumn.objects.filter(is_present=True, fk_table_id__in=top)
+    edges = (
+        CatalogColumn.objects.filter(is_present=True, fk_table__isnull=False, table_id__in=top)
+        .values_list("table_id", "fk_table_id")
+        .union(
+            CatalogColumn.objects.filter(is_present=True, fk_table_id__in=top).values_list("table_id", "fk_table_id")
+        )
+    )
     neighbours: dict[int, set[int]] = defaultdict(set)
-    for source, target in edges.values_list("table_id", "fk_table_id"):
+    for source, target in edges:
         if source != target:
             neighbours[source].add(target)
             neighbours[target].add(source)
@@ -345,24 +471,14 @@ def _boost_neighbours(scored: dict[int, dict[str, Any]], top: list[int], limit: 
         for other in neighbours.get(tid, ()):
             bridges[other].append(tid)
     for other, linked in bridges.items():
-        bonus = 0.2 * sum(base[tid] for tid in linked)
         if other in scored:
-            scored[other]["score"] += bonus
-            scored[other]["reasons"].append("joins " + ", ".join(scored[t]["row"][4] for t in linked[:3]))
+            scored[other]["score"] += 0.2 * sum(base[tid] for tid in linked)
+            scored[other]["reasons"].append("foreign key to a match")
         elif len(linked) >= 2:
-            table = (
-                CatalogTable.objects.filter(pk=other, is_present=True)
-                .values_list(
-                    "id", "datasource_id", "datasource__name", "schema_name", "name", "kind", "comment", "row_estimate"
-                )
-                .first()
-            )
-            if table is not None:
-                scored[other] = {
-                    "row": table,
-                    "score": 0.5 * min(base[tid] for tid in linked),
-                    "reasons": ["joins " + ", ".join(scored[t]["row"][4] for t in linked[:3])],
-                }
+            scored[other] = {
+                "score": 0.5 * min(base[tid] for tid in linked),
+                "reasons": ["joins two matches"],
+            }
 
 
 def _relevant_columns(table_ids: Iterable[int], expanded: set[str]) -> dict[int, list[ColumnMatch]]:

@@ -7,7 +7,6 @@ import uuid
 from django.conf import settings as django_settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex, OpClass
-from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from config.crypto import EncryptedJSONField
@@ -46,6 +45,7 @@ class DataSource(models.Model):
     last_introspected_at = models.DateTimeField(null=True, blank=True)
     # Bumped by every refresh: part of every catalog cache key, so a refresh invalidates them all.
     catalog_version = models.PositiveIntegerField(default=0)
+    catalog_table_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -72,10 +72,8 @@ class CatalogTable(models.Model):
     comment = models.TextField(blank=True)
     # Words of the name ("cust_accounts" -> "cust accounts"), for trigram similarity.
     name_words = models.TextField(blank=True)
-    # Lower-case tokens of the name and their singulars, for exact token overlap (GIN).
+    # Lower-case tokens of the name and their singulars.
     tokens = ArrayField(models.CharField(max_length=64), default=list, blank=True)
-    # Name (A), comment (B), column names (C) and column comments (D), maintained by catalog_apply.
-    search_vector = SearchVectorField(null=True, blank=True)
     # A table that disappeared on refresh is kept (ids stay stable if it comes back) but not searched.
     is_present = models.BooleanField(default=True)
     introspected_at = models.DateTimeField()
@@ -85,11 +83,7 @@ class CatalogTable(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["datasource", "schema_name", "name"], name="catalog_table_unique")
         ]
-        indexes = [
-            GinIndex(fields=["search_vector"], name="catalog_table_search"),
-            GinIndex(fields=["tokens"], name="catalog_table_tokens"),
-            GinIndex(OpClass("name_words", name="gin_trgm_ops"), name="catalog_table_trgm"),
-        ]
+        indexes = [GinIndex(OpClass("name_words", name="gin_trgm_ops"), name="catalog_table_trgm")]
 
     def __str__(self) -> str:
         return f"{self.schema_name}.{self.name}" if self.schema_name else self.name
@@ -120,3 +114,52 @@ class CatalogColumn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table}.{self.name}"
+
+
+class CatalogTerm(models.Model):
+    """The catalog's inverted index: one row per (term, field, table), rebuilt by each refresh.
+
+    ``field`` says where the term was found: ``name`` and ``column`` hold our own tokens of table
+    and column names (``cust_accounts`` -> cust, accounts, account); ``text`` and ``column_text``
+    hold PostgreSQL full-text lexemes (english stemming) of table and column comments. Search
+    reads it through a covering index, so its cost follows the matching postings, not the size
+    of the catalog.
+    """
+
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, db_index=False, related_name="+")
+    table = models.ForeignKey(CatalogTable, on_delete=models.CASCADE, db_index=False, related_name="+")
+    schema_name = models.CharField(max_length=255, blank=True)
+    field = models.CharField(max_length=12)
+    term = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["term", "datasource"], include=["field", "table", "schema_name"], name="catalog_term_lookup"
+            ),
+            models.Index(fields=["datasource"], name="catalog_term_datasource"),
+            # Re-scoring candidates reads their postings by table.
+            models.Index(fields=["table", "term"], include=["field"], name="catalog_term_by_table"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}:{self.term}"
+
+
+class CatalogTermStat(models.Model):
+    """In how many tables of a data source a term occurs, per field: the "document frequency"
+    behind the IDF weights of catalog search. Rebuilt with the postings."""
+
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, db_index=False, related_name="+")
+    field = models.CharField(max_length=12)
+    term = models.CharField(max_length=64)
+    tables = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["term", "datasource"], include=["field", "tables"], name="catalog_term_stat_lookup"),
+            models.Index(fields=["datasource"], name="catalog_term_stat_datasource"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}:{self.term} in {self.tables} table(s)"

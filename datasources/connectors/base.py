@@ -227,7 +227,8 @@ def is_always_forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) 
         address.is_link_local
         or address.is_multicast
         or address.is_unspecified
-        or address.is_reserved
+        # Python counts ::1 as reserved (it lies in ::/8); loopback is a private-range decision.
+        or (address.is_reserved and not address.is_loopback)
         or address in ipaddress.ip_network("100.100.100.200/32")  # Alibaba Cloud metadata
         or (isinstance(address, ipaddress.IPv6Address) and address in ipaddress.ip_network("fd00:ec2::254/128"))
     )

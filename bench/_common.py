@@ -1,0 +1,55 @@
+"""Shared set-up for benchmarks: Django on the development database, quiet logs, percentiles."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def setup_django() -> None:
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def arguments(description: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under 45 seconds")
+    return parser.parse_args()
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered), 3),
+        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)], 3),
+        "n": len(ordered),
+    }
+
+
+def measure(fn: Callable[[], object], n: int, warmup: int = 10) -> dict[str, float]:
+    for _ in range(min(warmup, n)):
+        fn()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - started) * 1000)
+    return percentiles(samples)
+
+
+def report(name: str, figures: dict[str, Any]) -> None:
+    """Human-readable lines first; the last line is one JSON object (what make bench collects)."""
+    print(json.dumps({"bench": name, **figures}, separators=(",", ":")))
