@@ -41,8 +41,8 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: setup ## Run the benchmarks in bench/ (each prints JSON figures)
-	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+bench: setup ## Run the benchmarks in bench/; each prints one JSON line last (BENCH_ARGS=--quick for short runs)
+	@for script in bench/[a-z]*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
 
 services-status: install ## Show the embedded services
 	@$(MANAGE) devservices status

@@ -1,29 +1,21 @@
 """Request overhead of the API stack, as ratios to bare round trips measured in the same run.
 
-Prints one JSON object. Figures are p50/p95 in milliseconds over N calls; the ratios compare the
-full Django stack (middleware, auth, JWT, guardian, serializers) to a bare PostgreSQL ``SELECT 1``,
-and a Celery task round trip to a bare Redis PING, so that machine noise cancels out.
+Figures are p50/p95 in milliseconds; the ratios compare the full Django stack (middleware, auth,
+JWT, guardian, serializers) to a bare PostgreSQL ``SELECT 1``, and a Celery task round trip
+through a real worker to a bare Redis PING, so that machine noise cancels out.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from _common import ROOT, arguments, measure, report, setup_django
 
-import django  # noqa: E402
-
-django.setup()
+args = arguments(__doc__ or "")
+setup_django()
 
 import redis  # noqa: E402
 from django.conf import settings  # noqa: E402
@@ -37,23 +29,7 @@ from governance import services  # noqa: E402
 from governance.models import Role, Workspace  # noqa: E402
 from tests.factories import make_user  # noqa: E402
 
-N = int(os.environ.get("BENCH_N", "200"))
-
-
-def measure(fn: Callable[[], object], n: int = N) -> dict[str, float]:
-    for _ in range(min(20, n)):
-        fn()
-    samples = []
-    for _ in range(n):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 3),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 3),
-        "n": n,
-    }
+N = 50 if args.quick else 300
 
 
 def select_one() -> None:
@@ -66,7 +42,11 @@ def main() -> None:
     # A workspace of its own, so the demo workspace and its logins are left alone.
     workspace = Workspace.objects.filter(slug="bench", organization__slug="bench").first()
     if workspace is None:
-        organization = services.organization_create(name="Bench", slug="bench")
+        from governance.models import Organization
+
+        organization = Organization.objects.filter(slug="bench").first() or services.organization_create(
+            name="Bench", slug="bench"
+        )
         workspace = services.workspace_create(organization=organization, name="Bench", slug="bench")
     analyst = make_user("bench-analyst")
     services.membership_set(workspace=workspace, user=analyst, role=Role.ANALYST)
@@ -76,24 +56,24 @@ def main() -> None:
     redis_client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
 
     results: dict[str, object] = {
-        "bare_select_1": measure(select_one),
-        "bare_redis_ping": measure(redis_client.ping),
-        "api_me_jwt": measure(lambda: client.get("/api/v1/me", headers=auth)),
-        "api_workspace_detail_jwt": measure(lambda: client.get(f"/api/v1/workspaces/{workspace.pk}/", headers=auth)),
-        "api_unauthenticated_401": measure(lambda: client.get("/api/v1/me")),
+        "bare_select_1": measure(select_one, N),
+        "bare_redis_ping": measure(redis_client.ping, N),
+        "api_me_jwt": measure(lambda: client.get("/api/v1/me", headers=auth), N),
+        "api_workspace_detail_jwt": measure(lambda: client.get(f"/api/v1/workspaces/{workspace.pk}/", headers=auth), N),
+        "api_unauthenticated_401": measure(lambda: client.get("/api/v1/me"), N),
     }
-
+    hostname = f"bench-{os.getpid()}@localhost"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--hostname", f"bench-{os.getpid()}@localhost", "--without-mingle", "--without-gossip"],
+         "--hostname", hostname, "--without-mingle", "--without-gossip"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[f"bench-{os.getpid()}@localhost"], timeout=0.5):
+        while not app.control.ping(destination=[hostname], timeout=0.5):
             if time.monotonic() > deadline:
                 raise SystemExit("the bench worker did not start")
-        results["celery_round_trip"] = measure(lambda: echo.delay("x").get(timeout=30), n=max(20, N // 4))
+        results["celery_round_trip"] = measure(lambda: echo.delay("x").get(timeout=30), max(20, N // 4))
     finally:
         worker.terminate()
         worker.wait(timeout=30)
@@ -106,8 +86,7 @@ def main() -> None:
         "api_workspace_detail_jwt / bare_select_1": ratio("api_workspace_detail_jwt", "bare_select_1"),
         "celery_round_trip / bare_redis_ping": ratio("celery_round_trip", "bare_redis_ping"),
     }
-    print(json.dumps({"bench": "api", **results}, indent=2))
+    report("api", results)
 
 
-if __name__ == "__main__":
-    main()
+main()

@@ -472,7 +472,8 @@ def _boost_neighbours(scored: dict[int, dict[str, Any]], top: list[int], limit: 
             bridges[other].append(tid)
     for other, linked in bridges.items():
         if other in scored:
-            scored[other]["score"] += 0.2 * sum(base[tid] for tid in linked)
+            # The strongest neighbour, not the sum: a hub table must not outrank the table named.
+            scored[other]["score"] += 0.15 * max(base[tid] for tid in linked)
             scored[other]["reasons"].append("foreign key to a match")
         elif len(linked) >= 2:
             scored[other] = {

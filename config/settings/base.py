@@ -254,8 +254,11 @@ OPENAI_BASE_URL = envstr("OPENAI_BASE_URL")
 DATASOURCE_ALLOW_PRIVATE_HOSTS = envbool("DATASOURCE_ALLOW_PRIVATE_HOSTS", not PRODUCTION)
 DATASOURCE_ALLOW_HOSTS = envlist("DATASOURCE_ALLOW_HOSTS", [])
 DATASOURCE_DENY_HOSTS = envlist("DATASOURCE_DENY_HOSTS", [])
+# The demo data (make run): a database on our PostgreSQL server and files in this folder.
+DEMO_DATA_DIR = envstr("DEMO_DATA_DIR") or str(LOCAL_DIR / "demo")
+DEMO_DATABASE_NAME = envstr("DEMO_DATABASE_NAME", "promptstudio_demo")
 # SQLite files and file folders must live under one of these.
-DATASOURCE_FILE_ROOTS = envlist("DATASOURCE_FILE_ROOTS", [str(LOCAL_DIR / "demo"), str(LOCAL_DIR / "files")])
+DATASOURCE_FILE_ROOTS = envlist("DATASOURCE_FILE_ROOTS", [DEMO_DATA_DIR, str(LOCAL_DIR / "files")])
 DATASOURCE_DOWNLOAD_DIR = envstr("DATASOURCE_DOWNLOAD_DIR") or str(LOCAL_DIR / "downloads")
 DATASOURCE_MAX_DOWNLOAD_BYTES = envint("DATASOURCE_MAX_DOWNLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
 QUERY_MAX_ROWS = envint("QUERY_MAX_ROWS", 10_000, minimum=1)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.env import envstr, redis_url_with_db
+from config.env import LOCAL_DIR, envstr, redis_url_with_db
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DATABASES, REDIS_URL
 
@@ -29,6 +29,13 @@ CHANNEL_LAYERS = {
     }
 }
 TEST_REDIS_DBS = (8, 9, 10, 11)
+
+# Demo data, file sources and exports of the tests stay apart from the running studio's.
+DEMO_DATA_DIR = str(LOCAL_DIR / "test" / "demo")
+DEMO_DATABASE_NAME = "promptstudio_demo_test"
+DATASOURCE_FILE_ROOTS = [DEMO_DATA_DIR, str(LOCAL_DIR / "test" / "files")]
+DATASOURCE_DOWNLOAD_DIR = str(LOCAL_DIR / "test" / "downloads")
+RESULT_STORE_DIR = str(LOCAL_DIR / "test" / "results")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BEAT_SCHEDULE_FILENAME = "/dev/null"

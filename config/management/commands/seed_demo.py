@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from config.env import local_secret
+from datasources.demo import demo_datasources_ensure
 from governance.demo import DEMO_USERS, demo_workspace_ensure
 
 
@@ -15,6 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--banner", action="store_true", help="Also print the URLs of every part.")
+        parser.add_argument("--reload-data", action="store_true", help="Reload the demo data and re-read schemas.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         # Passwords are generated once per checkout and kept in .local/, never in the repository.
@@ -23,6 +25,7 @@ class Command(BaseCommand):
             for user in DEMO_USERS
         }
         workspace = demo_workspace_ensure(passwords=passwords)
+        datasources = demo_datasources_ensure(workspace=workspace, force=options["reload_data"])
         host = os.environ.get("HOST", "127.0.0.1")
         port = os.environ.get("WEB_PORT", "8000")
         flower_port = os.environ.get("FLOWER_PORT", "5555")
@@ -42,6 +45,11 @@ class Command(BaseCommand):
         lines += [
             f"  {user.username:<8} {passwords[user.username]:<14} ({user.role}{', Django admin' if user.staff else ''})"
             for user in DEMO_USERS
+        ]
+        lines += ["", "Demo data sources:"]
+        lines += [
+            f"  {ds.name:<30} {ds.status:<8} {ds.catalog_table_count} tables  {ds.error_code}".rstrip()
+            for ds in datasources
         ]
         lines.append("")
         self.stdout.write("\n".join(lines))
