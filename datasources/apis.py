@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -330,3 +331,64 @@ class CatalogSearchApi(APIView):
             limit=values.get("limit"),
         )
         return Response(CatalogMatchOutput(matches, many=True).data)
+
+
+class ExportOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    datasource_id = serializers.UUIDField()
+    format = serializers.CharField()
+    rows = serializers.IntegerField()
+    bytes = serializers.IntegerField()
+    duration_ms = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+    download_url = serializers.SerializerMethodField()
+
+    def get_download_url(self, obj: Any) -> str:
+        return f"/api/v1/exports/{obj.pk}/download"
+
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
+
+
+class ExportDetailApi(APIView):
+    @extend_schema(operation_id="exports_retrieve", responses={200: ExportOutput, **ERROR_RESPONSES},
+                   tags=["exports"])  # fmt: skip
+    def get(self, request: Request, export_id: str) -> Response:
+        export = selectors.access_export(user=request.user, export_id=export_id)
+        return Response(ExportOutput(export).data)
+
+
+class FileRenderer(BaseRenderer):
+    """Lets a client ask for the file's own type (Accept: text/csv) without a 406."""
+
+    media_type = "*/*"
+    format = "file"
+
+    def render(self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None) -> Any:
+        return data
+
+
+class ExportDownloadApi(APIView):
+    renderer_classes = [JSONRenderer, FileRenderer]
+
+    @extend_schema(
+        operation_id="exports_download",
+        responses={(200, "text/csv"): bytes, (200, "application/vnd.apache.parquet"): bytes, **ERROR_RESPONSES},
+        tags=["exports"],
+    )
+    def get(self, request: Request, export_id: str) -> Any:
+        from django.http import FileResponse
+
+        from datasources.queries import export_path
+
+        export = selectors.access_export(user=request.user, export_id=export_id)
+        path = export_path(export)
+        if not path.exists():
+            raise ApiError(410, "export_expired", "The exported file is no longer in the result store.")
+        # FileResponse streams the file in blocks: constant memory whatever its size.
+        return FileResponse(
+            open(path, "rb"),  # noqa: SIM115  FileResponse closes it
+            as_attachment=True,
+            filename=f"result-{export.pk}.{export.format}",
+            content_type=CONTENT_TYPES[export.format],
+        )

@@ -163,3 +163,26 @@ class CatalogTermStat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.field}:{self.term} in {self.tables} table(s)"
+
+
+class QueryExport(models.Model):
+    """A full query result exported to the result store, downloadable by who may see it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="+")
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="exports")
+    created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    format = models.CharField(max_length=8)  # csv | parquet
+    # Relative to RESULT_STORE_DIR; the name is generated, never taken from a user.
+    file_name = models.CharField(max_length=255)
+    sql_text = models.TextField()
+    rows = models.BigIntegerField()
+    bytes = models.BigIntegerField()
+    duration_ms = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} export of {self.datasource} ({self.rows} rows)"

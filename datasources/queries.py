@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from datasources.connectors.base import Connector, QueryOptions, QueryResult
-from datasources.models import DataSource
+from datasources.models import DataSource, QueryExport
 from datasources.services import connector_for
 
 _CANCEL_KEY = "query-cancel:{}"
@@ -194,3 +194,25 @@ def _write_parquet(path: Path, columns: Sequence[str], batches: Iterator[Sequenc
         if writer is not None:
             writer.close()
     return rows
+
+
+def query_export_create(
+    *, datasource: DataSource, sql: str, fmt: str, created_by: Any = None, query_id: str | None = None
+) -> QueryExport:
+    """Exports the result and records it, so it can be listed and downloaded through the API."""
+    exported = query_export(datasource=datasource, sql=sql, fmt=fmt, query_id=query_id)
+    return QueryExport.objects.create(
+        workspace_id=datasource.workspace_id,
+        datasource=datasource,
+        created_by=created_by,
+        format=fmt,
+        file_name=str(exported.path.relative_to(Path(settings.RESULT_STORE_DIR))),
+        sql_text=sql,
+        rows=exported.rows,
+        bytes=exported.bytes,
+        duration_ms=exported.duration_ms,
+    )
+
+
+def export_path(export: QueryExport) -> Path:
+    return Path(settings.RESULT_STORE_DIR) / export.file_name

@@ -11,7 +11,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
-from datasources.models import CatalogTable, DataSource
+from datasources.models import CatalogTable, DataSource, QueryExport
 from governance.selectors import workspaces_for_user
 
 
@@ -54,3 +54,23 @@ def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) ->
     if schema_name:
         query = query.filter(schema_name=schema_name)
     return query
+
+
+def access_export(*, user: User | AnonymousUser, export_id: Any) -> QueryExport:
+    """An export is visible to its author and to those who administer its data source; to
+    everyone else (another workspace included) it does not exist."""
+    try:
+        pk = uuid.UUID(str(export_id))
+    except ValueError:
+        raise Http404("No such export.") from None
+    export = QueryExport.objects.filter(pk=pk).select_related("datasource").first()
+    if export is None:
+        raise Http404("No such export.")
+    datasource = datasources_for_user(user=user).filter(pk=export.datasource_id).first()
+    if datasource is None:
+        raise Http404("No such export.")
+    if export.created_by_id != user.pk and not user.has_perm(  # type: ignore[union-attr]
+        "datasources.administer_datasource", datasource
+    ):
+        raise Http404("No such export.")
+    return export

@@ -133,3 +133,29 @@ def test_the_full_result_is_exported_by_streaming(request, kind, fmt):
         with open(exported.path) as handle:
             assert sum(1 for _ in handle) == 100_001  # header + rows
     exported.path.unlink()
+
+
+def test_an_export_is_downloadable_by_its_author_and_nobody_outside(tenancy, client_for, sqlite_source):
+    from datasources.models import DataSource as Source
+
+    source = Source.objects.get(pk=sqlite_source.pk)
+    export = queries.query_export_create(
+        datasource=source, sql="SELECT id, name FROM billing_products ORDER BY id", fmt="csv", created_by=tenancy.ana
+    )
+    url = f"/api/v1/exports/{export.pk}/download"
+    response = client_for(tenancy.ana).get(url, HTTP_ACCEPT="text/csv")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    body = b"".join(response.streaming_content).decode()
+    assert body.splitlines()[0] == "id,name" and len(body.splitlines()) == 41
+    assert client_for(tenancy.ana).get(f"/api/v1/exports/{export.pk}/").json()["rows"] == 40
+
+
+@pytest.mark.parametrize(("persona", "status"), [("anonymous", 401), ("bob", 404), ("vic", 404), ("adam", 200)])
+def test_who_else_may_download_an_export(tenancy, api, sqlite_source, persona, status):
+    export = queries.query_export_create(
+        datasource=sqlite_source, sql="SELECT 1 AS one", fmt="parquet", created_by=tenancy.ana
+    )
+    if persona != "anonymous":
+        api.force_authenticate(getattr(tenancy, persona))
+    assert api.get(f"/api/v1/exports/{export.pk}/download").status_code == status
