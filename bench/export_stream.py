@@ -38,8 +38,6 @@ def bench_source() -> DataSource:
             name="Bench", slug="bench"
         )
         workspace = governance.workspace_create(organization=organization, name="Export bench", slug="export-bench")
-    workspace.query_timeout_seconds = 600
-    workspace.save(update_fields=["query_timeout_seconds"])
     db = settings.DATABASES["default"]
     config = {"host": db["HOST"], "port": int(db["PORT"]), "database": db["NAME"], "user": db["USER"]}
     source = DataSource.objects.filter(workspace=workspace, name="Bench server").first()

@@ -56,6 +56,9 @@ class EncryptedJSONField(models.TextField):
     """A JSON value stored as a Fernet token; Python code only ever sees the decrypted value."""
 
     description = "JSON encrypted at rest"
+    # What django-stubs reads as the Python type of the field: any JSON value, not str.
+    _pyi_private_set_type: Any
+    _pyi_private_get_type: Any
 
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
         if value is None or value == "":

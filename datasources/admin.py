@@ -73,7 +73,7 @@ class DataSourceAdmin(GuardedModelAdmin):
     ]  # fmt: skip
     actions = ["refresh_catalog"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         # The kind of an existing source cannot change: its settings would not fit.
         return [*self.readonly_fields, "kind"] if obj is not None else self.readonly_fields
 
@@ -94,13 +94,16 @@ class DataSourceAdmin(GuardedModelAdmin):
         self.message_user(request, f"Refresh started for {started} data source(s).")
 
 
+COLUMN_FIELDS = ("ordinal", "name", "data_type", "nullable", "is_primary_key", "fk_table", "comment", "is_present")
+
+
 class CatalogColumnInline(admin.TabularInline):
     model = CatalogColumn
     fk_name = "table"
     extra = 0
     can_delete = False
-    fields = ["ordinal", "name", "data_type", "nullable", "is_primary_key", "fk_table", "comment", "is_present"]
-    readonly_fields = fields
+    fields = COLUMN_FIELDS
+    readonly_fields = COLUMN_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +122,9 @@ def query_export(
     partial = target.with_suffix(target.suffix + ".partial")
     connector = connector_for(datasource)
     try:
-        with (
-            _cancellable(connector, query_id),
-            connector.stream(sql, options=query_options(datasource), batch_rows=batch_rows) as result,
-        ):
+        # An export streams the whole result: it gets the longer export limit, not the interactive one.
+        options = replace(query_options(datasource), timeout_seconds=float(settings.EXPORT_TIMEOUT_SECONDS))
+        with _cancellable(connector, query_id), connector.stream(sql, options=options, batch_rows=batch_rows) as result:
             writer = _write_csv if fmt == "csv" else _write_parquet
             rows = writer(partial, result.columns, result.batches())
         os.replace(partial, target)

@@ -40,7 +40,7 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
     datasource = datasources_for_user(user=user).filter(pk=pk).first()
     if datasource is None:
         raise DataSourceNotFound("No such data source.")
-    if perm is not None and not user.has_perm(f"datasources.{perm}", datasource):  # type: ignore[union-attr]
+    if perm is not None and not user.has_perm(f"datasources.{perm}", datasource):
         raise PermissionDenied("Your role does not allow this on this data source.")
     return datasource
 
@@ -69,8 +69,6 @@ def access_export(*, user: User | AnonymousUser, export_id: Any) -> QueryExport:
     datasource = datasources_for_user(user=user).filter(pk=export.datasource_id).first()
     if datasource is None:
         raise Http404("No such export.")
-    if export.created_by_id != user.pk and not user.has_perm(  # type: ignore[union-attr]
-        "datasources.administer_datasource", datasource
-    ):
+    if export.created_by_id != user.pk and not user.has_perm("datasources.administer_datasource", datasource):
         raise Http404("No such export.")
     return export

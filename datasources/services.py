@@ -16,6 +16,7 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
 from datasources.catalog import catalog_apply
+from datasources.connectors import CONNECTORS, build_connector
 from datasources.connectors.base import (
     ConnectionConfig,
     ConnectionInfo,
@@ -50,8 +51,6 @@ def guard_policy() -> GuardPolicy:
 
 
 def connector_for(datasource: DataSource) -> Connector:
-    from datasources.connectors import build_connector  # TEMP-LAZY until the registry lands
-
     config = ConnectionConfig(
         kind=datasource.kind, settings=dict(datasource.settings), secrets=datasource.secrets or {}
     )
@@ -59,8 +58,6 @@ def connector_for(datasource: DataSource) -> Connector:
 
 
 def _validated(kind: str, settings_: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
-    from datasources.connectors import CONNECTORS  # TEMP-LAZY until the registry lands
-
     if kind not in CONNECTORS:
         raise ValidationError({"kind": f"Unknown kind {kind!r}; one of {', '.join(DataSourceKind.values)}."})
     unknown = set(secrets) - SECRET_KEYS[kind]
@@ -198,7 +195,8 @@ def datasource_refresh_start(*, datasource: DataSource) -> DataSource:
     locked.status = DataSourceStatus.INTROSPECTING
     locked.introspection_progress = 0
     locked.save(update_fields=["status", "introspection_progress", "updated_at"])
-    datasource_refresh.delay_on_commit(str(locked.pk))
+    # Enqueued only once the status change is committed, never inside the open transaction.
+    transaction.on_commit(lambda: datasource_refresh.delay(str(locked.pk)))
     return locked
 
 

@@ -263,6 +263,8 @@ DATASOURCE_DOWNLOAD_DIR = envstr("DATASOURCE_DOWNLOAD_DIR") or str(LOCAL_DIR / "
 DATASOURCE_MAX_DOWNLOAD_BYTES = envint("DATASOURCE_MAX_DOWNLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
 QUERY_MAX_ROWS = envint("QUERY_MAX_ROWS", 10_000, minimum=1)
 QUERY_PREVIEW_ROWS = envint("QUERY_PREVIEW_ROWS", 100, minimum=1)
+# An export streams the whole result, so it gets its own, longer limit than interactive queries.
+EXPORT_TIMEOUT_SECONDS = envint("EXPORT_TIMEOUT_SECONDS", 600, minimum=1)
 # Full results exported as CSV/Parquet land here (a local folder by default).
 RESULT_STORE_DIR = envstr("RESULT_STORE_DIR") or str(LOCAL_DIR / "media" / "results")
 

@@ -79,7 +79,7 @@ class ConnectionConfig:
 
     Settings by kind:
     - postgresql: host, port (5432), database, user, sslmode (prefer), schemas (list, optional)
-    - mysql: host, port (3306), database, user, schemas (list, optional)
+    - mysql: host, port (3306), database, user, sslmode (prefer), schemas (list, optional: databases)
     - sqlite: path
     - files: path (a folder or a file) or urls (list of http(s) URLs); format (csv|parquet|json,
       optional: guessed from the extension)

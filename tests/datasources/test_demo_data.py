@@ -334,7 +334,7 @@ def test_loading_postgres_twice_gives_the_same_database(loaded: Loaded) -> None:
 
 def test_sqlite_tables_hold_the_counted_rows_and_foreign_keys_hold(loaded: Loaded, lite: sqlite3.Connection) -> None:
     for table in TABLES:
-        assert _one(lite, f"SELECT count(*) FROM {table.flat_name}") == loaded.expected[table.qualified_name]  # noqa: S608
+        assert _one(lite, f"SELECT count(*) FROM {table.flat_name}") == loaded.expected[table.qualified_name]
         declared = {(r[3], r[2]) for r in lite.execute(f"PRAGMA foreign_key_list({table.flat_name})")}
         parents = {(c.name, f"{c.references}".replace(".", "_")) for c in table.foreign_keys}
         assert declared == parents, table.flat_name
@@ -387,7 +387,7 @@ def test_parquet_files_are_readable_by_pyarrow_and_duckdb(loaded: Loaded) -> Non
             path = loaded.parquet_dir / f"{table.flat_name}.parquet"
             assert pq.read_metadata(path).num_rows == expected
             assert pq.read_table(path).schema.names == [c.name for c in table.columns]
-        assert _one(duckdb.connect(), f"SELECT count(*) FROM {_parquet_source(loaded, table)}") == expected  # noqa: S608
+        assert _one(duckdb.connect(), f"SELECT count(*) FROM {_parquet_source(loaded, table)}") == expected
 
 
 def test_parquet_web_events_is_a_folder_of_parts_read_as_one_table(loaded: Loaded) -> None:
@@ -397,7 +397,7 @@ def test_parquet_web_events_is_a_folder_of_parts_read_as_one_table(loaded: Loade
     assert sum(pq.read_metadata(folder / p).num_rows for p in parts) == loaded.expected["web.events"]
     con = duckdb.connect()
     count, distinct_ids, regions = con.execute(
-        f"SELECT count(*), count(DISTINCT id), count(DISTINCT region) FROM read_parquet('{folder}/*.parquet')"  # noqa: S608
+        f"SELECT count(*), count(DISTINCT id), count(DISTINCT region) FROM read_parquet('{folder}/*.parquet')"
     ).fetchone() or (None, None, None)
     assert (count, distinct_ids, regions) == (loaded.expected["web.events"],) * 2 + (len(REGIONS),)
 
@@ -408,7 +408,7 @@ def test_parquet_columns_have_proper_types_and_exact_money(loaded: Loaded) -> No
     types = {}
     for name in ("billing.invoices", "crm.contacts", "web.events"):
         source = _parquet_source(loaded, by_table[name])
-        types.update({f"{name}.{r[0]}": r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()})  # noqa: S608
+        types.update({f"{name}.{r[0]}": r[1] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()})
     assert types["billing.invoices.total_amount"] == "DECIMAL(12,2)"
     assert types["billing.invoices.issued_at"] == "TIMESTAMP WITH TIME ZONE"
     assert types["billing.invoices.id"] == "INTEGER"
@@ -418,7 +418,7 @@ def test_parquet_columns_have_proper_types_and_exact_money(loaded: Loaded) -> No
     lines = _parquet_source(loaded, by_table["billing.invoice_lines"])
     off = f"""
         SELECT count(*) FROM {invoices} i
-        WHERE i.total_amount <> (SELECT sum(amount) FROM {lines} l WHERE l.invoice_id = i.id)"""  # noqa: S608
+        WHERE i.total_amount <> (SELECT sum(amount) FROM {lines} l WHERE l.invoice_id = i.id)"""
     assert _one(con, off) == 0
 
 
@@ -426,7 +426,7 @@ def test_every_engine_holds_the_same_money(loaded: Loaded, pg: psycopg.Connectio
     in_postgres = _one(pg, "SELECT sum(total_amount) FROM billing.invoices")
     in_sqlite = _one(lite, "SELECT round(sum(total_amount), 2) FROM billing_invoices")
     invoices = _parquet_source(loaded, TABLES_BY_NAME["billing.invoices"])
-    in_parquet = _one(duckdb.connect(), f"SELECT sum(total_amount) FROM {invoices}")  # noqa: S608
+    in_parquet = _one(duckdb.connect(), f"SELECT sum(total_amount) FROM {invoices}")
     assert isinstance(in_postgres, Decimal) and isinstance(in_sqlite, float)
     assert in_postgres == in_parquet == Decimal(str(in_sqlite))
 

@@ -77,6 +77,7 @@ def test_a_query_past_the_workspace_timeout_is_stopped(postgres_source):
     assert stopped.value.code == "query_timeout"
 
 
+@pytest.mark.django_db(transaction=True)  # the query runs on another thread, with its own connection
 @pytest.mark.parametrize("kind", ["postgresql", "sqlite"])
 def test_a_running_query_is_cancelled_from_elsewhere(request, kind):
     source = next(s for s in sources(request) if s.kind == kind)
@@ -94,8 +95,13 @@ def test_a_running_query_is_cancelled_from_elsewhere(request, kind):
 
     worker = threading.Thread(target=run)
     worker.start()
+
     # Ask until the running query has seen it (the watcher polls every 100 ms).
-    wait_for(lambda: queries.query_cancel(query_id="q-cancel-me") or "code" in outcome, timeout=15, what="cancel")
+    def cancelled() -> bool:
+        queries.query_cancel(query_id="q-cancel-me")
+        return "code" in outcome
+
+    wait_for(cancelled, timeout=15, what="cancel")
     worker.join(timeout=15)
     assert outcome["code"] == "query_cancelled"
 

@@ -20,8 +20,9 @@ class Command(BaseCommand):
         for model in apps.get_models():
             fields = [f for f in model._meta.get_fields() if isinstance(f, EncryptedJSONField)]
             for field in fields:
-                table, column = model._meta.db_table, field.column
-                pk = model._meta.pk.column  # type: ignore[union-attr]
+                table, column = model._meta.db_table, str(field.column)
+                assert model._meta.pk is not None and model._meta.pk.column is not None
+                pk = model._meta.pk.column
                 with transaction.atomic(), connection.cursor() as cursor:
                     qn = connection.ops.quote_name
                     cursor.execute(

@@ -1,0 +1,340 @@
+"""The MySQL/MariaDB connector against the server in TEST_MYSQL_URL (skipped without one)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pymysql
+import pytest
+
+from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors.mysql import MySQLConnector
+from tests.conftest import _free_port, wait_for
+
+POLICY = GuardPolicy(allow_private=True)  # test servers listen on 127.0.0.1
+# Heavy enough to run for minutes; unlike SLEEP() and BENCHMARK(), MariaDB stops it with an error.
+SLOW = "SELECT count(*) FROM information_schema.COLUMNS a, information_schema.COLUMNS b, information_schema.COLUMNS c"
+
+SCHEMA = [
+    """CREATE TABLE customers (
+        id INT PRIMARY KEY,
+        name VARCHAR(120) NOT NULL,
+        region VARCHAR(20) NULL COMMENT 'Sales region, e.g. EMEA'
+    ) ENGINE=InnoDB COMMENT='People who buy from us'""",
+    """CREATE TABLE orders (
+        id BIGINT PRIMARY KEY,
+        customer_id INT NOT NULL,
+        amount DECIMAL(10, 2),
+        placed_at DATETIME NOT NULL DEFAULT '2024-05-01 12:00:00',
+        CONSTRAINT orders_customer FOREIGN KEY (customer_id) REFERENCES customers (id)
+    ) ENGINE=InnoDB""",
+    "CREATE VIEW big_orders AS SELECT * FROM orders WHERE amount > 10",
+    "INSERT INTO customers VALUES (1, 'Alice', 'EMEA'), (2, 'Bob', NULL), (3, 'Charlie', 'NA')",
+    """INSERT INTO orders (id, customer_id, amount)
+       WITH RECURSIVE g (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < 50)
+       SELECT n, 1 + n % 3, n * 1.5 FROM g""",
+    "ANALYZE TABLE customers, orders",
+]
+
+
+def _server() -> dict[str, Any]:
+    url = os.environ.get("TEST_MYSQL_URL")
+    if not url:
+        pytest.skip("TEST_MYSQL_URL is not set: MySQL/MariaDB connector tests need a server")
+    parts = urlsplit(url)
+    return {
+        "host": parts.hostname or "127.0.0.1",
+        "port": parts.port or 3306,
+        "user": unquote(parts.username or "root"),
+        "password": unquote(parts.password or ""),
+    }
+
+
+def _admin(database: str | None = None) -> pymysql.connections.Connection:
+    return pymysql.connect(database=database, autocommit=True, **_server())
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    name = f"psa_connector_test_{os.getpid()}"
+    admin = _admin()
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}`")
+    try:
+        conn = _admin(name)
+        with conn.cursor() as cursor:
+            for statement in SCHEMA:
+                cursor.execute(statement)
+                cursor.fetchall()
+        conn.close()
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+
+
+def mysql_connector(database: str, **overrides: Any) -> MySQLConnector:
+    server = _server()
+    password = overrides.pop("password", server["password"])
+    settings = {"host": server["host"], "port": server["port"], "database": database, "user": server["user"]}
+    connector = build_connector(ConnectionConfig("mysql", {**settings, **overrides}, {"password": password}), POLICY)
+    assert isinstance(connector, MySQLConnector)
+    return connector
+
+
+@pytest.fixture
+def connector(database: str) -> MySQLConnector:
+    return mysql_connector(database)
+
+
+def count_orders(database: str) -> int:
+    conn = _admin(database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM orders")
+            row = cursor.fetchone()
+    finally:
+        conn.close()
+    return int(row[0])
+
+
+def test_test_returns_the_server_version(connector: MySQLConnector) -> None:
+    info = connector.test()
+
+    assert info.server_version.split(" ")[0] in {"MySQL", "MariaDB"}
+    assert not info.server_version.split(" ")[1].startswith("5.5.5-")
+
+
+def test_introspection_reads_tables_views_columns_keys_comments_and_estimates(connector: MySQLConnector) -> None:
+    progress: list[tuple[int, int]] = []
+
+    introspection = connector.introspect(progress=lambda done, total: progress.append((done, total)))
+
+    tables = {table.name: table for table in introspection.tables}
+    assert sorted(tables) == ["big_orders", "customers", "orders"]
+    customers, orders, view = tables["customers"], tables["orders"], tables["big_orders"]
+    assert (customers.kind, customers.comment) == ("table", "People who buy from us")
+    assert (view.kind, view.comment, view.row_estimate) == ("view", "", None)
+    assert customers.row_estimate is not None and orders.row_estimate is not None
+    assert [(c.name, c.ordinal, c.nullable, c.is_primary_key) for c in customers.columns] == [
+        ("id", 1, False, True),
+        ("name", 2, False, False),
+        ("region", 3, True, False),
+    ]
+    assert customers.columns[1].data_type == "varchar(120)"
+    assert customers.columns[2].comment == "Sales region, e.g. EMEA"
+    customer_id = next(column for column in orders.columns if column.name == "customer_id")
+    assert (customer_id.fk_schema, customer_id.fk_table, customer_id.fk_column) == (
+        customers.schema,
+        "customers",
+        "id",
+    )
+    assert next(column for column in orders.columns if column.name == "amount").data_type == "decimal(10,2)"
+    assert progress[-1] == (3, 3)
+
+
+def test_a_read_is_capped_at_max_rows_and_previews_preview_rows(connector: MySQLConnector) -> None:
+    result = connector.execute_read(
+        "SELECT id, amount, placed_at FROM orders ORDER BY id", options=QueryOptions(max_rows=20, preview_rows=2)
+    )
+
+    assert result.columns == ("id", "amount", "placed_at")
+    assert result.column_types == ("bigint", "decimal", "datetime")
+    assert result.rows == ((1, "1.50", "2024-05-01T12:00:00"), (2, "3.00", "2024-05-01T12:00:00"))
+    assert (result.rows_returned, result.truncated) == (20, True)
+
+    whole = connector.execute_read("SELECT id FROM orders WHERE amount LIKE '%.5%'", options=QueryOptions())
+    assert (whole.rows_returned, whole.truncated) == (25, False)
+
+    empty = connector.execute_read("SELECT id, name FROM customers WHERE 1 = 0", options=QueryOptions())
+    assert (empty.columns, empty.rows_returned) == (("id", "name"), 0)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO orders (id, customer_id) VALUES (1000, 1)",
+        "UPDATE orders SET amount = 0",
+        "DELETE FROM orders",
+        "REPLACE INTO orders (id, customer_id) VALUES (1, 1)",
+        "CREATE TABLE evil (id INT)",
+        "DROP TABLE orders",
+        "TRUNCATE TABLE orders",
+        "ALTER TABLE orders ADD COLUMN evil INT",
+    ],
+)
+def test_writes_on_the_read_path_are_refused_by_the_engine(connector: MySQLConnector, database: str, sql: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read(sql, options=QueryOptions())
+
+    assert caught.value.code == "query_not_read_only"
+    assert count_orders(database) == 50
+
+
+def test_a_second_statement_is_not_run(connector: MySQLConnector, database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read("COMMIT; DELETE FROM orders", options=QueryOptions())
+
+    assert caught.value.code == "query_invalid"
+    assert count_orders(database) == 50
+
+
+def test_a_slow_statement_times_out(connector: MySQLConnector) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read(SLOW, options=QueryOptions(timeout_seconds=0.5))
+
+    assert caught.value.code == "query_timeout"
+    assert time.monotonic() - started < 5
+
+
+def test_a_silently_stopped_function_is_still_a_timeout(connector: MySQLConnector) -> None:
+    # MariaDB answers BENCHMARK() with 0 when its time limit stops it, instead of an error.
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read("SELECT BENCHMARK(5000000000, MD5('x'))", options=QueryOptions(timeout_seconds=0.3))
+
+    assert caught.value.code == "query_timeout"
+
+
+def test_cancel_from_another_thread_stops_a_running_statement(connector: MySQLConnector) -> None:
+    errors: list[ConnectorError] = []
+    marker = f"cancel-me-{os.getpid()}"
+
+    def run() -> None:
+        try:
+            connector.execute_read(f"{SLOW} WHERE '{marker}' <> ''", options=QueryOptions(timeout_seconds=60))
+        except ConnectorError as exc:
+            errors.append(exc)
+
+    def running() -> bool:
+        conn = _admin()
+        try:
+            with conn.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE %s AND ID <> CONNECTION_ID()",
+                    (f"%{marker}%",),
+                )
+                row = cursor.fetchone()
+        finally:
+            conn.close()
+        return bool(row and row[0] == 1)
+
+    thread = threading.Thread(target=run)
+    started = time.monotonic()
+    thread.start()
+    wait_for(running, timeout=10, what="the statement running on the server")
+    connector.cancel()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert [error.code for error in errors] == ["query_cancelled"]
+    assert time.monotonic() - started < 10
+
+
+def test_stream_yields_every_row_in_batches(connector: MySQLConnector) -> None:
+    # Servers cap recursive CTEs at 1000 steps by default: five digits cross-joined instead.
+    sql = """
+        WITH d (x) AS (SELECT 0 UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4
+                       UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9),
+             g (n) AS (SELECT 1 + a.x + 10 * b.x + 100 * c.x + 1000 * e.x + 10000 * f.x FROM d a, d b, d c, d e, d f)
+        SELECT n, n / 4 AS quarter FROM g WHERE n <= 25000 ORDER BY n
+    """
+    with connector.stream(sql, options=QueryOptions(), batch_rows=10_000) as streamed:
+        batches = [list(batch) for batch in streamed.batches()]
+
+    assert streamed.columns == ("n", "quarter")
+    assert [len(batch) for batch in batches] == [10_000, 10_000, 5_000]
+    assert sum(row[0] for batch in batches for row in batch) == 25000 * 25001 // 2
+
+
+def test_stream_is_read_only_too(connector: MySQLConnector, database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.stream("DELETE FROM orders", options=QueryOptions())
+
+    assert caught.value.code == "query_not_read_only"
+    assert count_orders(database) == 50
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT * FROM no_such_table", "table_not_found"),
+        ("SELECT no_such_column FROM orders", "table_not_found"),
+        ("SELEC 1", "query_invalid"),
+    ],
+)
+def test_engine_errors_have_stable_codes(connector: MySQLConnector, sql: str, code: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read(sql, options=QueryOptions())
+
+    assert caught.value.code == code
+
+
+def test_a_closed_port_is_unreachable(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        mysql_connector(database, port=_free_port()).test()
+
+    assert caught.value.code == "datasource_unreachable"
+
+
+def test_a_wrong_password_is_refused_without_showing_it(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        mysql_connector(database, password="not-the-password-4711").execute_read("SELECT 1", options=QueryOptions())
+
+    assert caught.value.code == "datasource_auth_failed"
+    assert "not-the-password-4711" not in caught.value.message
+
+
+def test_a_missing_database_is_not_found(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        mysql_connector(database + "_missing").test()
+
+    assert caught.value.code == "datasource_not_found"
+
+
+def test_execute_write_dry_run_rolls_back_and_a_real_run_commits(connector: MySQLConnector, database: str) -> None:
+    dry = connector.execute_write("DELETE FROM orders WHERE id > 40", options=QueryOptions(), dry_run=True)
+    assert (dry.rows_affected, dry.committed) == (10, False)
+    assert count_orders(database) == 50
+
+    with pytest.raises(ConnectorError) as ddl:
+        connector.execute_write("DROP TABLE orders", options=QueryOptions(), dry_run=True)
+    assert ddl.value.code == "query_invalid"  # MySQL would commit it at once
+    assert count_orders(database) == 50
+
+    real = connector.execute_write("DELETE FROM orders WHERE id > 45", options=QueryOptions())
+    assert (real.rows_affected, real.committed) == (5, True)
+    assert count_orders(database) == 45
+    connector.execute_write(
+        "INSERT INTO orders (id, customer_id, amount) VALUES (46, 1, 69), (47, 1, 70.5), (48, 1, 72), "
+        "(49, 1, 73.5), (50, 1, 75)",
+        options=QueryOptions(),
+    )
+    assert count_orders(database) == 50
+
+
+def test_validate_settings_normalises_and_refuses_without_connecting() -> None:
+    normalised = MySQLConnector.validate_settings(
+        {"host": "127.0.0.1", "port": "3307", "database": "shop", "user": "reader"}, POLICY
+    )
+    assert normalised == {"host": "127.0.0.1", "port": 3307, "database": "shop", "user": "reader", "sslmode": "prefer"}
+
+    base = {"host": "127.0.0.1", "database": "shop", "user": "reader"}
+    cases: list[tuple[dict[str, Any], GuardPolicy, str]] = [
+        ({"database": ""}, POLICY, "datasource_invalid_settings"),
+        ({"port": 65536}, POLICY, "datasource_invalid_settings"),
+        ({"sslmode": "verify-identity"}, POLICY, "datasource_invalid_settings"),
+        ({"host": "metadata.google.internal"}, POLICY, "datasource_forbidden_host"),
+        ({}, GuardPolicy(), "datasource_forbidden_host"),
+    ]
+    for changes, policy, code in cases:
+        with pytest.raises(ConnectorError) as caught:
+            MySQLConnector.validate_settings({**base, **changes}, policy)
+        assert caught.value.code == code, changes

@@ -1,0 +1,353 @@
+"""The PostgreSQL connector against a scratch database on the embedded server."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors.postgres import PostgresConnector, close_pools
+from tests.conftest import _free_port, wait_for
+
+POLICY = GuardPolicy(allow_private=True)  # the embedded server listens on 127.0.0.1
+
+SCHEMA = """
+CREATE SCHEMA sales;
+CREATE TABLE sales.customers (
+    id integer PRIMARY KEY,
+    name character varying(120) NOT NULL,
+    region text
+);
+COMMENT ON TABLE sales.customers IS 'People who buy from us';
+COMMENT ON COLUMN sales.customers.region IS 'Sales region, e.g. EMEA';
+CREATE TABLE sales.orders (
+    id bigint PRIMARY KEY,
+    customer_id integer NOT NULL REFERENCES sales.customers (id),
+    amount numeric(10, 2),
+    placed_at timestamptz NOT NULL DEFAULT '2024-05-01T12:00:00Z'
+);
+ALTER TABLE sales.orders DROP COLUMN IF EXISTS nothing;
+CREATE VIEW sales.big_orders AS SELECT * FROM sales.orders WHERE amount > 10;
+CREATE MATERIALIZED VIEW sales.order_totals AS SELECT customer_id, sum(amount) AS total FROM sales.orders GROUP BY 1;
+CREATE TABLE public.notes (id serial PRIMARY KEY, body text);
+INSERT INTO sales.customers VALUES (1, 'Alice', 'EMEA'), (2, 'Bob', NULL), (3, 'Charlie', 'NA');
+INSERT INTO sales.orders (id, customer_id, amount) SELECT g, 1 + g % 3, g * 1.5 FROM generate_series(1, 50) g;
+REFRESH MATERIALIZED VIEW sales.order_totals;
+ANALYZE;
+"""
+
+
+def _server() -> dict[str, Any]:
+    default = settings.DATABASES["default"]
+    return {
+        "host": str(default["HOST"]),
+        "port": int(default["PORT"]),
+        "user": str(default["USER"]),
+        "password": str(default["PASSWORD"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    """A scratch database with a small schema, dropped afterwards."""
+    server = _server()
+    name = f"psa_connector_test_{os.getpid()}"
+    admin = psycopg.connect(dbname="postgres", autocommit=True, **server)
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(dbname=name, autocommit=True, **server) as conn:
+            conn.execute(SCHEMA)
+        yield name
+    finally:
+        close_pools()
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+def pg_connector(database: str, **overrides: Any) -> PostgresConnector:
+    server = _server()
+    password = overrides.pop("password", server["password"])
+    config_settings = {
+        "host": server["host"],
+        "port": server["port"],
+        "database": database,
+        "user": server["user"],
+        **overrides,
+    }
+    connector = build_connector(ConnectionConfig("postgresql", config_settings, {"password": password}), POLICY)
+    assert isinstance(connector, PostgresConnector)
+    return connector
+
+
+@pytest.fixture
+def connector(database: str) -> PostgresConnector:
+    return pg_connector(database)
+
+
+def count_orders(database: str) -> int:
+    with psycopg.connect(dbname=database, **_server()) as conn:
+        row = conn.execute("SELECT count(*) FROM sales.orders").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_test_returns_the_server_version(connector: PostgresConnector) -> None:
+    info = connector.test()
+
+    assert info.server_version.startswith("PostgreSQL ")
+    assert info.latency_ms > 0
+
+
+def test_introspection_reads_tables_views_columns_keys_comments_and_estimates(connector: PostgresConnector) -> None:
+    progress: list[tuple[int, int]] = []
+
+    introspection = connector.introspect(progress=lambda done, total: progress.append((done, total)))
+
+    tables = {(table.schema, table.name): table for table in introspection.tables}
+    assert sorted(tables) == [
+        ("public", "notes"),
+        ("sales", "big_orders"),
+        ("sales", "customers"),
+        ("sales", "order_totals"),
+        ("sales", "orders"),
+    ]
+    customers, orders = tables["sales", "customers"], tables["sales", "orders"]
+    assert (customers.kind, customers.comment, customers.row_estimate) == ("table", "People who buy from us", 3)
+    assert orders.row_estimate == 50
+    assert tables["sales", "big_orders"].kind == "view" and tables["sales", "big_orders"].row_estimate is None
+    assert tables["sales", "order_totals"].kind == "view"  # a materialized view
+    assert [(c.name, c.ordinal, c.data_type, c.nullable, c.is_primary_key) for c in customers.columns] == [
+        ("id", 1, "integer", False, True),
+        ("name", 2, "character varying(120)", False, False),
+        ("region", 3, "text", True, False),
+    ]
+    assert customers.columns[2].comment == "Sales region, e.g. EMEA"
+    customer_id = next(column for column in orders.columns if column.name == "customer_id")
+    assert (customer_id.fk_schema, customer_id.fk_table, customer_id.fk_column) == ("sales", "customers", "id")
+    assert next(column for column in orders.columns if column.name == "amount").data_type == "numeric(10,2)"
+    assert progress[-1] == (5, 5)
+
+
+def test_the_schemas_setting_limits_introspection(database: str) -> None:
+    introspection = pg_connector(database, schemas=["public"]).introspect()
+
+    assert [(table.schema, table.name) for table in introspection.tables] == [("public", "notes")]
+
+
+def test_a_read_is_capped_at_max_rows_and_previews_preview_rows(connector: PostgresConnector) -> None:
+    result = connector.execute_read(
+        "SELECT id, amount, placed_at FROM sales.orders ORDER BY id", options=QueryOptions(max_rows=20, preview_rows=2)
+    )
+
+    assert result.columns == ("id", "amount", "placed_at")
+    assert result.column_types == ("int8", "numeric(10,2)", "timestamptz")
+    assert result.rows == ((1, "1.50", "2024-05-01T12:00:00+00:00"), (2, "3.00", "2024-05-01T12:00:00+00:00"))
+    assert (result.rows_returned, result.truncated) == (20, True)
+
+    whole = connector.execute_read("SELECT id FROM sales.orders", options=QueryOptions(max_rows=50))
+    assert (whole.rows_returned, whole.truncated) == (50, False)
+
+    empty = connector.execute_read("SELECT id, name FROM sales.customers WHERE false", options=QueryOptions())
+    assert (empty.columns, empty.column_types, empty.rows_returned) == (("id", "name"), ("int4", "varchar(120)"), 0)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO sales.orders (id, customer_id) VALUES (1000, 1)",
+        "UPDATE sales.orders SET amount = 0",
+        "DELETE FROM sales.orders",
+        "CREATE TABLE sales.evil (id integer)",
+        "DROP TABLE sales.orders CASCADE",
+        "TRUNCATE sales.orders CASCADE",
+        "WITH d AS (DELETE FROM sales.orders RETURNING *) SELECT * FROM d",
+        "SELECT nextval('public.notes_id_seq')",
+    ],
+)
+def test_writes_on_the_read_path_are_refused_by_the_engine(
+    connector: PostgresConnector, database: str, sql: str
+) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read(sql, options=QueryOptions())
+
+    assert caught.value.code == "query_not_read_only"
+    assert count_orders(database) == 50
+
+
+def test_a_second_statement_cannot_end_the_read_only_transaction(connector: PostgresConnector, database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read("COMMIT; DELETE FROM sales.orders", options=QueryOptions())
+
+    assert caught.value.code == "query_invalid"
+    assert count_orders(database) == 50
+
+
+def test_session_state_does_not_leak_to_the_next_statement(connector: PostgresConnector) -> None:
+    connector.execute_read("SELECT pg_advisory_lock(4242)", options=QueryOptions())
+
+    result = connector.execute_read(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242", options=QueryOptions()
+    )
+
+    assert result.rows == ((0,),)
+
+
+def test_a_slow_statement_times_out(connector: PostgresConnector) -> None:
+    started = time.monotonic()
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read("SELECT pg_sleep(5)", options=QueryOptions(timeout_seconds=0.5))
+
+    assert caught.value.code == "query_timeout"
+    assert time.monotonic() - started < 4
+
+
+def test_cancel_from_another_thread_stops_a_running_statement(connector: PostgresConnector, database: str) -> None:
+    errors: list[ConnectorError] = []
+    marker = f"cancel-me-{os.getpid()}"
+
+    def run() -> None:
+        try:
+            connector.execute_read(f"SELECT pg_sleep(30), '{marker}'", options=QueryOptions(timeout_seconds=60))
+        except ConnectorError as exc:
+            errors.append(exc)
+
+    def running() -> bool:
+        with psycopg.connect(dbname=database, **_server()) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s "
+                "AND pid <> pg_backend_pid()",
+                (f"%{marker}%",),
+            ).fetchone()
+        return bool(row and row[0] == 1)
+
+    thread = threading.Thread(target=run)
+    started = time.monotonic()
+    thread.start()
+    wait_for(running, timeout=10, what="the statement running on the server")
+    connector.cancel()
+    thread.join(timeout=10)
+
+    assert not thread.is_alive()
+    assert [error.code for error in errors] == ["query_cancelled"]
+    assert time.monotonic() - started < 10
+
+
+def test_stream_yields_every_row_in_batches(connector: PostgresConnector) -> None:
+    sql = "SELECT g AS n, g::numeric / 4 AS quarter FROM generate_series(1, 25000) g"
+
+    with connector.stream(sql, options=QueryOptions(), batch_rows=10_000) as streamed:
+        batches = [list(batch) for batch in streamed.batches()]
+
+    assert (streamed.columns, streamed.column_types) == (("n", "quarter"), ("int4", "numeric"))
+    assert [len(batch) for batch in batches] == [10_000, 10_000, 5_000]
+    assert batches[0][0] == (1, "0.25000000000000000000")
+    assert sum(row[0] for batch in batches for row in batch) == 25000 * 25001 // 2
+
+
+def test_stream_is_read_only_too(connector: PostgresConnector, database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.stream("WITH d AS (DELETE FROM sales.orders RETURNING *) SELECT * FROM d", options=QueryOptions())
+
+    assert caught.value.code == "query_not_read_only"
+    assert count_orders(database) == 50
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("SELECT * FROM sales.no_such_table", "table_not_found"),
+        ("SELECT no_such_column FROM sales.orders", "table_not_found"),
+        ("SELEC 1", "query_invalid"),
+        ("SELECT 1 +", "query_invalid"),
+    ],
+)
+def test_engine_errors_have_stable_codes(connector: PostgresConnector, sql: str, code: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_read(sql, options=QueryOptions())
+
+    assert caught.value.code == code
+
+
+def test_a_closed_port_is_unreachable(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        pg_connector(database, port=_free_port()).test()
+
+    assert caught.value.code == "datasource_unreachable"
+
+
+def test_a_wrong_password_is_refused_without_showing_it(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        pg_connector(database, password="not-the-password-4711").execute_read("SELECT 1", options=QueryOptions())
+
+    assert caught.value.code == "datasource_auth_failed"
+    assert "not-the-password-4711" not in caught.value.message
+
+
+def test_a_missing_database_is_not_found(database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        pg_connector(database + "_missing").test()
+
+    assert caught.value.code == "datasource_not_found"
+
+
+def test_execute_write_dry_run_rolls_back_and_a_real_run_commits(connector: PostgresConnector, database: str) -> None:
+    dry = connector.execute_write(
+        "DELETE FROM sales.orders WHERE id > 40 RETURNING id", options=QueryOptions(), dry_run=True
+    )
+    assert (dry.rows_affected, dry.committed) == (10, False)
+    assert dry.preview is not None and dry.preview.rows_returned == 10
+    assert count_orders(database) == 50
+
+    ddl = connector.execute_write("DROP TABLE public.notes", options=QueryOptions(), dry_run=True)
+    assert ddl.committed is False
+    assert ("public", "notes") in {(t.schema, t.name) for t in connector.introspect().tables}
+
+    real = connector.execute_write("DELETE FROM sales.orders WHERE id > 45", options=QueryOptions())
+    assert (real.rows_affected, real.committed, real.preview) == (5, True, None)
+    assert count_orders(database) == 45
+    connector.execute_write(
+        "INSERT INTO sales.orders (id, customer_id, amount) SELECT g, 1, g * 1.5 FROM generate_series(46, 50) g",
+        options=QueryOptions(),
+    )
+    assert count_orders(database) == 50
+
+
+def test_execute_write_takes_exactly_one_statement(connector: PostgresConnector, database: str) -> None:
+    with pytest.raises(ConnectorError) as caught:
+        connector.execute_write(
+            "DELETE FROM sales.orders WHERE id = 1; DELETE FROM sales.orders", options=QueryOptions()
+        )
+
+    assert caught.value.code == "query_invalid"
+    assert count_orders(database) == 50
+
+
+def test_validate_settings_normalises_and_refuses_without_connecting() -> None:
+    normalised = PostgresConnector.validate_settings(
+        {"host": "127.0.0.1", "port": "6543", "database": "shop", "user": "reader"}, POLICY
+    )
+    assert normalised == {"host": "127.0.0.1", "port": 6543, "database": "shop", "user": "reader", "sslmode": "prefer"}
+
+    base = {"host": "127.0.0.1", "database": "shop", "user": "reader"}
+    cases: list[tuple[dict[str, Any], GuardPolicy, str]] = [
+        ({"host": ""}, POLICY, "datasource_invalid_settings"),
+        ({"port": 0}, POLICY, "datasource_invalid_settings"),
+        ({"port": "http"}, POLICY, "datasource_invalid_settings"),
+        ({"sslmode": "sometimes"}, POLICY, "datasource_invalid_settings"),
+        ({"schemas": "public"}, POLICY, "datasource_invalid_settings"),
+        ({"hostname": "db"}, POLICY, "datasource_invalid_settings"),
+        ({"host": "169.254.169.254"}, POLICY, "datasource_forbidden_host"),
+        ({}, GuardPolicy(), "datasource_forbidden_host"),
+    ]
+    for changes, policy, code in cases:
+        with pytest.raises(ConnectorError) as caught:
+            PostgresConnector.validate_settings({**base, **changes}, policy)
+        assert caught.value.code == code, changes
