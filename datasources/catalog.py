@@ -168,6 +168,7 @@ class ColumnMatch:
     references: str  # "schema.table.column" for a foreign key, else ""
     comment: str
     matched: bool  # a word of the prompt names it
+    masked: str = ""  # the mask strategy in force for the actor, "" when shown as is
 
 
 @dataclass(frozen=True)
@@ -319,6 +320,7 @@ def catalog_search(
     datasource_ids: Sequence[Any] | None = None,
     schema_names: Sequence[str] | None = None,
     limit: int | None = None,
+    exclude_table_ids: Sequence[int] = (),
 ) -> list[TableMatch]:
     """The tables (with their relevant columns) a prompt is most likely about, best first.
 
@@ -333,7 +335,10 @@ def catalog_search(
     if not versions:
         return []
     key_material = json.dumps(
-        [str(workspace_id), terms.words, [v[:2] for v in versions], sorted(schema_names or []), limit],
+        [
+            str(workspace_id), terms.words, [v[:2] for v in versions], sorted(schema_names or []), limit,
+            sorted(exclude_table_ids),
+        ],
         separators=(",", ":"),
     )
     key = "catalog-search:" + hashlib.sha256(key_material.encode()).hexdigest()
@@ -341,7 +346,13 @@ def catalog_search(
     if cached is not None:
         return list(cached)
     matches = _search(
-        workspace_id, terms, [v[0] for v in versions], schema_names, limit, table_count=sum(v[2] for v in versions)
+        workspace_id,
+        terms,
+        [v[0] for v in versions],
+        schema_names,
+        limit,
+        table_count=sum(v[2] for v in versions),
+        exclude_table_ids=exclude_table_ids,
     )
     cache.set(key, matches, timeout=3600)
     return matches
@@ -354,11 +365,16 @@ def _search(
     schema_names: Sequence[str] | None,
     limit: int,
     table_count: int,
+    exclude_table_ids: Sequence[int] = (),
 ) -> list[TableMatch]:
     base: dict[str, Any] = {"datasources": datasource_ids}
     schema_filter = ""
+    if exclude_table_ids:
+        # Tables hidden from the actor never become candidates (nor bridges between candidates).
+        schema_filter += " AND NOT (p.table_id = ANY(%(excluded)s))"
+        base["excluded"] = list(exclude_table_ids)
     if schema_names:
-        schema_filter = " AND p.schema_name = ANY(%(schemas)s)"
+        schema_filter += " AND p.schema_name = ANY(%(schemas)s)"
         base["schemas"] = list(schema_names)
     total = float(max(table_count, 1))
     scored: dict[int, dict[str, Any]] = {}
@@ -400,7 +416,9 @@ def _search(
             # Low enough for a swapped pair of letters ("invocies" ~ "invoices" is 0.44).
             cursor.execute("SET pg_trgm.word_similarity_threshold = %s", [FUZZY_THRESHOLD])
             cursor.execute(
-                _FUZZY_SQL.format(filters=schema_filter.replace("p.", "t."), fuzzy_clause=fuzzy_clause), params
+                _FUZZY_SQL.format(filters=schema_filter.replace("p.table_id", "t.id").replace("p.", "t."),
+                                  fuzzy_clause=fuzzy_clause),
+                params,
             )
             for table_id, fuzzy in cursor.fetchall():
                 scored.setdefault(table_id, {"score": 2.0 * float(fuzzy), "reasons": ["similar name"]})
@@ -408,6 +426,8 @@ def _search(
         return []
     top = sorted(scored, key=lambda tid: -scored[tid]["score"])[: limit * 3]
     _boost_neighbours(scored, top, limit)
+    for hidden in exclude_table_ids:
+        scored.pop(hidden, None)
     ranked = sorted(scored, key=lambda tid: (-scored[tid]["score"], tid))[:limit]
     with connection.cursor() as cursor:
         cursor.execute(_DETAILS_SQL, {"ids": ranked})

@@ -1,0 +1,69 @@
+"""The catalog as an actor may see it: what catalog search and table descriptions give the model.
+
+Names of hidden tables and columns never leave this module; masked columns are marked, so the
+model knows it will see masked values there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from datasources.catalog import TableMatch, catalog_search
+from datasources.models import CatalogTable, DataSource
+from datasources.selectors import datasources_for_user
+from governance.models import Membership
+from governance.policies import CatalogView, catalog_view
+
+
+def catalog_views(*, membership: Membership, datasources: Sequence[DataSource]) -> dict[Any, CatalogView]:
+    return {ds.pk: catalog_view(membership=membership, datasource=ds) for ds in datasources}
+
+
+def hidden_table_ids(views: dict[Any, CatalogView]) -> list[int]:
+    ids: list[int] = []
+    for datasource_id, view in views.items():
+        if view.hidden_tables:
+            for table_id, schema, name in CatalogTable.objects.filter(datasource_id=datasource_id).values_list(
+                "id", "schema_name", "name"
+            ):
+                if view.table_hidden(schema, name):
+                    ids.append(table_id)
+    return ids
+
+
+def apply_view(match: TableMatch, view: CatalogView) -> TableMatch:
+    columns = []
+    for column in match.columns:
+        state = view.column_state(match.schema, match.name, column.name)
+        if state is not None:
+            columns.append(dataclasses.replace(column, masked=state))
+    return dataclasses.replace(match, columns=tuple(columns))
+
+
+def visible_catalog_search(
+    *,
+    membership: Membership,
+    prompt: str,
+    datasource_ids: Sequence[Any] | None = None,
+    schema_names: Sequence[str] | None = None,
+    limit: int | None = None,
+) -> list[TableMatch]:
+    """Catalog search over the sources this member may see, without what is hidden from them."""
+    sources = list(datasources_for_user(user=membership.user, workspace_id=membership.workspace_id))
+    if datasource_ids:
+        wanted = {str(pk) for pk in datasource_ids}
+        sources = [ds for ds in sources if str(ds.pk) in wanted]
+    if not sources:
+        return []
+    views = catalog_views(membership=membership, datasources=sources)
+    matches = catalog_search(
+        workspace_id=membership.workspace_id,
+        prompt=prompt,
+        datasource_ids=[ds.pk for ds in sources],
+        schema_names=schema_names,
+        limit=limit,
+        exclude_table_ids=hidden_table_ids(views),
+    )
+    return [apply_view(match, views[match.datasource_id]) for match in matches]
