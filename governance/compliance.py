@@ -10,16 +10,17 @@ from typing import Any
 
 from sqlglot import exp
 
+from datasources.connectors import CONNECTORS
 from datasources.connectors.base import ConnectorError
 from datasources.models import CatalogColumn, DataSource
 from datasources.queries import query_read
 from governance.models import ColumnMaskPolicy, MaskStrategy
-from governance.policies import dialect_of
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{6,18}[0-9]$")
 _SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
 _IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
+_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
 _CARD = re.compile(r"^[0-9][0-9 -]{11,21}[0-9]$")
 
 # Column-name hints: kind -> words that, as a token of the column name, suggest it.
@@ -79,7 +80,8 @@ def value_kind(value: Any) -> str | None:
         return "national_id"
     if _CARD.match(text) and luhn_valid(text):
         return "card_number"
-    if _PHONE.match(text) and sum(ch.isdigit() for ch in text) >= 7:
+    # E.164 numbers have at most 15 digits; an SSN-shaped value that failed its check is not a phone.
+    if _PHONE.match(text) and 7 <= sum(ch.isdigit() for ch in text) <= 15 and not _SSN_SHAPE.match(text):
         return "phone"
     return None
 
@@ -115,7 +117,7 @@ def scan_datasource(
     *, datasource: DataSource, sample_rows: int = 200, tables: Iterable[str] | None = None
 ) -> list[SensitiveColumn]:
     """Scans the present catalog of a source; samples text columns on the read-only path."""
-    dialect = dialect_of(datasource)
+    dialect = CONNECTORS[datasource.kind].dialect
     by_table: dict[tuple[str, str], list[tuple[str, str]]] = {}
     query = CatalogColumn.objects.filter(table__datasource=datasource, table__is_present=True, is_present=True)
     if tables is not None:

@@ -18,6 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
+from datasources.connectors import CONNECTORS
 from datasources.models import CatalogColumn, CatalogTable, DataSource
 from governance.firewall import MaskStrategy as FirewallMask
 from governance.firewall import VisibleTable
@@ -32,15 +33,13 @@ from governance.models import (
 _PLACEHOLDER = re.compile(r"\{\{\s*user\.([a-z][a-z0-9_]*)\s*\}\}")
 _SLOT = "__psa_attribute_{}__"
 
-DIALECTS = {"postgresql": "postgres", "mysql": "mysql", "sqlite": "sqlite", "files": "duckdb"}
-
 
 class PolicyError(ValueError):
     """A policy that cannot be rendered (bad template); the message says why in plain words."""
 
 
 def dialect_of(datasource: DataSource) -> str:
-    return DIALECTS[datasource.kind]
+    return CONNECTORS[datasource.kind].dialect
 
 
 def default_schema(datasource: DataSource) -> str:

@@ -21,6 +21,10 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from datasources import services as datasource_services
+from datasources.catalog import catalog_apply
+from datasources.demo import demo_data_load
+from datasources.models import DataSource
 from governance.models import Role, Workspace
 from tests.factories import make_member, make_organization, make_workspace
 
@@ -162,3 +166,47 @@ def live_server_url(
         yield url
     finally:
         _stop(process)
+
+
+# --- data sources shared by the datasources and governance tests ----------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_files() -> dict[str, Any]:
+    """The demo dataset loaded once per run into the tests' own demo database and folder."""
+    sources = demo_data_load()
+    return {source.kind: source for source in sources}
+
+
+@pytest.fixture
+def sqlite_source(tenancy: Any, demo_files: dict[str, Any]) -> DataSource:
+    source = demo_files["sqlite"]
+    datasource = datasource_services.datasource_create(
+        workspace=tenancy.acme, name="Acme SQLite", kind="sqlite", settings=source.settings
+    )
+    connector = datasource_services.connector_for(datasource)
+    catalog_apply(datasource=datasource, introspection=connector.introspect())
+    datasource.refresh_from_db()
+    return datasource
+
+
+@pytest.fixture
+def postgres_settings() -> dict[str, Any]:
+    """Connection settings of the tests' demo database on our PostgreSQL server."""
+    db = settings.DATABASES["default"]
+    return {
+        "settings": {
+            "host": db["HOST"],
+            "port": int(db["PORT"]),
+            "database": settings.DEMO_DATABASE_NAME,
+            "user": db["USER"],
+        },
+        "secrets": {"password": db["PASSWORD"]},
+    }
+
+
+@pytest.fixture
+def files_root() -> Path:
+    root = Path(settings.DATASOURCE_FILE_ROOTS[1])
+    root.mkdir(parents=True, exist_ok=True)
+    return root
