@@ -14,7 +14,6 @@ from rest_framework.views import APIView
 
 from config.api import ERROR_RESPONSES, ApiError
 from datasources import selectors, services
-from datasources.catalog import catalog_search
 from datasources.connectors.base import ConnectorError
 from datasources.models import DataSourceKind
 from governance.selectors import access_workspace
@@ -268,6 +267,7 @@ class CatalogColumnMatchOutput(serializers.Serializer):
     references = serializers.CharField()
     comment = serializers.CharField()
     matched = serializers.BooleanField()
+    masked = serializers.CharField(help_text="The mask strategy in force for you, empty when shown as is.")
 
 
 class CatalogMatchOutput(serializers.Serializer):
@@ -316,17 +316,19 @@ class CatalogSearchApi(APIView):
         data = self.CatalogSearchInput(data=params)
         data.is_valid(raise_exception=True)
         values = data.validated_data
+        # The catalog as this member may see it: hidden tables and columns left out, masks marked.
+        from governance.catalog import visible_catalog_search
+        from governance.selectors import membership_of
+
         workspace = access_workspace(user=request.user, workspace_id=values["workspace_id"])
         for datasource_id in values["datasource_ids"]:
             selectors.access_datasource(user=request.user, datasource_id=datasource_id)
-        visible = [ds.pk for ds in selectors.datasources_for_user(user=request.user, workspace_id=workspace.pk)]
-        wanted = [pk for pk in visible if not values["datasource_ids"] or pk in values["datasource_ids"]]
-        if not wanted:
-            return Response([])
-        matches = catalog_search(
-            workspace_id=workspace.pk,
+        membership = membership_of(user=request.user, workspace=workspace)  # type: ignore[arg-type]
+        assert membership is not None  # access_workspace found it
+        matches = visible_catalog_search(
+            membership=membership,
             prompt=values["q"],
-            datasource_ids=wanted,
+            datasource_ids=values["datasource_ids"] or None,
             schema_names=values["schemas"] or None,
             limit=values.get("limit"),
         )

@@ -336,7 +336,11 @@ def catalog_search(
         return []
     key_material = json.dumps(
         [
-            str(workspace_id), terms.words, [v[:2] for v in versions], sorted(schema_names or []), limit,
+            str(workspace_id),
+            terms.words,
+            [v[:2] for v in versions],
+            sorted(schema_names or []),
+            limit,
             sorted(exclude_table_ids),
         ],
         separators=(",", ":"),
@@ -416,8 +420,9 @@ def _search(
             # Low enough for a swapped pair of letters ("invocies" ~ "invoices" is 0.44).
             cursor.execute("SET pg_trgm.word_similarity_threshold = %s", [FUZZY_THRESHOLD])
             cursor.execute(
-                _FUZZY_SQL.format(filters=schema_filter.replace("p.table_id", "t.id").replace("p.", "t."),
-                                  fuzzy_clause=fuzzy_clause),
+                _FUZZY_SQL.format(
+                    filters=schema_filter.replace("p.table_id", "t.id").replace("p.", "t."), fuzzy_clause=fuzzy_clause
+                ),
                 params,
             )
             for table_id, fuzzy in cursor.fetchall():

@@ -129,7 +129,7 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
         default_schema=default_schema(datasource),
     )
     verdict = check_sql(sql, policy)
-    common = {
+    common: dict[str, Any] = {
         "datasource_id": datasource.pk,
         "sql_before": verdict.sql_before,
         "sql_after": verdict.sql_after,
