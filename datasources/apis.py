@@ -217,6 +217,7 @@ class ColumnOutput(serializers.Serializer):
     is_primary_key = serializers.BooleanField()
     comment = serializers.CharField()
     references = serializers.SerializerMethodField()
+    masked = serializers.CharField(default="", help_text="The mask strategy in force for you, empty when shown as is.")
 
     def get_references(self, obj: Any) -> str:
         return ".".join(p for p in (obj.fk_schema, obj.fk_table_name, obj.fk_column) if p) if obj.fk_table_name else ""
@@ -254,8 +255,25 @@ class DataSourceTablesApi(APIView):
                 to_attr="present_columns",
             )
         )
+        # What this member may see: hidden tables and columns left out, masked columns marked.
+        from governance.policies import catalog_view
+        from governance.selectors import membership_of
+
+        membership = membership_of(user=request.user, workspace=datasource.workspace)  # type: ignore[arg-type]
+        assert membership is not None  # access_datasource found the source in one of their workspaces
+        view = catalog_view(membership=membership, datasource=datasource)
+        if view.hidden_tables:
+            tables = tables.exclude(pk__in=[t.pk for t in tables if view.table_hidden(t.schema_name, t.name)])
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(tables, request, view=self)
+        page = paginator.paginate_queryset(tables, request, view=self) or []
+        for table in page:
+            shown = []
+            for column in table.present_columns:
+                state = view.column_state(table.schema_name, table.name, column.name)
+                if state is not None:
+                    column.masked = state
+                    shown.append(column)
+            table.present_columns = shown
         return paginator.get_paginated_response(TableOutput(page, many=True).data)
 
 

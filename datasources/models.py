@@ -107,6 +107,8 @@ class CatalogColumn(models.Model):
     name_words = models.TextField(blank=True)
     tokens = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     is_present = models.BooleanField(default=True)
+    # Not stored: the mask strategy in force for the member a page or response is for.
+    masked: str = ""
 
     class Meta:
         ordering = ["table", "ordinal"]

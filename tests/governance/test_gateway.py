@@ -165,3 +165,16 @@ def test_hidden_tables_and_columns_are_absent_for_the_model_and_masks_are_marked
     assert run(tenancy, "ana", sqlite_source, "SELECT phone FROM crm_contacts").code == "sql_unknown_column"
     # The owner sees everything.
     assert run(tenancy, "alice", sqlite_source, "SELECT phone FROM crm_contacts").allowed
+
+
+def test_the_tables_endpoint_shows_the_catalog_as_the_member_sees_it(tenancy, client_for, sqlite_source):
+    TableVisibilityPolicy.objects.create(workspace=tenancy.acme, datasource=sqlite_source, name="No payments",
+                                         schema_name="main", table_name="billing_payments",
+                                         hidden_for_roles=["analyst"])  # fmt: skip
+    ColumnMaskPolicy.objects.create(workspace=tenancy.acme, datasource=sqlite_source, name="Mask emails",
+                                    schema_name="main", table_name="crm_contacts", column_name="email",
+                                    strategy="partial")  # fmt: skip
+    body = client_for(tenancy.ana).get(f"/api/v1/datasources/{sqlite_source.pk}/tables/?limit=100").json()
+    tables = {t["name"]: t for t in body["results"]}
+    assert "billing_payments" not in tables
+    assert {c["name"]: c["masked"] for c in tables["crm_contacts"]["columns"]}["email"] == "partial"
