@@ -18,6 +18,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator
@@ -32,6 +33,20 @@ PREFERRED_PORTS = {"postgres": 54329, "redis": 63799}
 
 class DevServiceError(RuntimeError):
     pass
+
+
+def _run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """subprocess.run with output in temporary files, not pipes: a server that daemonises (pg_ctl
+    start, redis-server) can inherit a pipe and keep it open, and reading it would then wait forever."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        check = kwargs.pop("check", False)
+        result = subprocess.run(args, stdout=out, stderr=err, text=True, check=False, **kwargs)  # noqa: S603
+        out.seek(0)
+        err.seek(0)
+        completed = subprocess.CompletedProcess(args, result.returncode, out.read(), err.read())
+    if check and completed.returncode != 0:
+        raise subprocess.CalledProcessError(completed.returncode, args, completed.stdout, completed.stderr)
+    return completed
 
 
 def _port_free(port: int) -> bool:
@@ -178,15 +193,7 @@ class DevServices:
         user = None
         if os.geteuid() == 0:
             user = PG_SYSTEM_USER if getattr(self, "_pg_user_ready", False) else self._pg_user()
-        return subprocess.run(  # noqa: S603  our own binaries, our own arguments
-            args,
-            user=user,
-            cwd=self.pg_dir,
-            check=check,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return _run(args, user=user, cwd=self.pg_dir, check=check, timeout=60)
 
     def _postgres_running(self) -> bool:
         if not (self.pg_data / "PG_VERSION").exists():
@@ -332,7 +339,7 @@ class DevServices:
                 f"dir {self.redis_dir}\ndbfilename dump.rdb\nsave 300 10\nsave 60 10000\n"
                 "appendonly no\ndatabases 16\nmaxclients 2000\n"
             )
-        result = subprocess.run([self.redis_server_binary(), str(conf)], capture_output=True, text=True, timeout=30)  # noqa: S603
+        result = _run([self.redis_server_binary(), str(conf)], timeout=30)
         if result.returncode != 0:
             raise DevServiceError(f"redis-server did not start: {result.stderr.strip() or result.stdout.strip()}")
         try:
