@@ -17,9 +17,8 @@ from sqlglot import exp
 args = arguments(__doc__ or "")
 setup_django()
 
-from governance.firewall import FirewallPolicy, MaskStrategy, VisibleTable, check_sql  # noqa: E402
-
 from datasources.demo_data import TABLES  # noqa: E402
+from governance.firewall import FirewallPolicy, MaskStrategy, VisibleTable, check_sql  # noqa: E402
 
 MASKS = {"email": MaskStrategy.PARTIAL, "phone": MaskStrategy.REDACT, "date_of_birth": MaskStrategy.NULL,
          "card_last4": MaskStrategy.REDACT}  # fmt: skip

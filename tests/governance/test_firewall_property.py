@@ -11,13 +11,13 @@ import psycopg
 import pytest
 import sqlglot
 from django.conf import settings as django_settings
-from governance.firewall import FirewallPolicy, MaskStrategy, VisibleTable, check_sql
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from datasources.connectors import build_connector
 from datasources.connectors.base import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions
 from datasources.demo_data import TABLES
+from governance.firewall import FirewallPolicy, MaskStrategy, VisibleTable, check_sql
 
 MASKS = {"email": MaskStrategy.PARTIAL, "phone": MaskStrategy.REDACT, "date_of_birth": MaskStrategy.NULL}
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
