@@ -225,5 +225,14 @@ def datasource_introspect(*, datasource_id: Any) -> dict[str, int] | None:
         )
         logger.warning("introspection of %s failed: %s", datasource.pk, exc.code)
         return None
+    except Exception:
+        # Never leave the source "introspecting" until the stale window: say it failed, then re-raise
+        # so the worker logs the trace.
+        DataSource.objects.filter(pk=datasource.pk).update(
+            status=DataSourceStatus.ERROR,
+            error_code="introspection_failed",
+            status_message="Reading the schema failed unexpectedly; the error is in the worker's log.",
+        )
+        raise
     finally:
         connector.close()

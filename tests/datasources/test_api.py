@@ -252,3 +252,18 @@ def test_refresh_runs_as_a_celery_task_and_the_catalog_follows(celery_worker, de
     again = api.post(url.rstrip("/") + "/refresh")
     assert again.status_code == 202
     wait_for(lambda: api.get(url).json()["status"] == "ready", timeout=60, what="second introspection")
+
+
+def test_an_unexpected_introspection_failure_is_recorded_not_left_running(tenancy, sqlite_source, monkeypatch):
+    from datasources import services
+    from datasources.connectors.sqlite import SQLiteConnector
+
+    def broken(self, *, progress=None):
+        raise RuntimeError("driver bug")
+
+    # Stands in for a driver failing in a way no ConnectorError foresaw.
+    monkeypatch.setattr(SQLiteConnector, "introspect", broken)
+    with pytest.raises(RuntimeError):
+        services.datasource_introspect(datasource_id=sqlite_source.pk)
+    sqlite_source.refresh_from_db()
+    assert (sqlite_source.status, sqlite_source.error_code) == ("error", "introspection_failed")
