@@ -53,3 +53,17 @@ def measure(fn: Callable[[], object], n: int, warmup: int = 10) -> dict[str, flo
 def report(name: str, figures: dict[str, Any]) -> None:
     """Human-readable lines first; the last line is one JSON object (what make bench collects)."""
     print(json.dumps({"bench": name, **figures}, separators=(",", ":")))
+
+
+def bench_workspace(slug: str, name: str) -> Any:
+    """A workspace of the "bench" organisation, created once, so demo data and logins stay untouched."""
+    from governance import services
+    from governance.models import Organization, Workspace
+
+    workspace = Workspace.objects.filter(slug=slug, organization__slug="bench").first()
+    if workspace is not None:
+        return workspace
+    organization = Organization.objects.filter(slug="bench").first() or services.organization_create(
+        name="Bench", slug="bench"
+    )
+    return services.workspace_create(organization=organization, name=name, slug=slug)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, arguments, measure, report, setup_django
+from _common import ROOT, arguments, bench_workspace, measure, report, setup_django
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -26,7 +26,7 @@ from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
 from config.celery import app  # noqa: E402
 from config.tasks import echo  # noqa: E402
 from governance import services  # noqa: E402
-from governance.models import Role, Workspace  # noqa: E402
+from governance.models import Role  # noqa: E402
 from tests.factories import make_user  # noqa: E402
 
 N = 50 if args.quick else 300
@@ -40,14 +40,7 @@ def select_one() -> None:
 
 def main() -> None:
     # A workspace of its own, so the demo workspace and its logins are left alone.
-    workspace = Workspace.objects.filter(slug="bench", organization__slug="bench").first()
-    if workspace is None:
-        from governance.models import Organization
-
-        organization = Organization.objects.filter(slug="bench").first() or services.organization_create(
-            name="Bench", slug="bench"
-        )
-        workspace = services.workspace_create(organization=organization, name="Bench", slug="bench")
+    workspace = bench_workspace("bench", "Bench")
     analyst = make_user("bench-analyst")
     services.membership_set(workspace=workspace, user=analyst, role=Role.ANALYST)
     token = str(RefreshToken.for_user(analyst).access_token)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 import time
 
-from _common import arguments, measure, percentiles, report, setup_django
+from _common import arguments, bench_workspace, measure, percentiles, report, setup_django
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -20,8 +20,6 @@ from django.db import connection  # noqa: E402
 from datasources import catalog  # noqa: E402
 from datasources.connectors.base import IntrospectedColumn, IntrospectedTable, Introspection  # noqa: E402
 from datasources.models import CatalogColumn, CatalogTermStat, DataSource  # noqa: E402
-from governance import services as governance  # noqa: E402
-from governance.models import Organization, Workspace  # noqa: E402
 
 TABLES = 1_000 if args.quick else 10_000
 COLUMNS_PER_TABLE = 10
@@ -48,14 +46,7 @@ PROMPTS = [
 
 
 def build_catalog() -> DataSource:
-    workspace = Workspace.objects.filter(slug=f"catalog-bench-{TABLES}", organization__slug="bench").first()
-    if workspace is None:
-        organization = Organization.objects.filter(slug="bench").first() or governance.organization_create(
-            name="Bench", slug="bench"
-        )
-        workspace = governance.workspace_create(
-            organization=organization, name=f"Catalog bench {TABLES}", slug=f"catalog-bench-{TABLES}"
-        )
+    workspace = bench_workspace(f"catalog-bench-{TABLES}", f"Catalog bench {TABLES}")
     datasource, _ = DataSource.objects.get_or_create(workspace=workspace, name="Big warehouse", kind="postgresql")
     present = CatalogColumn.objects.filter(table__datasource=datasource, is_present=True).count()
     stale = not CatalogTermStat.objects.filter(datasource=datasource).exists()

@@ -11,7 +11,7 @@ import threading
 import time
 
 import psutil
-from _common import arguments, report, setup_django
+from _common import arguments, bench_workspace, report, setup_django
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -20,8 +20,6 @@ from django.conf import settings  # noqa: E402
 
 from datasources import queries, services  # noqa: E402
 from datasources.models import DataSource  # noqa: E402
-from governance import services as governance  # noqa: E402
-from governance.models import Organization, Workspace  # noqa: E402
 
 ROWS = 200_000 if args.quick else 1_000_000
 SQL = f"""
@@ -32,12 +30,7 @@ SELECT g AS id, md5(g::text) AS label, (g % 1000) * 1.5 AS amount, g % 7 = 0 AS 
 
 
 def bench_source() -> DataSource:
-    workspace = Workspace.objects.filter(slug="export-bench", organization__slug="bench").first()
-    if workspace is None:
-        organization = Organization.objects.filter(slug="bench").first() or governance.organization_create(
-            name="Bench", slug="bench"
-        )
-        workspace = governance.workspace_create(organization=organization, name="Export bench", slug="export-bench")
+    workspace = bench_workspace("export-bench", "Export bench")
     db = settings.DATABASES["default"]
     config = {"host": db["HOST"], "port": int(db["PORT"]), "database": db["NAME"], "user": db["USER"]}
     source = DataSource.objects.filter(workspace=workspace, name="Bench server").first()

@@ -256,14 +256,14 @@ class DataSourceTablesApi(APIView):
             )
         )
         # What this member may see: hidden tables and columns left out, masked columns marked.
+        from governance.catalog import hidden_table_ids
         from governance.policies import catalog_view
         from governance.selectors import membership_of
 
         membership = membership_of(user=request.user, workspace=datasource.workspace)  # type: ignore[arg-type]
         assert membership is not None  # access_datasource found the source in one of their workspaces
         view = catalog_view(membership=membership, datasource=datasource)
-        if view.hidden_tables:
-            tables = tables.exclude(pk__in=[t.pk for t in tables if view.table_hidden(t.schema_name, t.name)])
+        tables = tables.exclude(pk__in=hidden_table_ids({datasource.pk: view}))
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(tables, request, view=self) or []
         for table in page:

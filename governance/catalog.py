@@ -22,14 +22,14 @@ def catalog_views(*, membership: Membership, datasources: Sequence[DataSource]) 
 
 
 def hidden_table_ids(views: dict[Any, CatalogView]) -> list[int]:
+    """Catalog ids of the tables hidden by the views (only those are read, whatever the catalog size)."""
     ids: list[int] = []
     for datasource_id, view in views.items():
         if view.hidden_tables:
-            for table_id, schema, name in CatalogTable.objects.filter(datasource_id=datasource_id).values_list(
-                "id", "schema_name", "name"
-            ):
-                if view.table_hidden(schema, name):
-                    ids.append(table_id)
+            candidates = CatalogTable.objects.filter(
+                datasource_id=datasource_id, name__in={key.name for key in view.hidden_tables}
+            ).values_list("id", "schema_name", "name")
+            ids += [table_id for table_id, schema, name in candidates if view.table_hidden(schema, name)]
     return ids
 
 
