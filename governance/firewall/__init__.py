@@ -18,6 +18,10 @@ rewritten subquery, so the engine could not read it even if a check missed it.
 
 Decisions worth knowing:
 
+- Cost: the protected SELECT of a table is generated once and then reused, by content (engine,
+  columns, masks, row filter as SQL, salt), by every check that would build the same one; the
+  statement is never copied (columns are checked on it after the SQL to run has been generated).
+
 - Functions: an allow-list. sqlglot models most standard functions as classes; those that only
   compute (aggregates, windows, math, text, dates, casts, conditionals, JSON/array accessors) are
   allowed by class whatever the dialect calls them. Names sqlglot does not model are allowed only
@@ -42,7 +46,7 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-from governance.firewall.check import MAX_SQL_CHARS, check_sql
+from governance.firewall.check import MAX_SQL_CHARS, check_sql, clear_cache
 from governance.firewall.policy import (
     CODES,
     STATEMENT_KINDS,
@@ -61,4 +65,5 @@ __all__ = [
     "MaskStrategy",
     "VisibleTable",
     "check_sql",
+    "clear_cache",
 ]

@@ -24,10 +24,19 @@ from governance.firewall.dialects import (
     TABLE_NAME_ARGS,
     ascii_lower,
 )
-from governance.firewall.policy import CODES, FirewallDecision, FirewallPolicy, VisibleTable
+from governance.firewall.policy import CODES, FirewallDecision, FirewallPolicy, MaskStrategy, VisibleTable
 from governance.firewall.rewrite import escape_backslashes, limited, protected_select, qualified
 
 MAX_SQL_CHARS = 100_000
+# The SQL of protected SELECTs by everything they are built from (see protected_key): the same table
+# seen by the same kind of actor is protected the same way in every check. Bounded; cleared when full.
+_PROTECTED_SQL: dict[tuple[object, ...], str] = {}
+_PROTECTED_SQL_MAX = 4096
+
+
+def clear_cache() -> None:
+    """Forgets the protected SELECTs built so far (benchmarks measure the firewall cold with it)."""
+    _PROTECTED_SQL.clear()
 
 
 def check_sql(sql: str, policy: FirewallPolicy) -> FirewallDecision:
@@ -81,8 +90,13 @@ class _Analysis:
         self.touched: dict[str, VisibleTable] = {}  # qualified name -> table, in order of appearance
         self.unaliased: set[tuple[str, str]] = set()  # keys of catalog references that had no alias
         self.write_targets: set[int] = set()  # ids of Table nodes that are written, not read
-        self.shadow = False  # walking the copy used to check columns: rename tables, do not rewrite
-        self.templates: dict[int, exp.Select] = {}  # id(VisibleTable) -> its first protected SELECT
+        # Catalog table references the walk found, renamed to their catalog names, in walk order,
+        # with the table modifiers the protected SELECT takes over.
+        self.references: list[tuple[exp.Table, VisibleTable, dict[str, exp.Expr]]] = []
+        self.generator = sqlglot.Dialect.get_or_raise(self.dialect).generator(
+            comments=False, unsupported_level=ErrorLevel.RAISE
+        )
+        self.protected: dict[int, str] = {}  # id(VisibleTable) -> its protected SELECT, as SQL
 
     def decision(self, sql: str, sql_after: str | None, code: str, reason: str) -> FirewallDecision:
         policies = dict.fromkeys(name for table in self.touched.values() for name in table.policies)
@@ -118,17 +132,23 @@ class _Analysis:
         if self.dialect == "postgres":
             escape_backslashes(findings.literals)
         if self.kind == "select":
-            statement = self.rewrite_read(statement, findings)
-        elif self.kind in ("insert", "update", "delete"):
+            return self.rewrite_read(statement, findings)
+        if self.kind in ("insert", "update", "delete"):
             self.rewrite_write(statement, findings)
         elif self.kind == "ddl":
             self.rewrite_ddl(statement, findings)
         else:
             raise _Refused("sql_statement_not_allowed", "MERGE is not supported by the firewall; use INSERT or UPDATE")
+        self.protect()
+        return self.generate(statement)
+
+    def generate(self, statement: exp.Expr) -> str:
         try:
             # RAISE: a construct the dialect cannot express would otherwise be dropped or approximated
             # with a warning, and what runs would differ from what was checked.
-            return statement.sql(dialect=self.dialect, comments=False, unsupported_level=ErrorLevel.RAISE)
+            # copy=False: the trees generated here are the firewall's own and not used afterwards (a
+            # copy of the whole rewritten statement was otherwise a fifth of the firewall's cost).
+            return self.generator.generate(statement, copy=False)
         except UnsupportedError as exc:
             raise _Refused("sql_parse_error", f"the statement cannot be written for this engine: {exc}") from exc
 
@@ -324,40 +344,63 @@ class _Analysis:
             # Same words whether the table is hidden or does not exist.
             raise _Refused("sql_unknown_table", f"the table {table.sql(dialect=self.dialect)} is not known")
         self.walk_table_parts(table, ctes)
-        if self.shadow:
-            self.rename_table(table, visible)
-        else:
-            self.replace_table(table, visible)
-
-    def replace_table(self, table: exp.Table, visible: VisibleTable) -> None:
         known_args = (*TABLE_NAME_ARGS, *CARRIED_TABLE_ARGS, *MOVED_TABLE_ARGS)
         if any(value for arg, value in table.args.items() if arg not in known_args):
             raise _Refused("sql_forbidden_construct", "this table modifier is not supported")
-        alias = table.args.get("alias") or self.name_as_alias(table)
-        base = self.base_table(visible)
-        for arg in CARRIED_TABLE_ARGS:
-            if table.args.get(arg) is not None:
-                base.set(arg, table.args[arg])
-        # Built once per table; later references copy the first one (the walk never changes it).
-        first = self.templates.get(id(visible))
-        if first is None:
-            select = protected_select(visible, dialect=self.dialect, rules=self.rules, salt=self.policy.hash_salt)
-            self.templates[id(visible)] = select
-        else:
-            select = first.copy()
-        select.set("from_", exp.From(this=base))
-        subquery = exp.Subquery(this=select, alias=alias)
-        for arg in MOVED_TABLE_ARGS:
-            if table.args.get(arg):
-                subquery.set(arg, table.args[arg])
-        table.replace(subquery)
+        carried = {arg: table.args[arg] for arg in CARRIED_TABLE_ARGS if table.args.get(arg) is not None}
+        # The catalog name, with the name the query uses as alias; MySQL's PARTITION (p0) names
+        # partitions, not columns, and goes to the protected SELECT with the other modifiers.
+        table.set("alias", table.args.get("alias") or self.name_as_alias(table))
+        table.set("partition", None)
+        self.canonicalise(table, visible)
+        self.references.append((table, visible, carried))
         self.touch(visible)
 
-    def rename_table(self, table: exp.Table, visible: VisibleTable) -> None:
-        """In the copy used to check columns: the catalog name, with the name the query uses as alias."""
-        table.set("alias", table.args.get("alias") or self.name_as_alias(table))
-        table.set("partition", None)  # MySQL's PARTITION (p0) names partitions, not columns
-        self.canonicalise(table, visible)
+    def protect(self) -> list[tuple[exp.Table, exp.Subquery]]:
+        """Replaces every reference the walk found by the protected SELECT of its table, aliased with
+        the reference's name; returns what was replaced by what, so that it can be put back."""
+        replaced = []
+        for table, visible, carried in self.references:
+            # The protected SELECT goes in as its generated SQL (a Var is written verbatim): it is the
+            # same for every reference to the table, so it is generated once per check and not once
+            # per reference as part of the whole statement.
+            key = None if carried else self.protected_key(visible)
+            text = _PROTECTED_SQL.get(key) if key else None
+            if text is None:
+                select = protected_select(visible, dialect=self.dialect, rules=self.rules, salt=self.policy.hash_salt)
+                base = self.base_table(visible)
+                for arg, value in carried.items():
+                    base.set(arg, value.copy())
+                select.set("from_", exp.From(this=base))
+                text = self.generate(select)
+                if key:
+                    if len(_PROTECTED_SQL) >= _PROTECTED_SQL_MAX:
+                        _PROTECTED_SQL.clear()
+                    _PROTECTED_SQL[key] = text
+            subquery = exp.Subquery(this=exp.Var(this=text), alias=table.args["alias"].copy())
+            for arg in MOVED_TABLE_ARGS:
+                if table.args.get(arg):
+                    subquery.set(arg, table.args[arg])
+            table.replace(subquery)
+            replaced.append((table, subquery))
+        self.references = []
+        return replaced
+
+    def protected_key(self, visible: VisibleTable) -> tuple[object, ...]:
+        """Everything the protected SELECT of ``visible`` is made of, so that its SQL can be reused by
+        any later check that would build the same one (same columns, masks, filter, salt, engine)."""
+        row_filter = self.generator.generate(visible.row_filter) if visible.row_filter is not None else None
+        masks = tuple(sorted((column, MaskStrategy(strategy).value) for column, strategy in visible.masks.items()))
+        return (self.dialect, self.policy.hash_salt, self.emitted_schema(visible), visible.name, visible.columns,
+                masks, row_filter)  # fmt: skip
+
+    @staticmethod
+    def restore(replaced: list[tuple[exp.Table, exp.Subquery]]) -> None:
+        for table, subquery in reversed(replaced):
+            for arg in MOVED_TABLE_ARGS:
+                if subquery.args.get(arg):
+                    table.set(arg, subquery.args[arg])
+            subquery.replace(table)
 
     def name_as_alias(self, table: exp.Table) -> exp.TableAlias:
         reference = self._reference_key(table.args.get("db"), table.this)
@@ -388,29 +431,32 @@ class _Analysis:
 
     # -- reads --
 
-    def rewrite_read(self, statement: exp.Expr, findings: _Findings) -> exp.Expr:
-        shadow = statement.copy()
+    def rewrite_read(self, statement: exp.Expr, findings: _Findings) -> str:
         self.walk(statement, frozenset())
         self.strip_table_qualifiers(findings.qualified_columns)
-        self.check_columns(shadow)
-        return limited(statement, self.policy.max_rows)
+        if not self.references:
+            return self.generate(limited(statement, self.policy.max_rows))
+        # The SQL to run is generated first; then the references are put back and the statement as
+        # sent, with catalog names, is handed to sqlglot's qualify to check its columns (no copy).
+        replaced = self.protect()
+        wrapped = limited(statement, self.policy.max_rows)
+        sql_after = self.generate(wrapped)
+        if wrapped is not statement:
+            statement.pop()
+        self.restore(replaced)
+        self.check_columns(statement)
+        return sql_after
 
     # -- step 5: columns --
 
-    def check_columns(self, shadow: exp.Expr) -> None:
-        """Resolves the columns with sqlglot's qualify, on a copy of the statement as sent whose
-        catalog tables are renamed to their exact names and given only their visible columns: what
-        the rewritten subqueries expose."""
-        if not self.touched:
-            return
-        self.shadow = True
-        self.walk(shadow, frozenset())
-        qualifiers = [c for c in shadow.find_all(exp.Column) if c.args.get("db") is not None]
-        self.strip_table_qualifiers(qualifiers)
+    def check_columns(self, statement: exp.Expr) -> None:
+        """Resolves the columns with sqlglot's qualify, on the statement as sent whose catalog tables
+        are renamed to their exact names and given only their visible columns: what the protected
+        subqueries expose."""
         if self.dialect != "postgres":
             # Column names and aliases are case-insensitive there, quoted or not (qualify already
             # folds them for SQLite and DuckDB, not for MySQL).
-            for identifier in shadow.find_all(exp.Identifier):
+            for identifier in statement.find_all(exp.Identifier):
                 identifier.set("this", identifier.name.lower())
 
         def key(name: str) -> str:  # the keys as qualify normalises the tree: exact, or lower case
@@ -426,7 +472,7 @@ class _Analysis:
         mapping = MappingSchema(dict(nested) if uniform else flat, dialect=self.dialect, normalize=False)
         try:
             resolved = qualify(
-                shadow,
+                statement,
                 dialect=self.dialect,
                 schema=mapping,
                 expand_alias_refs=False,
