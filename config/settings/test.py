@@ -8,7 +8,11 @@ from config.settings.base import DATABASES, REDIS_URL
 
 # One fixed database name used both by pytest-django and by the worker and server subprocesses
 # that the tests start, so that they all see the same rows.
-_test_db = envstr("TEST_DATABASE_NAME", "promptstudio_test")
+# TEST_INSTANCE=<name> gives a second suite run on the same machine its own databases, files and
+# cache/channel prefixes (the Celery broker database stays shared: run worker tests in one at a time).
+_instance = envstr("TEST_INSTANCE")
+_suffix = f"_{_instance}" if _instance else ""
+_test_db = envstr("TEST_DATABASE_NAME", f"promptstudio_test{_suffix}")
 DATABASES["default"]["NAME"] = _test_db
 DATABASES["default"]["TEST"] = {"NAME": _test_db}
 
@@ -19,23 +23,29 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": redis_url_with_db(REDIS_URL, 10),
-        "KEY_PREFIX": "psa-test",
+        "KEY_PREFIX": f"psa-test{_suffix}",
     }
 }
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [redis_url_with_db(REDIS_URL, 11)], "prefix": "psa-test", "capacity": 1000, "expiry": 60},
+        "CONFIG": {
+            "hosts": [redis_url_with_db(REDIS_URL, 11)],
+            "prefix": f"psa-test{_suffix}",
+            "capacity": 1000,
+            "expiry": 60,
+        },
     }
 }
 TEST_REDIS_DBS = (8, 9, 10, 11)
 
 # Demo data, file sources and exports of the tests stay apart from the running studio's.
-DEMO_DATA_DIR = str(LOCAL_DIR / "test" / "demo")
-DEMO_DATABASE_NAME = "promptstudio_demo_test"
-DATASOURCE_FILE_ROOTS = [DEMO_DATA_DIR, str(LOCAL_DIR / "test" / "files")]
-DATASOURCE_DOWNLOAD_DIR = str(LOCAL_DIR / "test" / "downloads")
-RESULT_STORE_DIR = str(LOCAL_DIR / "test" / "results")
+_test_dir = LOCAL_DIR / f"test{_suffix}"
+DEMO_DATA_DIR = str(_test_dir / "demo")
+DEMO_DATABASE_NAME = f"promptstudio_demo_test{_suffix}"
+DATASOURCE_FILE_ROOTS = [DEMO_DATA_DIR, str(_test_dir / "files")]
+DATASOURCE_DOWNLOAD_DIR = str(_test_dir / "downloads")
+RESULT_STORE_DIR = str(_test_dir / "results")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BEAT_SCHEDULE_FILENAME = "/dev/null"
