@@ -42,3 +42,17 @@ def _unbind_request_id(task_id: str = "", **_: Any) -> None:
     token = _tokens.pop(task_id, None)
     if token is not None:
         request_id_var.reset(token)
+
+
+@task_prerun.connect
+def _forget_content_types(**_: Any) -> None:
+    """The test suite empties the database between tests that use the worker, which gives content
+    types new ids; a long-lived worker must not keep the old ones (test settings only)."""
+    from django.conf import settings
+
+    if getattr(settings, "CELERY_FORGET_CONTENT_TYPES", False):
+        from django.contrib.contenttypes.models import ContentType
+        from guardian.shortcuts import clear_ct_cache
+
+        ContentType.objects.clear_cache()
+        clear_ct_cache()

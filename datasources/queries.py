@@ -1,7 +1,8 @@
-"""Running queries on a data source: read-only, time-boxed, row-capped, cancellable, exportable.
+"""Running queries on a data source: read-only, time-boxed, row-capped, cancellable, exportable;
+and the write path (INSERT, UPDATE, DELETE, DDL), with dry runs.
 
-This is the execution half of the read path; the governance firewall decides *what* may run
-before anything here is called.
+This is the execution half of the read and write paths; the governance firewall decides *what* may
+run before anything here is called (callers pass ``GatewayDecision.sql_after``).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import sqlglot
 from django.conf import settings
 from django.core.cache import cache
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
-from datasources.connectors.base import Connector, QueryOptions, QueryResult
+from datasources.connectors import CONNECTORS
+from datasources.connectors.base import Connector, QueryOptions, QueryResult, WriteResult, to_json_value
 from datasources.models import DataSource, QueryExport
 from datasources.services import connector_for
 
@@ -88,6 +93,160 @@ def query_read(
             )
     finally:
         connector.close()
+
+
+def query_write(*, datasource: DataSource, sql: str, dry_run: bool, query_id: str | None = None) -> WriteResult:
+    """One INSERT/UPDATE/DELETE or DDL statement in a read-write transaction with the workspace's
+    statement timeout; committed, or rolled back when ``dry_run`` (the count is still exact).
+
+    ``sql`` must be what the gateway let through (``decision.sql_after``). Raises ConnectorError:
+    ``writes_not_supported`` for read-only kinds of source, ``dry_run_not_supported`` for a dry run of
+    DDL where the engine commits DDL at once (MySQL), or the engine's error.
+    """
+    connector = connector_for(datasource)
+    try:
+        with _cancellable(connector, query_id):
+            return connector.execute_write(sql, options=query_options(datasource), dry_run=dry_run)
+    finally:
+        connector.close()
+
+
+def writes_supported(datasource: DataSource) -> bool:
+    return CONNECTORS[datasource.kind].supports_writes
+
+
+def ddl_dry_runnable(datasource: DataSource) -> bool:
+    """Whether a dry run can try a schema change and roll it back (transactional DDL)."""
+    return CONNECTORS[datasource.kind].transactional_ddl
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """What a write statement does, read from its syntax tree, for an approval preview.
+
+    ``affected_select`` reads the rows an UPDATE or DELETE changes (the target's columns, the same
+    WHERE, so the row filter the firewall ANDed into it too) or the rows an INSERT ... SELECT adds;
+    it is a read like any other and must go through the firewall before it runs.
+    """
+
+    kind: str  # insert | update | delete | ddl | other
+    table: str  # the written table as the statement names it ("" when there is none)
+    affected_select: str | None = None
+    insert_columns: tuple[str, ...] = ()
+    insert_rows: tuple[tuple[Any, ...], ...] = ()  # the first ``limit`` rows of INSERT ... VALUES
+    insert_row_count: int | None = None  # all rows of INSERT ... VALUES
+    description: str = ""  # "UPDATE", "DELETE", "ALTER TABLE", "CREATE INDEX", ...
+
+
+def write_plan(sql: str, *, dialect: str, limit: int = 20) -> WritePlan:
+    """Reads one write or DDL statement (already checked by the firewall) into a ``WritePlan``."""
+    try:
+        statement = sqlglot.parse_one(sql, read=dialect)
+    except SqlglotError:
+        return WritePlan(kind="other", table="")
+    if isinstance(statement, exp.Update | exp.Delete):
+        return _update_or_delete_plan(statement, dialect=dialect, limit=limit)
+    if isinstance(statement, exp.Insert):
+        return _insert_plan(statement, dialect=dialect, limit=limit)
+    if isinstance(statement, exp.Create | exp.Drop | exp.Alter | exp.TruncateTable):
+        return WritePlan(kind="ddl", table=_ddl_table(statement, dialect), description=_ddl_words(statement))
+    return WritePlan(kind="other", table="")
+
+
+def _update_or_delete_plan(statement: exp.Update | exp.Delete, *, dialect: str, limit: int) -> WritePlan:
+    kind = "update" if isinstance(statement, exp.Update) else "delete"
+    target = statement.this
+    if not isinstance(target, exp.Table):
+        return WritePlan(kind=kind, table="", description=kind.upper())
+    select = exp.select(exp.Star()).from_(target.copy(), copy=False)
+    where = statement.args.get("where")
+    if isinstance(where, exp.Where):
+        select.set("where", where.copy())
+    order = statement.args.get("order")
+    if isinstance(order, exp.Order):  # MySQL: UPDATE/DELETE ... ORDER BY ... LIMIT n
+        select.set("order", order.copy())
+    own_limit = _int_literal(statement.args.get("limit"))
+    select.set("limit", exp.Limit(expression=exp.Literal.number(min(limit, own_limit) if own_limit else limit)))
+    return WritePlan(
+        kind=kind,
+        table=_table_words(target, dialect),
+        affected_select=select.sql(dialect=dialect),
+        description=kind.upper(),
+    )
+
+
+def _insert_plan(statement: exp.Insert, *, dialect: str, limit: int) -> WritePlan:
+    schema = statement.this
+    target = schema.this if isinstance(schema, exp.Schema) else schema
+    columns = tuple(
+        node.name for node in (schema.expressions if isinstance(schema, exp.Schema) else []) if hasattr(node, "name")
+    )
+    table = _table_words(target, dialect) if isinstance(target, exp.Table) else ""
+    source = statement.expression
+    if isinstance(source, exp.Values):
+        rows = [row.expressions if isinstance(row, exp.Tuple) else [row] for row in source.expressions]
+        shown = tuple(tuple(_value(node, dialect) for node in row) for row in rows[:limit])
+        return WritePlan(kind="insert", table=table, insert_columns=columns, insert_rows=shown,
+                         insert_row_count=len(rows), description="INSERT")  # fmt: skip
+    if isinstance(source, exp.Query):
+        query = source.copy()
+        query = exp.select(exp.Star()).from_(exp.Subquery(this=query, alias=exp.TableAlias(
+            this=exp.to_identifier("_inserted"))), copy=False).limit(limit, copy=False)  # fmt: skip
+        return WritePlan(kind="insert", table=table, insert_columns=columns,
+                         affected_select=query.sql(dialect=dialect), description="INSERT")  # fmt: skip
+    return WritePlan(kind="insert", table=table, insert_columns=columns, description="INSERT")
+
+
+def _value(node: exp.Expr, dialect: str) -> Any:
+    """A literal of INSERT ... VALUES as a JSON value; any other expression as its SQL text."""
+    if isinstance(node, exp.Null):
+        return None
+    if isinstance(node, exp.Boolean):
+        return bool(node.this)
+    sign, literal = (-1, node.this) if isinstance(node, exp.Neg) else (1, node)
+    if isinstance(literal, exp.Literal):
+        if literal.is_string:
+            return literal.this if sign == 1 else node.sql(dialect=dialect)
+        for number in (int, float):
+            try:
+                return to_json_value(sign * number(literal.this))
+            except ValueError:
+                continue
+    return node.sql(dialect=dialect)
+
+
+def _int_literal(node: Any) -> int | None:
+    value = node.expression if isinstance(node, exp.Limit) else node
+    if isinstance(value, exp.Literal) and not value.is_string and value.name.isdigit():
+        return int(value.name)
+    return None
+
+
+def _table_words(table: exp.Table, dialect: str) -> str:
+    return ".".join(part.name for part in table.parts) if table.parts else table.sql(dialect=dialect)
+
+
+def _ddl_table(statement: exp.Expr, dialect: str) -> str:
+    node = statement.this
+    if isinstance(node, exp.Schema):
+        node = node.this
+    if isinstance(node, exp.Index):
+        node = node.args.get("table")
+    if isinstance(statement, exp.Drop | exp.TruncateTable) and not isinstance(node, exp.Table):
+        tables = statement.args.get("tables") or statement.expressions
+        node = tables[0] if tables else None
+    return _table_words(node, dialect) if isinstance(node, exp.Table) else ""
+
+
+def _ddl_words(statement: exp.Expr) -> str:
+    kind = str(statement.args.get("kind") or "").upper()
+    if isinstance(statement, exp.Create):
+        return f"CREATE {kind}".strip()
+    if isinstance(statement, exp.Drop):
+        return f"DROP {kind}".strip()
+    if isinstance(statement, exp.Alter):
+        return f"ALTER {kind or 'TABLE'}"
+    return "TRUNCATE TABLE"
 
 
 @dataclass(frozen=True)

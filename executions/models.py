@@ -40,8 +40,9 @@ class PromptExecution(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="executions")
-    prompt = models.ForeignKey("prompts.Prompt", null=True, blank=True, on_delete=models.SET_NULL,
-                               related_name="executions")  # fmt: skip
+    prompt = models.ForeignKey(
+        "prompts.Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     prompt_text = models.TextField()
     selected_data_source_ids = ArrayField(models.UUIDField(), default=list, blank=True)
@@ -163,8 +164,9 @@ class Interaction(models.Model):
     details = models.JSONField(default=dict, blank=True)  # approval: {"sql", "preview", "datasource_id", ...}
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.OPEN)
     answer = models.TextField(blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")  # fmt: skip
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 
@@ -194,5 +196,10 @@ class ExecutionEvent(models.Model):
         return f"{self.execution_id} #{self.seq} {self.type}"
 
     def as_json(self) -> dict[str, object]:
-        return {"execution_id": str(self.execution_id), "seq": self.seq, "type": self.type,
-                "payload": self.payload, "created_at": self.created_at.isoformat()}  # fmt: skip
+        return {
+            "execution_id": str(self.execution_id),
+            "seq": self.seq,
+            "type": self.type,
+            "payload": self.payload,
+            "created_at": self.created_at.isoformat(),
+        }

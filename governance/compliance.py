@@ -104,6 +104,7 @@ class SensitiveColumn:
     evidence: str  # "name", "values" or "name and values"
     share: float  # share of sampled values that looked like ``kind`` (0 when not sampled)
     proposed_strategy: str
+    matches: int = 0  # how many sampled values looked like ``kind`` (never the values themselves)
 
 
 def _sample_sql(schema: str, table: str, columns: Sequence[str], dialect: str, rows: int) -> str:
@@ -155,7 +156,7 @@ def scan_datasource(
                 continue
             evidence = "name and values" if by_name and by_value else "values" if by_value else "name"
             findings.append(SensitiveColumn(schema, table, column, kind, evidence, round(share, 3),
-                                            PROPOSED_STRATEGY[kind]))  # fmt: skip
+                                            PROPOSED_STRATEGY[kind], kinds.count(kind)))  # fmt: skip
     return findings
 
 

@@ -27,6 +27,7 @@ from datasources.demo import demo_data_load
 from datasources.models import DataSource
 from governance.models import Role, Workspace
 from tests.factories import make_member, make_organization, make_workspace
+from tests.fakes.openai_server import scripted_model  # noqa: F401  (a fixture, shared by every test)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,28 +118,76 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=5)
 
 
-@pytest.fixture(scope="session")
-def celery_worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Celery worker process on the test broker and the test database."""
-    from config.celery import app
+# What every worker of the run is started with: the scripted model (ai_model "offline" still picks
+# the built-in one), and short leases so that the sweeper's recovery is quick to observe.
+WORKER_ENV = {"OPENAI_API_KEY": "test-key", "TURN_LEASE_SECONDS": "3", "PSA_RETRY_MAX_DELAY": "2",
+              "PSA_BACKOFF_COEFF": "2.0", "MODEL_FALLBACKS": ""}  # fmt: skip
 
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    hostname = f"test-worker-{os.getpid()}@localhost"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
-             "--loglevel", "INFO", "--hostname", hostname, "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
+
+class WorkerHandle:
+    """The run's one Celery worker process, which fault tests kill (-9) and start again."""
+
+    def __init__(self, log_dir: Path, model_url: str) -> None:
+        self.log_dir = log_dir
+        self.env = subprocess_env(OPENAI_BASE_URL=model_url, **WORKER_ENV)
+        self.hostname = f"test-worker-{os.getpid()}@localhost"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log(self) -> Path:
+        return self.log_dir / f"worker-{self.starts}.log"
+
+    def start(self) -> None:
+        from config.celery import app
+
+        self.starts += 1
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
+                 "--loglevel", "INFO", "--hostname", self.hostname, "--without-mingle", "--without-gossip"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        process = self.process
         wait_for(
-            lambda: process.poll() is None and app.control.ping(destination=[hostname], timeout=0.5),
+            lambda: process.poll() is None and app.control.ping(destination=[self.hostname], timeout=0.5),
             timeout=60,
-            what=f"the Celery worker answering (log: {log})",
+            what=f"the Celery worker answering (log: {self.log})",
         )
-        yield hostname
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no ack, no cleanup, like a machine that dies."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process)
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def worker(
+    django_db_setup: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    scripted_model: Any,  # noqa: F811  (the fixture imported above)
+) -> Iterator[WorkerHandle]:
+    handle = WorkerHandle(tmp_path_factory.mktemp("worker"), scripted_model.url)
+    handle.start()
+    try:
+        yield handle
     finally:
-        _stop(process)
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker: WorkerHandle) -> str:
+    """A real Celery worker process on the test broker and the test database."""
+    if worker.process is None:
+        worker.start()
+    return worker.hostname
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ secrets are generated and kept under ``.local/`` and the embedded PostgreSQL and
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import dj_database_url
@@ -241,11 +242,64 @@ TLO_MAX_MATCHED_TABLES = envint("TLO_MAX_MATCHED_TABLES", 10, minimum=1)
 WS_PING_INTERVAL = envint("WS_PING_INTERVAL", 30, minimum=1)
 WS_MAX_CONNECTIONS_PER_EXECUTION = envint("WS_MAX_CONNECTIONS_PER_EXECUTION", 5, minimum=1)
 MAX_LOOP_COUNT = envint("MAX_LOOP_COUNT", 10, minimum=1)
+MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 8000, minimum=1)
+# A turn holds a lease on its row while it runs, renewed by a heartbeat every third of it; a lease
+# that expires means its worker is gone, and the sweeper (celery beat, every SWEEP_INTERVAL_SECONDS)
+# resumes the turn elsewhere. TURN_MAX_DELIVERIES bounds how often one turn may start (poison turns).
+TURN_LEASE_SECONDS = envint("TURN_LEASE_SECONDS", 30, minimum=1)
+TURN_MAX_DELIVERIES = envint("TURN_MAX_DELIVERIES", 5, minimum=1)
+SWEEP_INTERVAL_SECONDS = envint("SWEEP_INTERVAL_SECONDS", 15, minimum=1)
+# Backoff of model retries: PSA_BACKOFF_COEFF ** attempt seconds with jitter, at most this (well
+# below the broker's visibility timeout).
+PSA_RETRY_MAX_DELAY = envint("PSA_RETRY_MAX_DELAY", 60, minimum=1)
 ROUTING_STRATEGY = envchoice("ROUTING_STRATEGY", "balanced", ("balanced", "quality", "cost", "latency"))
 MODEL_PER_TURN = envbool("MODEL_PER_TURN", True)
 SAFETY_LEVEL = envchoice("SAFETY_LEVEL", "strict", ("strict", "standard", "permissive"))
 OPENAI_API_KEY = envstr("OPENAI_API_KEY")
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL")
+
+# --- the model layer (agent.llm) ---------------------------------------------------------------
+# With no OPENAI_API_KEY and no keyed agent.ModelConfig for a workspace, every call goes to the
+# built-in offline model, so a fresh machine works with nothing configured.
+
+# The model asked for each turn category (a ModelConfig name, a provider model name, or "offline").
+# MODEL_PER_TURN=false uses MODEL_PLANNING for every category.
+MODEL_CLASSIFICATION = envstr("MODEL_CLASSIFICATION", "gpt-4o-mini")
+MODEL_PLANNING = envstr("MODEL_PLANNING", "gpt-4o")
+MODEL_GENERATION = envstr("MODEL_GENERATION", "gpt-4o")
+# Tried in order, within the same call, when the chosen model fails transiently (429, 5xx,
+# timeout, connection) or does not exist. Empty by default: a silent switch to a weaker model
+# (or to "offline") is an operator's decision.
+MODEL_FALLBACKS = envlist("MODEL_FALLBACKS", [])
+# One HTTP request to the model; the client never retries (the turn task retries with backoff).
+MODEL_TIMEOUT_SECONDS = envfloat("MODEL_TIMEOUT_SECONDS", 60.0)
+if MODEL_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(f"MODEL_TIMEOUT_SECONDS must be positive, got {MODEL_TIMEOUT_SECONDS}")
+# Tokens (prompt + completion) a workspace may use per calendar month (UTC); 0 = unlimited.
+# A ModelConfig's monthly_token_budget replaces it for calls through that configuration.
+MODEL_TOKEN_BUDGET = envint("MODEL_TOKEN_BUDGET", 0, minimum=0)
+# USD per million tokens, (prompt, completion), by provider model name; a dated name
+# ("gpt-4o-2024-08-06") is priced by its longest listed prefix; unknown models cost 0.
+# MODEL_PRICES='{"my-model": [1.0, 2.0]}' adds or replaces entries.
+MODEL_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-3.5-turbo": (0.50, 1.50),
+}
+try:
+    MODEL_PRICES.update(
+        {
+            str(name): (float(price[0]), float(price[1]))
+            for name, price in json.loads(envstr("MODEL_PRICES", "{}")).items()
+        }
+    )
+except (ValueError, TypeError, IndexError, KeyError, AttributeError) as _exc:
+    raise ImproperlyConfigured(f'MODEL_PRICES must be JSON like {{"model": [input, output]}}: {_exc}') from None
 
 # --- data sources ------------------------------------------------------------------------------
 
@@ -290,7 +344,9 @@ CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 30)
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "executions-sweep": {"task": "executions.sweep", "schedule": float(SWEEP_INTERVAL_SECONDS)},
+}
 CELERY_BEAT_SCHEDULE_FILENAME = str(LOCAL_DIR / "celerybeat-schedule")
 
 # --- static files, i18n ------------------------------------------------------------------------

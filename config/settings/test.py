@@ -49,3 +49,5 @@ RESULT_STORE_DIR = str(_test_dir / "results")
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_BEAT_SCHEDULE_FILENAME = "/dev/null"
+# The worker process outlives the database flushes of transactional tests (see config/celery.py).
+CELERY_FORGET_CONTENT_TYPES = True

@@ -50,6 +50,8 @@ ERROR_CODES = {
     "query_cancelled": "the statement was cancelled",
     "table_not_found": "a table or column the statement names does not exist (any more)",
     "query_failed": "the engine reported another error while running the statement",
+    "writes_not_supported": "this kind of data source is read-only: it takes no INSERT, UPDATE, DELETE or DDL",
+    "dry_run_not_supported": "the engine commits this statement at once (MySQL DDL), so it cannot be tried first",
 }
 
 
@@ -171,6 +173,11 @@ class StreamedResult(AbstractContextManager["StreamedResult"]):
 class Connector(ABC):
     kind: ClassVar[str]
     dialect: ClassVar[str]  # the sqlglot dialect of the engine's SQL
+    # Whether execute_write takes anything (the files connector is read-only).
+    supports_writes: ClassVar[bool] = True
+    # Whether DDL runs inside a transaction (PostgreSQL, SQLite), so that a dry run can try it and
+    # roll it back; MySQL and MariaDB commit DDL at once.
+    transactional_ddl: ClassVar[bool] = False
 
     def __init__(self, config: ConnectionConfig, policy: GuardPolicy) -> None:
         self.config = config
@@ -204,7 +211,13 @@ class Connector(ABC):
 
     @abstractmethod
     def execute_write(self, sql: str, *, options: QueryOptions, dry_run: bool = False) -> WriteResult:
-        """Runs one DML/DDL statement in a transaction; a dry run rolls it back."""
+        """Runs one INSERT/UPDATE/DELETE or DDL statement in a read-write transaction with the
+        statement timeout, and commits it; a dry run rolls it back and reports the exact count.
+
+        ``sql`` is what the governance firewall let through (``GatewayDecision.sql_after``), never
+        a model's own text. A dry run of DDL where the engine commits DDL at once (MySQL) raises
+        ``dry_run_not_supported``; a read-only kind of source raises ``writes_not_supported``.
+        """
 
     @abstractmethod
     def stream(self, sql: str, *, options: QueryOptions, batch_rows: int = 10_000) -> StreamedResult:

@@ -139,6 +139,7 @@ def _unique_names(tables: list[FileTable]) -> list[FileTable]:
 class FilesConnector(Connector):
     kind = "files"
     dialect = "duckdb"
+    supports_writes = False
 
     def __init__(self, config: ConnectionConfig, policy: GuardPolicy) -> None:
         super().__init__(config, policy)
@@ -438,7 +439,9 @@ class FilesConnector(Connector):
         return query_result(columns, types, collected, started=started)
 
     def execute_write(self, sql: str, *, options: QueryOptions, dry_run: bool = False) -> WriteResult:
-        raise ConnectorError("query_not_read_only", "files are read-only")
+        raise ConnectorError(
+            "writes_not_supported", "files data sources are read-only: they take no INSERT, UPDATE, DELETE or DDL"
+        )
 
     def stream(self, sql: str, *, options: QueryOptions, batch_rows: int = 10_000) -> StreamedResult:
         return _FilesStream(self, sql, options=options, batch_rows=batch_rows)

@@ -412,8 +412,8 @@ class MySQLConnector(Connector):
     def execute_write(self, sql: str, *, options: QueryOptions, dry_run: bool = False) -> WriteResult:
         if dry_run and _first_keyword(sql) not in _DRY_RUN_KEYWORDS:
             raise ConnectorError(
-                "query_invalid", "MySQL commits DDL statements at once, so only INSERT, UPDATE, DELETE and "
-                "REPLACE can be dry-run",
+                "dry_run_not_supported", "MySQL commits DDL statements at once, so only INSERT, UPDATE, DELETE "
+                "and REPLACE can be dry-run",
             )  # fmt: skip
         started = time.monotonic()
         conn = self._connect(read_timeout=options.timeout_seconds + _READ_TIMEOUT_GRACE_SECONDS)

@@ -201,6 +201,7 @@ def _last_line(text: str) -> str:
 class PostgresConnector(Connector):
     kind = "postgresql"
     dialect = "postgres"
+    transactional_ddl = True
 
     def __init__(self, config: ConnectionConfig, policy: GuardPolicy) -> None:
         super().__init__(config, policy)

@@ -144,6 +144,7 @@ def _quote(identifier: str) -> str:
 class SQLiteConnector(Connector):
     kind = "sqlite"
     dialect = "sqlite"
+    transactional_ddl = True
 
     def __init__(self, config: ConnectionConfig, policy: GuardPolicy) -> None:
         super().__init__(config, policy)

@@ -139,7 +139,7 @@ class _Analysis:
             self.rewrite_ddl(statement, findings)
         else:
             raise _Refused("sql_statement_not_allowed", "MERGE is not supported by the firewall; use INSERT or UPDATE")
-        self.protect()
+        self.protect(statement)
         return self.generate(statement)
 
     def generate(self, statement: exp.Expr) -> str:
@@ -356,11 +356,15 @@ class _Analysis:
         self.references.append((table, visible, carried))
         self.touch(visible)
 
-    def protect(self) -> list[tuple[exp.Table, exp.Subquery]]:
+    def protect(self, statement: exp.Expr) -> list[tuple[exp.Table, exp.Subquery]]:
         """Replaces every reference the walk found by the protected SELECT of its table, aliased with
         the reference's name; returns what was replaced by what, so that it can be put back."""
         replaced = []
         for table, visible, carried in self.references:
+            if table.root() is not statement:
+                # A reference outside the statement means part of it was copied after the walk: what
+                # runs would then read the table unprotected. Never expected; refused if it happens.
+                raise _Refused("sql_forbidden_construct", "the statement could not be rewritten safely")
             # The protected SELECT goes in as its generated SQL (a Var is written verbatim): it is the
             # same for every reference to the table, so it is generated once per check and not once
             # per reference as part of the whole statement.
@@ -438,7 +442,7 @@ class _Analysis:
             return self.generate(limited(statement, self.policy.max_rows))
         # The SQL to run is generated first; then the references are put back and the statement as
         # sent, with catalog names, is handed to sqlglot's qualify to check its columns (no copy).
-        replaced = self.protect()
+        replaced = self.protect(statement)
         wrapped = limited(statement, self.policy.max_rows)
         sql_after = self.generate(wrapped)
         if wrapped is not statement:
@@ -521,7 +525,7 @@ class _Analysis:
             condition = qualified(visible.row_filter, qualifier, dialect=self.dialect)
             where = statement.args.get("where")
             if isinstance(where, exp.Where):
-                condition = exp.and_(exp.Paren(this=where.this), exp.Paren(this=condition))
+                condition = exp.and_(exp.Paren(this=where.this), exp.Paren(this=condition), copy=False)
             statement.set("where", exp.Where(this=condition))
 
     def check_insert(self, statement: exp.Insert, visible: VisibleTable) -> None:

@@ -240,7 +240,7 @@ def test_files_are_never_written(connector: FilesConnector) -> None:
     with pytest.raises(ConnectorError) as caught:
         connector.execute_write("DELETE FROM customers", options=QueryOptions(), dry_run=True)
 
-    assert caught.value.code == "query_not_read_only"
+    assert caught.value.code == "writes_not_supported"
 
 
 def test_a_single_file_is_one_table(folder: Path, policy: GuardPolicy) -> None:

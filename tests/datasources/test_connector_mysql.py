@@ -306,7 +306,7 @@ def test_execute_write_dry_run_rolls_back_and_a_real_run_commits(connector: MySQ
 
     with pytest.raises(ConnectorError) as ddl:
         connector.execute_write("DROP TABLE orders", options=QueryOptions(), dry_run=True)
-    assert ddl.value.code == "query_invalid"  # MySQL would commit it at once
+    assert ddl.value.code == "dry_run_not_supported"  # MySQL would commit it at once
     assert count_orders(database) == 50
 
     real = connector.execute_write("DELETE FROM orders WHERE id > 45", options=QueryOptions())

@@ -616,6 +616,18 @@ def test_writes_cannot_read_or_change_what_the_actor_cannot_see(sql: str, code: 
     assert refused(sql, ANA_WRITES) == code
 
 
+def test_a_filtered_write_still_reads_other_tables_through_the_rewrite() -> None:
+    # The write's own row filter is ANDed to its WHERE; a table read inside that WHERE must still
+    # become the protected subquery (a copy of the WHERE taken after the walk once escaped it).
+    decision = allowed(
+        "UPDATE crm.contacts SET title = 'x' WHERE customer_id IN (SELECT c.id FROM billing.customers c)",
+        ANA_WRITES,
+    )
+    assert decision.sql_after is not None
+    assert decision.sql_after.count("region = 'EMEA'") == 2, decision.sql_after
+    assert 'FROM "billing"."customers" AS "customers" WHERE' in decision.sql_after, decision.sql_after
+
+
 def test_an_insert_reads_through_the_same_rewrite() -> None:
     decision = allowed("INSERT INTO billing.invoices (id, number) SELECT id, email FROM crm.contacts", ANA_WRITES)
     assert decision.sql_after is not None and decision.sql_after.startswith(

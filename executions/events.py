@@ -1,0 +1,95 @@
+"""The execution timeline: events appended in the transaction of the state they report, then
+published to the execution's channel-layer group once that transaction has committed.
+
+The database is the record (gap-free ``seq`` per execution); the channel layer is only a fast path:
+a client that misses a published event sees a gap in ``seq`` and backfills from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from executions.models import ExecutionEvent, PromptExecution
+
+logger = logging.getLogger(__name__)
+
+# Event types (the vocabulary clients rely on).
+EXECUTION_CREATED = "execution.created"
+EXECUTION_STARTED = "execution.started"
+PROGRESS = "progress"
+TURN_STARTED = "turn.started"
+MODEL_RESPONDED = "model.responded"
+MODEL_RETRYING = "model.retrying"
+TOOL_REQUESTED = "tool.requested"
+TOOL_DENIED = "tool.denied"
+TOOL_COMPLETED = "tool.completed"
+TOOL_FAILED = "tool.failed"
+USER_INTERACTION_REQUIRED = "user_interaction_required"
+APPROVAL_REQUIRED = "approval_required"
+USER_RESPONDED = "user.responded"
+EXECUTION_COMPLETE = "execution_complete"
+EXECUTION_FAILED = "execution_failed"
+EXECUTION_CANCELLED = "execution_cancelled"
+TERMINAL_EVENTS = frozenset({EXECUTION_COMPLETE, EXECUTION_FAILED, EXECUTION_CANCELLED})
+
+
+def group_name(execution_id: Any) -> str:
+    return f"execution.{execution_id}"
+
+
+def event_append(execution: PromptExecution, type_: str, payload: dict[str, Any] | None = None) -> ExecutionEvent:
+    """Appends the next event of ``execution``, which the caller has locked (select_for_update) in
+    the open transaction: the lock is what keeps ``seq`` gap-free and strictly increasing."""
+    assert transaction.get_connection().in_atomic_block, "events are written in the transaction of their state"
+    execution.last_event_seq += 1
+    PromptExecution.objects.filter(pk=execution.pk).update(last_event_seq=execution.last_event_seq)
+    event = ExecutionEvent.objects.create(
+        execution=execution, seq=execution.last_event_seq, type=type_, payload=payload or {}
+    )
+    _publish_on_commit(event)
+    return event
+
+
+def _publish_on_commit(event: ExecutionEvent) -> None:
+    # One publish per committed transaction, carrying its events in order, rather than one each.
+    connection = transaction.get_connection()
+    state: tuple[list[ExecutionEvent], Any] | None = getattr(connection, "_psa_pending_events", None)
+    # A rolled-back transaction drops its on_commit callbacks: a list whose flush is no longer
+    # registered belongs to it and is discarded with it.
+    if state is None or not any(entry[1] is state[1] for entry in connection.run_on_commit):
+        pending: list[ExecutionEvent] = []
+
+        def flush() -> None:
+            connection._psa_pending_events = None
+            broadcast(pending)
+
+        state = (pending, flush)
+        connection._psa_pending_events = state
+        transaction.on_commit(flush)
+    state[0].append(event)
+
+
+def broadcast(events: list[ExecutionEvent]) -> None:
+    """Sends events to their executions' groups; a channel-layer failure is logged, never raised
+    (the events are committed, and clients backfill what they miss)."""
+    if not events:
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    async def send() -> None:
+        for event in events:
+            await layer.group_send(
+                group_name(event.execution_id), {"type": "execution.event", "event": event.as_json()}
+            )
+
+    try:
+        async_to_sync(send)()
+    except Exception:
+        logger.warning("publishing %d execution events failed", len(events), exc_info=True)

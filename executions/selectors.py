@@ -1,0 +1,53 @@
+"""Reads for executions, and the chokepoint every view, consumer and task uses to reach one."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import Http404
+from guardian.shortcuts import get_objects_for_user
+
+from executions.models import ExecutionEvent, Interaction, PromptExecution
+from governance.selectors import workspaces_for_user
+
+
+class ExecutionNotFound(Http404):
+    pass
+
+
+def executions_for_user(*, user: User | AnonymousUser, workspace_id: Any = None) -> QuerySet[PromptExecution]:
+    """Executions the user may view: their own, and those granted to them or their role's group
+    (owners and admins of the workspace get every execution when it is created)."""
+    if not user.is_authenticated:
+        return PromptExecution.objects.none()
+    query = PromptExecution.objects.filter(workspace__in=workspaces_for_user(user=user))
+    if workspace_id is not None:
+        query = query.filter(workspace_id=workspace_id)
+    return get_objects_for_user(user, "executions.view_promptexecution", klass=query, accept_global_perms=False)
+
+
+def access_execution(*, user: User | AnonymousUser, execution_id: Any, perm: str | None = None) -> PromptExecution:
+    """An execution the user may not view (another workspace's included) is a 404; one they may
+    view but lack ``perm`` on (change_promptexecution) is a 403."""
+    try:
+        pk = uuid.UUID(str(execution_id))
+    except ValueError:
+        raise ExecutionNotFound("No such execution.") from None
+    execution = executions_for_user(user=user).filter(pk=pk).select_related("workspace").first()
+    if execution is None:
+        raise ExecutionNotFound("No such execution.")
+    if perm is not None and not user.has_perm(f"executions.{perm}", execution):
+        raise PermissionDenied("You may not do this on this execution.")
+    return execution
+
+
+def events_after(*, execution: PromptExecution, after_seq: int = 0, limit: int = 500) -> list[ExecutionEvent]:
+    return list(execution.events.filter(seq__gt=after_seq).order_by("seq")[:limit])
+
+
+def open_interactions(*, execution: PromptExecution) -> QuerySet[Interaction]:
+    return execution.interactions.filter(status=Interaction.Status.OPEN)

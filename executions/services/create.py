@@ -1,0 +1,116 @@
+"""Creating an execution: validation, the prompt, the execution and its first turn, grants."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from guardian.shortcuts import assign_perm
+
+from datasources.selectors import DataSourceNotFound, access_datasource
+from executions import events
+from executions.models import (
+    PromptExecution,
+    Turn,
+)
+from executions.services.lifecycle import (
+    enqueue_turn_on_commit,
+)
+from governance.gateway import Actor, actor_for
+from governance.models import Role
+from governance.roles import role_group_name
+from prompts.models import Prompt
+
+logger = logging.getLogger(__name__)
+_EXECUTION_ROLES_WITH_ACCESS = (Role.OWNER, Role.ADMIN)  # see every execution of their workspace
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExecuteRequest:
+    prompt_text: str
+    workspace_id: Any
+    selected_data_source_ids: Sequence[Any] = ()
+    selected_schema_names: Sequence[str] = ()
+    save_prompt: bool = False
+    ai_model: str = ""
+    tags: Sequence[str] = ()
+    temperature: float | None = None
+    prompt_id: Any = None  # a saved prompt being run
+
+
+def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
+    """Validates the request, writes the prompt and the execution with its first turn in one
+    transaction, and enqueues that turn when it commits."""
+    actor = actor_for(user=user, workspace_id=request.workspace_id)
+    text = (request.prompt_text or "").strip()
+    if not text:
+        raise ValidationError({"prompt_text": "Write a question or an instruction."}, code="prompt_empty")
+    if len(text) > settings.MAX_PROMPT_CHARS:
+        raise ValidationError(
+            {"prompt_text": f"The prompt is longer than {settings.MAX_PROMPT_CHARS} characters."},
+            code="prompt_too_long",
+        )
+    datasource_ids = []
+    for datasource_id in request.selected_data_source_ids:
+        # Every selected source must be in this workspace (404 otherwise) and visible to the user;
+        # what they may do with it (query, write) the gateway decides per tool call.
+        datasource = access_datasource(user=user, datasource_id=datasource_id, perm="view_datasource")
+        if datasource.workspace_id != actor.workspace.pk:
+            raise DataSourceNotFound("No such data source.")
+        datasource_ids.append(datasource.pk)
+    with transaction.atomic():
+        prompt = _prompt_for(actor, request, text, datasource_ids)
+        execution = PromptExecution.objects.create(
+            workspace=actor.workspace,
+            prompt=prompt,
+            user=user,
+            prompt_text=text,
+            selected_data_source_ids=datasource_ids,
+            selected_schema_names=[s for s in request.selected_schema_names if s],
+            ai_model=request.ai_model or "",
+            options={"temperature": request.temperature} if request.temperature is not None else {},
+            tags=list(request.tags),
+        )
+        _grant_execution(execution, user)
+        Turn.objects.create(execution=execution, index=0, category="enrichment")
+        execution = PromptExecution.objects.select_for_update().get(pk=execution.pk)
+        events.event_append(execution, events.EXECUTION_CREATED, {"status": execution.status})
+        enqueue_turn_on_commit(execution.pk, 0)
+    return execution
+
+
+def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids: list[Any]) -> Prompt | None:
+    if request.prompt_id:
+        prompt = Prompt.objects.filter(pk=request.prompt_id, workspace=actor.workspace, deleted_at=None).first()
+        if prompt is None:
+            raise ValidationError({"prompt_id": "No such saved prompt."}, code="not_found")
+        return prompt
+    return Prompt.objects.create(
+        organization_id=actor.workspace.organization_id,
+        workspace=actor.workspace,
+        created_by=actor.user,
+        prompt_text=text,
+        ai_model_used=request.ai_model or "",
+        status=Prompt.Status.SAVED if request.save_prompt else Prompt.Status.DRAFT,
+        tags=list(request.tags),
+        selected_data_source_ids=datasource_ids,
+        selected_schema_names=list(request.selected_schema_names),
+    )
+
+
+def _grant_execution(execution: PromptExecution, user: User) -> None:
+    for perm in ("view_promptexecution", "change_promptexecution"):
+        assign_perm(f"executions.{perm}", user, execution)
+    names = [role_group_name(execution.workspace_id, role) for role in _EXECUTION_ROLES_WITH_ACCESS]
+    for group in Group.objects.filter(name__in=names):
+        for perm in ("view_promptexecution", "change_promptexecution"):
+            assign_perm(f"executions.{perm}", group, execution)

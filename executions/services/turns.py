@@ -1,0 +1,667 @@
+"""Executions: create one, run its turns, pause for people and resume, cancel, sweep.
+
+The turn pipeline (see ARCHITECTURE.md, "The turn pipeline"): each turn is a row unique per
+(execution, index), claimed with a lease under ``select_for_update`` by the Celery task that runs it.
+Turn 0 is enrichment; every later turn asks the model once (the reply is stored before any tool
+runs, so a redelivered turn never asks again) and runs the reply's tool calls through the gateway,
+storing each observation as it comes. A turn that is done is never run again; the next turn is
+created and enqueued in the transaction that finishes this one (on commit).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from agent import llm
+from agent.context import table_to_context
+from agent.dispatch import call_tool
+from agent.prompting import build_messages
+from agent.tools import inventory, openai_schema
+from agent.types import CLASSIFICATION, GENERATION, PLANNING, ModelError, Reply, ToolCall, ToolContext, ToolResult
+from datasources.selectors import datasources_for_user
+from executions import events
+from executions.models import (
+    TERMINAL_STATUSES,
+    ExecutionStatus,
+    Interaction,
+    Phase,
+    PromptExecution,
+    Turn,
+    TurnStatus,
+)
+from executions.services.lifecycle import (
+    WORKER_ID,
+    enqueue_turn_on_commit,
+    finish,
+    progress,
+    trace,
+    working_ms,
+)
+from governance.catalog import visible_catalog_search
+from governance.gateway import Actor, actor_for
+from governance.models import Membership
+from governance.policies import dialect_of
+
+logger = logging.getLogger(__name__)
+# Tools whose calls change nothing and may run side by side within one turn.
+_PARALLEL_SAFE = frozenset(
+    {"search_catalog", "describe_table", "run_query", "classify_intent", "scan_sensitive_data", "propose_policy"}
+)
+
+
+# --- the turn -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    """What the task does next: nothing, or retry after ``retry_in`` seconds."""
+
+    ran: bool
+    retry_in: float | None = None
+    reason: str = ""
+
+
+def turn_run(*, execution_id: Any, index: int, worker: str = WORKER_ID) -> TurnOutcome:
+    claim = _claim(execution_id, index, worker)
+    if claim is None:
+        return TurnOutcome(ran=False, reason="not claimable")
+    heartbeat = _Heartbeat(claim.pk, worker)
+    heartbeat.start()
+    try:
+        if index == 0:
+            _enrich(claim)
+            return TurnOutcome(ran=True)
+        return _reason(claim, worker)
+    finally:
+        heartbeat.stop()
+
+
+def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
+    now = timezone.now()
+    with transaction.atomic():
+        execution = PromptExecution.objects.select_for_update().filter(pk=execution_id).first()
+        if execution is None or execution.status in TERMINAL_STATUSES:
+            return None
+        turn = Turn.objects.select_for_update().filter(execution=execution, index=index).first()
+        if turn is None or turn.status in (TurnStatus.DONE, TurnStatus.FAILED, TurnStatus.WAITING):
+            return None
+        if (
+            turn.status == TurnStatus.RUNNING
+            and turn.lease_owner != worker
+            and turn.lease_expires_at
+            and turn.lease_expires_at > now
+        ):
+            return None  # another worker holds a live lease (a duplicate delivery): fenced off
+        if turn.deliveries >= settings.TURN_MAX_DELIVERIES:
+            finish(
+                execution,
+                ExecutionStatus.FAILED,
+                "poison_turn",
+                f"Turn {index} was started {turn.deliveries} times without finishing; giving up.",
+                turn=turn,
+            )
+            return None
+        if execution.cancel_requested:
+            finish(execution, ExecutionStatus.CANCELLED, "cancelled", "Cancelled.", turn=turn)
+            return None
+        if index > settings.MAX_LOOP_COUNT:
+            finish(
+                execution,
+                ExecutionStatus.FAILED,
+                "max_turns",
+                f"The agent did not finish within {settings.MAX_LOOP_COUNT} turns.",
+                turn=turn,
+            )
+            return None
+        if execution.working_since and working_ms(execution, now) > settings.PSA_TIMEOUT_SECONDS * 1000:
+            finish(
+                execution,
+                ExecutionStatus.FAILED,
+                "deadline",
+                f"The agent did not finish within {settings.PSA_TIMEOUT_SECONDS} seconds of work.",
+                turn=turn,
+            )
+            return None
+        fields = ["status", "updated_at"]
+        if execution.status == ExecutionStatus.PENDING:
+            execution.status = ExecutionStatus.RUNNING
+            execution.started_at = now
+            execution.working_since = now
+            execution.ai_processing_status = "processing"
+            fields += ["started_at", "working_since", "ai_processing_status"]
+            events.event_append(execution, events.EXECUTION_STARTED, {"started_at": now.isoformat()})
+        elif execution.status == ExecutionStatus.RUNNING and execution.working_since is None:
+            execution.working_since = now
+            fields.append("working_since")
+        execution.status = ExecutionStatus.RUNNING
+        execution.save(update_fields=fields)
+        first_delivery = turn.deliveries == 0
+        turn.status = TurnStatus.RUNNING
+        turn.lease_owner = worker
+        turn.lease_expires_at = now + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+        turn.deliveries += 1
+        turn.started_at = turn.started_at or now
+        turn.save(update_fields=["status", "lease_owner", "lease_expires_at", "deliveries", "started_at"])
+        if first_delivery:
+            events.event_append(execution, events.TURN_STARTED, {"turn": index})
+            progress(execution, index)
+    return turn
+
+
+class _Heartbeat:
+    """Renews the turn's lease every third of it while the turn runs (long queries included)."""
+
+    def __init__(self, turn_id: int, worker: str) -> None:
+        self.turn_id = turn_id
+        self.worker = worker
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, name=f"lease-{turn_id}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=5)
+
+    def run(self) -> None:
+        interval = max(settings.TURN_LEASE_SECONDS / 3, 0.2)
+        try:
+            while not self.done.wait(interval):
+                expires = timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+                Turn.objects.filter(pk=self.turn_id, lease_owner=self.worker, status=TurnStatus.RUNNING).update(
+                    lease_expires_at=expires
+                )
+        finally:
+            connection.close()
+
+
+def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
+    """Execution and turn locked, if this worker still holds the turn (else another took over)."""
+    execution = PromptExecution.objects.select_for_update().get(pk=turn.execution_id)
+    current = Turn.objects.select_for_update().get(pk=turn.pk)
+    if current.lease_owner != worker or current.status != TurnStatus.RUNNING or execution.is_terminal:
+        return None
+    return execution, current
+
+
+def _complete_turn(execution: PromptExecution, turn: Turn) -> None:
+    """Marks the turn done and creates and enqueues the next one, in the caller's transaction."""
+    turn.status = TurnStatus.DONE
+    turn.completed_at = timezone.now()
+    turn.lease_expires_at = None
+    turn.save(update_fields=["status", "completed_at", "lease_expires_at", "observations", "reply", "context"])
+    Turn.objects.get_or_create(execution=execution, index=turn.index + 1)
+    PromptExecution.objects.filter(pk=execution.pk).update(turn_count=turn.index + 1)
+    enqueue_turn_on_commit(execution.pk, turn.index + 1)
+
+
+# --- turn 0: enrichment --------------------------------------------------------------------------
+
+
+def _enrich(turn: Turn) -> None:
+    execution = PromptExecution.objects.select_related("user").get(pk=turn.execution_id)
+    membership = Membership.objects.select_related("user", "workspace").get(
+        user_id=execution.user_id or 0, workspace_id=execution.workspace_id
+    )
+    context = enrichment_context(execution=execution, membership=membership)
+    with transaction.atomic():
+        locked = _locked(turn, turn.lease_owner)
+        if locked is None:
+            return
+        execution, turn = locked
+        turn.context = context
+        progress(execution, 0, Phase.ENRICHMENT)
+        trace(execution, {"turn": 0, "step": "enrichment", "tables": len(context["tables"])})
+        _complete_turn(execution, turn)
+
+
+def enrichment_context(*, execution: PromptExecution, membership: Membership) -> dict[str, Any]:
+    """The catalog (as this member sees it) matched to the prompt, the sources, and the policies
+    in force for them: what the model is told before the first turn."""
+    sources = list(datasources_for_user(user=membership.user, workspace_id=execution.workspace_id))
+    if execution.selected_data_source_ids:
+        wanted = {str(pk) for pk in execution.selected_data_source_ids}
+        sources = [ds for ds in sources if str(ds.pk) in wanted]
+    matches = visible_catalog_search(
+        membership=membership,
+        prompt=execution.prompt_text,
+        datasource_ids=[ds.pk for ds in sources],
+        schema_names=execution.selected_schema_names or None,
+        limit=settings.TLO_MAX_MATCHED_TABLES,
+    )
+    tables = [table_to_context(match) for match in matches]
+    masked = sorted(
+        {f"{t['qualified_name']}.{c['name']} ({c['masked']})" for t in tables for c in t["columns"] if c.get("masked")}
+    )
+    policies = [f"Masked for you: {', '.join(masked)}"] if masked else []
+    return {
+        "prompt": execution.prompt_text,
+        "intent": None,
+        "datasources": [
+            {"id": str(ds.pk), "name": ds.name, "kind": ds.kind, "dialect": dialect_of(ds)} for ds in sources
+        ],
+        "tables": tables,
+        "policies": policies,
+    }
+
+
+# --- turns 1..n: reason, act, observe ----------------------------------------------------------
+
+
+def _reason(turn: Turn, worker: str) -> TurnOutcome:
+    execution = PromptExecution.objects.select_related("user").get(pk=turn.execution_id)
+    previous = list(Turn.objects.filter(execution=execution, index__lt=turn.index).order_by("index"))
+    context = dict(previous[0].context or {}) if previous else {}
+    context["intent"] = execution.intent_type or None
+    if turn.reply is None:
+        outcome = _ask_model(execution, turn, previous, context, worker)
+        if outcome is not None:
+            return outcome
+        turn.refresh_from_db()
+    reply = Reply.from_json(turn.reply or {})
+    actor = actor_for(user=execution.user, workspace_id=execution.workspace_id)
+    if not reply.tool_calls:
+        # A model that answers in text without calling finish: its text is the answer.
+        result = ToolResult(
+            observation={"answer": reply.content}, status="finish", final={"answer": reply.content, "confidence": None}
+        )
+        _deliver(turn, worker, result)
+        return TurnOutcome(ran=True)
+    return _act(execution, turn, reply, actor, worker)
+
+
+def _category(execution: PromptExecution, turn_index: int) -> str:
+    if not execution.intent_type:
+        return CLASSIFICATION
+    return GENERATION if execution.intent_type in ("DATA_QUERY", "DATA_WRITE", "SCHEMA_CHANGE") else PLANNING
+
+
+def _ask_model(
+    execution: PromptExecution, turn: Turn, previous: list[Turn], context: dict[str, Any], worker: str
+) -> TurnOutcome | None:
+    """Asks the model and stores its reply on the turn; an outcome when the turn stops here."""
+    history = [
+        (Reply.from_json(t.reply), {k: ToolResult.from_json(v) for k, v in (t.observations or {}).items()})
+        for t in previous
+        if t.reply
+    ]
+    messages = build_messages(context=context, prompt_text=execution.prompt_text, turns=history)
+    category = _category(execution, turn.index)
+    tools = [openai_schema(tool) for tool in inventory(execution.intent_type or None)]
+    try:
+        reply = llm.complete(
+            messages=messages,
+            tools=tools,
+            category=category,
+            workspace_id=execution.workspace_id,
+            model=execution.ai_model,
+            temperature=execution.options.get("temperature"),
+        )
+    except ModelError as error:
+        return _model_failed(turn, worker, error)
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is None:
+            return TurnOutcome(ran=False, reason="lease lost")
+        execution, current = locked
+        current.reply = reply.as_json()
+        current.category = category
+        current.save(update_fields=["reply", "category"])
+        _record_usage(execution, current.index, reply)
+        events.event_append(
+            execution,
+            events.MODEL_RESPONDED,
+            {
+                "turn": current.index,
+                "model": reply.model,
+                "provider": reply.provider,
+                "content": reply.content,
+                "tool_calls": [{"id": c.id, "name": c.name} for c in reply.tool_calls],
+                "latency_ms": round(reply.latency_ms, 1),
+            },
+        )
+    return None
+
+
+def _model_failed(turn: Turn, worker: str, error: ModelError) -> TurnOutcome:
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is None:
+            return TurnOutcome(ran=False, reason="lease lost")
+        execution, current = locked
+        current.attempts += 1
+        if error.transient and current.attempts <= settings.PSA_RETRY_COUNT:
+            delay = backoff_delay(current.attempts, error.retry_after)
+            # The task retries; the turn is free again at once, so the retry (or the sweeper) claims it.
+            current.status = TurnStatus.PENDING
+            current.lease_owner = ""
+            current.lease_expires_at = None
+            current.save(update_fields=["attempts", "status", "lease_owner", "lease_expires_at"])
+            events.event_append(
+                execution,
+                events.MODEL_RETRYING,
+                {
+                    "turn": current.index,
+                    "attempt": current.attempts,
+                    "code": error.code,
+                    "delay_seconds": round(delay, 2),
+                },
+            )
+            return TurnOutcome(ran=True, retry_in=delay, reason=error.code)
+        current.save(update_fields=["attempts"])
+        message = f"The model could not answer: {error.message}"
+        if error.transient:
+            message = f"The model kept failing ({error.code}) after {current.attempts} attempts: {error.message}"
+        finish(execution, ExecutionStatus.FAILED, error.code, message, turn=current)
+    return TurnOutcome(ran=True, reason=error.code)
+
+
+def backoff_delay(attempt: int, retry_after: float | None = None) -> float:
+    """PSA_BACKOFF_COEFF ** attempt seconds, with up to 25% jitter, at least the server's Retry-After,
+    at most PSA_RETRY_MAX_DELAY."""
+    base = settings.PSA_BACKOFF_COEFF ** max(attempt - 1, 0)
+    delay = base * (1 + random.random() * 0.25)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return float(min(delay, settings.PSA_RETRY_MAX_DELAY))
+
+
+def _record_usage(execution: PromptExecution, index: int, reply: Reply) -> None:
+    metadata = dict(execution.ai_metadata or {})
+    turns = list(metadata.get("turns", []))
+    turns.append(
+        {
+            "turn": index,
+            "model": reply.model,
+            "provider": reply.provider,
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "cost_usd": reply.cost_usd,
+            "latency_ms": round(reply.latency_ms, 1),
+            "fallback_from": list(reply.fallback_from),
+        }
+    )
+    metadata.update(
+        model=reply.model,
+        provider=reply.provider,
+        turns=turns,
+        prompt_tokens=sum(t["prompt_tokens"] for t in turns),
+        completion_tokens=sum(t["completion_tokens"] for t in turns),
+        cost_usd=round(sum(t["cost_usd"] for t in turns), 6),
+        latency_ms=round(sum(t["latency_ms"] for t in turns), 1),
+    )
+    execution.ai_metadata = metadata
+    PromptExecution.objects.filter(pk=execution.pk).update(ai_metadata=metadata)
+
+
+def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, worker: str) -> TurnOutcome:
+    observations = dict(turn.observations or {})
+    pending = [call for call in reply.tool_calls if call.id not in observations]
+    interactions = {i.tool_call_id: i for i in Interaction.objects.filter(execution=execution, turn=turn)}
+    context: dict[str, Any] = {
+        "prompt_text": execution.prompt_text,
+        "datasource_ids": tuple(execution.selected_data_source_ids),
+        "schema_names": tuple(execution.selected_schema_names),
+        "query_id": str(execution.pk),
+    }
+    # Calls answered or decided by a person are settled first; the rest run (side by side when
+    # they only read).
+    to_run: list[tuple[ToolCall, str]] = []
+    for call in pending:
+        interaction = interactions.get(call.id)
+        if interaction is None:
+            to_run.append((call, ""))
+        elif interaction.status == Interaction.Status.ANSWERED:
+            _observe(turn, worker, call, ToolResult(observation={"answer": interaction.answer}))
+        elif interaction.status == Interaction.Status.REJECTED:
+            by = interaction.decided_by.get_username() if interaction.decided_by else ""
+            _observe(
+                turn,
+                worker,
+                call,
+                ToolResult(
+                    observation={"approved": False, "rejected_by": by, "comment": interaction.answer},
+                    status="error",
+                    error_code="rejected",
+                ),
+            )
+        elif interaction.status == Interaction.Status.APPROVED:
+            to_run.append((call, interaction.decided_by.get_username() if interaction.decided_by else "approver"))
+        # OPEN interactions keep the turn waiting (below).
+
+    def run(item: tuple[ToolCall, str]) -> tuple[ToolCall, ToolResult]:
+        call, approved_by = item
+        ctx = ToolContext(
+            actor=actor, execution_id=execution.pk, tool_call_id=call.id, approved_by=approved_by, **context
+        )
+        if approved_by and call.name == "request_approval":
+            return call, ToolResult(observation={"approved": True, "by": approved_by})
+        try:
+            return call, call_tool(ctx, call)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connection.close()  # each pool thread has its own connection
+
+    for call, _ in to_run:
+        _announce(turn, worker, call)
+    parallel = [item for item in to_run if item[0].name in _PARALLEL_SAFE and not item[1]]
+    serial = [item for item in to_run if item not in parallel]
+    results: list[tuple[ToolCall, ToolResult]] = []
+    if len(parallel) > 1:
+        with ThreadPoolExecutor(max_workers=min(4, len(parallel))) as pool:
+            results += list(pool.map(run, parallel))
+    else:
+        results += [run(item) for item in parallel]
+    for item in serial:
+        results.append(run(item))
+        if _cancel_requested(execution.pk):
+            break
+    finished: ToolResult | None = None
+    for call, result in results:
+        if result.pauses:
+            _pause(turn, worker, call, result)
+        else:
+            _observe(turn, worker, call, result)
+            if result.status == "finish":
+                finished = result
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is None:
+            return TurnOutcome(ran=False, reason="lease lost")
+        execution, current = locked
+        if execution.cancel_requested:
+            finish(execution, ExecutionStatus.CANCELLED, "cancelled", "Cancelled.", turn=current)
+            return TurnOutcome(ran=True)
+        missing = [call for call in reply.tool_calls if call.id not in (current.observations or {})]
+        if missing:
+            if Interaction.objects.filter(execution=execution, turn=current, status=Interaction.Status.OPEN).exists():
+                _wait(execution, current)
+                return TurnOutcome(ran=True)
+            # A call whose result could not be recorded (cancelled mid-way): the turn runs again.
+            return TurnOutcome(ran=True, retry_in=0.5, reason="calls left")
+        if finished is not None or any(
+            ToolResult.from_json(v).status == "finish" for v in (current.observations or {}).values()
+        ):
+            final = finished or next(
+                ToolResult.from_json(v) for v in current.observations.values() if v.get("status") == "finish"
+            )
+            _complete(execution, current, final)
+            return TurnOutcome(ran=True)
+        progress(execution, current.index)
+        _complete_turn(execution, current)
+    return TurnOutcome(ran=True)
+
+
+def _cancel_requested(execution_id: Any) -> bool:
+    return PromptExecution.objects.filter(pk=execution_id, cancel_requested=True).exists()
+
+
+def _announce(turn: Turn, worker: str, call: ToolCall) -> None:
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is not None:
+            events.event_append(
+                locked[0],
+                events.TOOL_REQUESTED,
+                {"turn": turn.index, "tool_call_id": call.id, "tool": call.name, "arguments": call.arguments},
+            )
+
+
+def _observe(turn: Turn, worker: str, call: ToolCall, result: ToolResult) -> None:
+    """Stores one observation on the turn, with its event and what it changes on the execution."""
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is None:
+            return
+        execution, current = locked
+        observations = dict(current.observations or {})
+        observations[call.id] = result.as_json()
+        current.observations = observations
+        current.save(update_fields=["observations"])
+        turn.observations = observations
+        _apply_result(execution, current, call, result)
+
+
+def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> None:
+    fields: list[str] = []
+    if result.intent:
+        execution.intent_type, execution.confidence = result.intent, result.confidence
+        fields += ["intent_type", "confidence"]
+    if call.name == "run_query" or (result.data and "rows" in result.data):
+        if result.status == "ok" and result.data is not None:
+            columns = list(result.data.get("columns", []))
+            rows = result.data.get("rows", [])[: settings.QUERY_PREVIEW_ROWS]
+            execution.generated_query_text = result.sql or ""
+            execution.rows_returned = result.rows_returned
+            execution.result_columns = columns
+            execution.result_preview = [dict(zip(columns, row, strict=False)) for row in rows]
+            execution.query_execution_status = "completed"
+            fields += [
+                "generated_query_text",
+                "rows_returned",
+                "result_columns",
+                "result_preview",
+                "query_execution_status",
+            ]
+        elif result.status != "ok":
+            execution.query_execution_status = "denied" if result.status == "denied" else "failed"
+            fields.append("query_execution_status")
+    elif result.sql and result.status == "ok":
+        execution.generated_query_text = result.sql
+        fields.append("generated_query_text")
+    if fields:
+        execution.save(update_fields=[*fields, "updated_at"])
+    type_ = {"ok": events.TOOL_COMPLETED, "finish": events.TOOL_COMPLETED, "denied": events.TOOL_DENIED}.get(
+        result.status, events.TOOL_FAILED
+    )
+    payload: dict[str, Any] = {"turn": turn.index, "tool_call_id": call.id, "tool": call.name, "status": result.status}
+    if result.error_code:
+        payload["code"] = result.error_code
+        payload["message"] = (
+            (result.observation.get("error") or {}).get("message", "")
+            if isinstance(result.observation.get("error"), dict)
+            else ""
+        )
+    if result.sql:
+        payload["sql"] = result.sql
+    if result.rows_returned is not None:
+        payload["rows_returned"] = result.rows_returned
+    if result.intent:
+        payload["intent"] = result.intent
+    events.event_append(execution, type_, payload)
+    trace(
+        execution,
+        {
+            "turn": turn.index,
+            "tool": call.name,
+            "status": result.status,
+            **({"code": result.error_code} if result.error_code else {}),
+        },
+    )
+
+
+def _pause(turn: Turn, worker: str, call: ToolCall, result: ToolResult) -> None:
+    """Opens the interaction a pausing call asks for (once per tool call)."""
+    interaction_data = result.interaction or {}
+    kind = Interaction.Kind.QUESTION if result.status == "ask_user" else Interaction.Kind.APPROVAL
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is None:
+            return
+        execution, current = locked
+        interaction, created = Interaction.objects.get_or_create(
+            execution=execution,
+            tool_call_id=call.id,
+            defaults={
+                "turn": current,
+                "tool": call.name,
+                "arguments": call.arguments,
+                "kind": kind,
+                "question": str(interaction_data.get("question") or f"Approve {call.name}?")[:4000],
+                "choices": list(interaction_data.get("choices") or []),
+                "details": {k: v for k, v in interaction_data.items() if k not in ("question", "choices")},
+            },
+        )
+        if not created:
+            return
+        type_ = events.USER_INTERACTION_REQUIRED if kind == Interaction.Kind.QUESTION else events.APPROVAL_REQUIRED
+        events.event_append(
+            execution,
+            type_,
+            {
+                "turn": current.index,
+                "interaction_id": str(interaction.pk),
+                "tool_call_id": call.id,
+                "tool": call.name,
+                "question": interaction.question,
+                "choices": interaction.choices,
+                "details": interaction.details,
+            },
+        )
+        trace(execution, {"turn": current.index, "tool": call.name, "status": result.status})
+
+
+def _wait(execution: PromptExecution, turn: Turn) -> None:
+    now = timezone.now()
+    turn.status = TurnStatus.WAITING
+    turn.lease_owner, turn.lease_expires_at = "", None
+    turn.save(update_fields=["status", "lease_owner", "lease_expires_at"])
+    execution.working_ms = working_ms(execution, now)
+    execution.working_since = None
+    execution.status = ExecutionStatus.WAITING_FOR_USER
+    execution.save(update_fields=["working_ms", "working_since", "status", "updated_at"])
+
+
+def _deliver(turn: Turn, worker: str, result: ToolResult) -> None:
+    with transaction.atomic():
+        locked = _locked(turn, worker)
+        if locked is not None:
+            _complete(locked[0], locked[1], result)
+
+
+def _complete(execution: PromptExecution, turn: Turn, result: ToolResult) -> None:
+    final = dict(result.final or {})
+    if execution.result_columns is not None:
+        final.setdefault("columns", execution.result_columns)
+        final.setdefault("rows", execution.result_preview)
+    if execution.generated_query_text:
+        final.setdefault("sql", execution.generated_query_text)
+    execution.final_data = final
+    if final.get("confidence") is not None:
+        execution.confidence = final["confidence"]
+    progress(execution, turn.index, Phase.DELIVERY)
+    turn.status = TurnStatus.DONE
+    turn.completed_at = timezone.now()
+    turn.save(update_fields=["status", "completed_at"])
+    finish(execution, ExecutionStatus.COMPLETED, "", "", turn=None, extra=["final_data", "confidence"])
