@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from config.env import local_secret
 from datasources.demo import demo_datasources_ensure
-from governance.demo import DEMO_USERS, demo_workspace_ensure
+from governance.demo import DEMO_USERS, demo_policies_ensure, demo_workspace_ensure
 
 
 class Command(BaseCommand):
@@ -26,6 +26,7 @@ class Command(BaseCommand):
         }
         workspace = demo_workspace_ensure(passwords=passwords)
         datasources = demo_datasources_ensure(workspace=workspace, force=options["reload_data"])
+        demo_policies_ensure(workspace=workspace, datasources=datasources)
         host = os.environ.get("HOST", "127.0.0.1")
         port = os.environ.get("WEB_PORT", "8000")
         flower_port = os.environ.get("FLOWER_PORT", "5555")
@@ -51,5 +52,11 @@ class Command(BaseCommand):
             f"  {ds.name:<30} {ds.status:<8} {ds.catalog_table_count} tables  {ds.error_code}".rstrip()
             for ds in datasources
         ]
-        lines.append("")
+        lines += [
+            "",
+            "Governance: analysts and viewers see their own region's customers and contacts in the warehouse,",
+            "with e-mails and phone numbers masked. No model key is needed: the built-in offline model answers.",
+            '  Try: .venv/bin/python manage.py ask "top 10 customers by revenue" --user analyst',
+            "",
+        ]
         self.stdout.write("\n".join(lines))
