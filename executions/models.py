@@ -13,6 +13,8 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
+from config.crypto import EncryptedJSONField
+
 
 class ExecutionStatus(models.TextChoices):
     PENDING = "pending"
@@ -119,7 +121,9 @@ class Turn(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     deliveries = models.PositiveSmallIntegerField(default=0)  # times a task started on it (poison guard)
     attempts = models.PositiveSmallIntegerField(default=0)  # model retries after transient errors
-    reply = models.JSONField(null=True, blank=True)  # agent.types.Reply.as_json(), stored before tools run
+    # agent.types.Reply.as_json(), stored before tools run; encrypted at rest because the model's tool
+    # arguments can carry credentials (create_datasource's secrets).
+    reply = EncryptedJSONField(null=True, blank=True)
     observations = models.JSONField(default=dict, blank=True)  # tool_call_id -> ToolResult.as_json()
     context = models.JSONField(null=True, blank=True)  # turn 0: the enrichment (catalog, policies)
     error_code = models.CharField(max_length=64, blank=True)
@@ -157,7 +161,9 @@ class Interaction(models.Model):
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="interactions")
     tool_call_id = models.CharField(max_length=128)
     tool = models.CharField(max_length=64)  # ask_user, request_approval, or the tool waiting for approval
-    arguments = models.JSONField(default=dict)  # the call as the approver sees it (and as it will run)
+    # The call as it will run once approved; encrypted at rest (it can carry credentials). What an
+    # approver is shown is ``details``, with secret values redacted.
+    arguments = EncryptedJSONField(default=dict)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     question = models.TextField()
     choices = models.JSONField(default=list, blank=True)

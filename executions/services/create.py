@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
+from agent.selectors import models_for_workspace
 from datasources.selectors import DataSourceNotFound, access_datasource
 from executions import events
 from executions.models import (
@@ -53,12 +54,12 @@ def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
     actor = actor_for(user=user, workspace_id=request.workspace_id)
     text = (request.prompt_text or "").strip()
     if not text:
-        raise ValidationError({"prompt_text": "Write a question or an instruction."}, code="prompt_empty")
+        raise _invalid("prompt_text", "Write a question or an instruction.", "prompt_empty")
     if len(text) > settings.MAX_PROMPT_CHARS:
-        raise ValidationError(
-            {"prompt_text": f"The prompt is longer than {settings.MAX_PROMPT_CHARS} characters."},
-            code="prompt_too_long",
-        )
+        raise _invalid("prompt_text", f"The prompt is longer than {settings.MAX_PROMPT_CHARS} characters.",
+                       "prompt_too_long")  # fmt: skip
+    if request.ai_model and request.ai_model not in {name for name, _ in models_for_workspace(actor.workspace.pk)}:
+        raise _invalid("ai_model", f"No model named {request.ai_model!r} in this workspace.", "unknown_model")
     datasource_ids = []
     for datasource_id in request.selected_data_source_ids:
         # Every selected source must be in this workspace (404 otherwise) and visible to the user;
@@ -88,11 +89,15 @@ def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
     return execution
 
 
+def _invalid(field: str, message: str, code: str) -> ValidationError:
+    return ValidationError({field: ValidationError(message, code=code)})
+
+
 def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids: list[Any]) -> Prompt | None:
     if request.prompt_id:
         prompt = Prompt.objects.filter(pk=request.prompt_id, workspace=actor.workspace, deleted_at=None).first()
         if prompt is None:
-            raise ValidationError({"prompt_id": "No such saved prompt."}, code="not_found")
+            raise _invalid("prompt_id", "No such saved prompt.", "not_found")
         return prompt
     return Prompt.objects.create(
         organization_id=actor.workspace.organization_id,

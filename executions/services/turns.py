@@ -39,6 +39,7 @@ from executions.models import (
     Turn,
     TurnStatus,
 )
+from executions.redaction import redacted
 from executions.services.lifecycle import (
     WORKER_ID,
     enqueue_turn_on_commit,
@@ -514,7 +515,7 @@ def _announce(turn: Turn, worker: str, call: ToolCall) -> None:
             events.event_append(
                 locked[0],
                 events.TOOL_REQUESTED,
-                {"turn": turn.index, "tool_call_id": call.id, "tool": call.name, "arguments": call.arguments},
+                {"turn": turn.index, "tool_call_id": call.id, "tool": call.name, "arguments": redacted(call.arguments)},
             )
 
 
@@ -610,7 +611,7 @@ def _pause(turn: Turn, worker: str, call: ToolCall, result: ToolResult) -> None:
                 "kind": kind,
                 "question": str(interaction_data.get("question") or f"Approve {call.name}?")[:4000],
                 "choices": list(interaction_data.get("choices") or []),
-                "details": {k: v for k, v in interaction_data.items() if k not in ("question", "choices")},
+                "details": redacted({k: v for k, v in interaction_data.items() if k not in ("question", "choices")}),
             },
         )
         if not created:

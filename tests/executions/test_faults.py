@@ -64,7 +64,7 @@ def test_a_worker_killed_right_after_a_write_acted_does_not_write_twice(
     tenancy, scratch_sqlite, postgres_demo_source, scripted_model, worker, celery_worker, marker
 ) -> None:
     tenancy.acme.safety_level = SafetyLevel.PERMISSIVE  # writes without approval
-    tenancy.acme.query_timeout_seconds = 4
+    tenancy.acme.query_timeout_seconds = 2  # the slow query stops itself; downtime counts as working time
     tenancy.acme.save(update_fields=["safety_level", "query_timeout_seconds"])
     source = scratch_sqlite()
     path = source.settings["path"]
