@@ -27,6 +27,8 @@ from governance.gateway import Actor, actor_for
 from governance.models import Role
 from governance.roles import role_group_name
 from prompts.models import Prompt
+from prompts.selectors import access_prompt
+from prompts.services import prompt_create
 
 logger = logging.getLogger(__name__)
 _EXECUTION_ROLES_WITH_ACCESS = (Role.OWNER, Role.ADMIN)  # see every execution of their workspace
@@ -95,20 +97,20 @@ def _invalid(field: str, message: str, code: str) -> ValidationError:
 
 def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids: list[Any]) -> Prompt | None:
     if request.prompt_id:
-        prompt = Prompt.objects.filter(pk=request.prompt_id, workspace=actor.workspace, deleted_at=None).first()
-        if prompt is None:
+        # A saved prompt being run: through its chokepoint (another workspace's is a 404).
+        prompt = access_prompt(user=actor.user, prompt_id=request.prompt_id)
+        if prompt.workspace_id != actor.workspace.pk:
             raise _invalid("prompt_id", "No such saved prompt.", "not_found")
         return prompt
-    return Prompt.objects.create(
-        organization_id=actor.workspace.organization_id,
+    return prompt_create(
         workspace=actor.workspace,
         created_by=actor.user,
         prompt_text=text,
+        saved=request.save_prompt,
         ai_model_used=request.ai_model or "",
-        status=Prompt.Status.SAVED if request.save_prompt else Prompt.Status.DRAFT,
-        tags=list(request.tags),
+        tags=request.tags,
         selected_data_source_ids=datasource_ids,
-        selected_schema_names=list(request.selected_schema_names),
+        selected_schema_names=request.selected_schema_names,
     )
 
 
