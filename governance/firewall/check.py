@@ -72,6 +72,12 @@ class _Findings:
     malformed: str = ""  # something sqlglot accepted that no engine reads the same way
     literals: list[exp.Literal] = field(default_factory=list)
     qualified_columns: list[exp.Column] = field(default_factory=list)  # columns naming a schema too
+    columns: list[exp.Column] = field(default_factory=list)
+    tables: list[exp.Table] = field(default_factory=list)
+    aliases: set[str] = field(default_factory=set)  # output and column alias names the statement defines
+    derived: set[str] = field(default_factory=set)  # names of CTEs and aliases of derived tables
+    derived_outputs: dict[str, set[str] | None] = field(default_factory=dict)  # their column names, if plain
+    unusual_scopes: bool = False  # USING / NATURAL joins, LATERAL: resolution left to qualify
 
 
 class _Analysis:
@@ -200,8 +206,25 @@ class _Analysis:
             elif isinstance(node, exp.Literal):
                 findings.literals.append(node)
             elif isinstance(node, exp.Column):
+                findings.columns.append(node)
                 if node.args.get("db") is not None:
                     findings.qualified_columns.append(node)
+            elif isinstance(node, exp.Table):
+                findings.tables.append(node)
+            elif isinstance(node, exp.Alias) and isinstance(node.args.get("alias"), exp.Identifier):
+                findings.aliases.add(self._ident_key(node.args["alias"]))
+            elif isinstance(node, exp.TableAlias):
+                findings.aliases.update(self._ident_key(c) for c in node.columns if isinstance(c, exp.Identifier))
+                if isinstance(node.this, exp.Identifier) and not isinstance(node.parent, exp.Table):
+                    key = self._ident_key(node.this)
+                    # Two derived tables of one name: their outputs are not told apart (None: any name).
+                    outputs = None if key in findings.derived else self._outputs(node)
+                    findings.derived.add(key)
+                    findings.derived_outputs[key] = outputs
+            elif isinstance(node, exp.Join) and (node.args.get("using") or node.args.get("method")):
+                findings.unusual_scopes = True
+            elif isinstance(node, exp.Lateral):
+                findings.unusual_scopes = True
             elif isinstance(node, exp.Select) and not node.expressions:
                 findings.malformed = findings.malformed or "a SELECT without anything to select"
             elif isinstance(node, exp.Dot) and isinstance(node.this, exp.Literal) and not node.this.is_string:
@@ -442,16 +465,103 @@ class _Analysis:
             return self.generate(limited(statement, self.policy.max_rows))
         # The SQL to run is generated first; then the references are put back and the statement as
         # sent, with catalog names, is handed to sqlglot's qualify to check its columns (no copy).
+        references = list(self.references)
         replaced = self.protect(statement)
         wrapped = limited(statement, self.policy.max_rows)
         sql_after = self.generate(wrapped)
         if wrapped is not statement:
             statement.pop()
         self.restore(replaced)
-        self.check_columns(statement)
+        if not self.columns_plainly_known(references, findings):
+            self.check_columns(statement)
         return sql_after
 
     # -- step 5: columns --
+
+    def _outputs(self, alias: exp.TableAlias) -> set[str] | None:
+        """The column names a CTE or derived table exposes, when every one is plain to read."""
+        if alias.columns:
+            return {self._ident_key(c) for c in alias.columns if isinstance(c, exp.Identifier)}
+        query = alias.parent.this if isinstance(alias.parent, exp.CTE | exp.Subquery) else None
+        if not isinstance(query, exp.Query):
+            return None
+        names: set[str] = set()
+        for projection in query.selects:
+            identifier = projection.args.get("alias") if isinstance(projection, exp.Alias) else projection.this
+            if not isinstance(projection, exp.Alias | exp.Column) or not isinstance(identifier, exp.Identifier):
+                return None  # a star or an unnamed expression: names the engine makes up
+            names.add(self._ident_key(identifier))
+        return names
+
+    def columns_plainly_known(
+        self, references: list[tuple[exp.Table, VisibleTable, dict[str, exp.Expr]]], findings: _Findings
+    ) -> bool:
+        """Whether every column reference plainly names a visible column (or a name the statement
+        defines), so that sqlglot's qualify, the costliest step, has nothing to find. Conservative:
+        anything else (several sources, outer references, USING) goes through qualify. Either way the
+        protected subqueries only expose visible columns: this check is for clear refusals."""
+        if findings.unusual_scopes:
+            return False
+        by_node: dict[int, VisibleTable] = {id(table): visible for table, visible, _ in references}
+        by_alias: dict[str, set[int]] = {}
+        for table, visible, _ in references:
+            alias = table.args.get("alias")
+            if isinstance(alias, exp.TableAlias) and isinstance(alias.this, exp.Identifier):
+                by_alias.setdefault(self._ident_key(alias.this), set()).add(id(visible))
+        # Aliases of CTE references (FROM recent r): r exposes what the CTE does.
+        derived_outputs = dict(findings.derived_outputs)
+        for table in findings.tables:
+            alias = table.args.get("alias")
+            if id(table) in by_node or not isinstance(table.this, exp.Identifier):
+                continue
+            if isinstance(alias, exp.TableAlias) and isinstance(alias.this, exp.Identifier):
+                key, target = self._ident_key(alias.this), self._ident_key(table.this)
+                outputs = derived_outputs.get(target) if target in findings.derived else None
+                derived_outputs[key] = None if key in derived_outputs and key != target else outputs
+        visible_columns = {id(v): {self._fold(c, True) for c in v.columns} for _, v, _ in references}
+        anywhere = set().union(*visible_columns.values(), findings.aliases) if visible_columns else set()
+        for column in findings.columns:
+            if isinstance(column.this, exp.Star):
+                continue
+            if not isinstance(column.this, exp.Identifier) or column.args.get("db") is not None:
+                return False
+            name = self._ident_key(column.this)
+            qualifier = column.args.get("table")
+            if qualifier is not None:
+                if not isinstance(qualifier, exp.Identifier):
+                    return False
+                key = self._ident_key(qualifier)
+                owners = by_alias.get(key, set())
+                if owners and key not in derived_outputs:
+                    if len(owners) != 1 or name not in visible_columns[next(iter(owners))]:
+                        return False
+                elif not owners and key in derived_outputs:
+                    outputs_of = derived_outputs.get(key)
+                    if name not in (anywhere if outputs_of is None else outputs_of):
+                        return False
+                else:
+                    return False
+                continue
+            select = column.find_ancestor(exp.Select)
+            if select is None:
+                return False
+            outputs = {self._ident_key(a.args["alias"]) for a in select.expressions
+                       if isinstance(a, exp.Alias) and isinstance(a.args.get("alias"), exp.Identifier)}  # fmt: skip
+            if name in outputs and column.arg_key != "expressions":
+                continue  # ORDER BY revenue: an output of the same SELECT
+            if select.args.get("joins") or select.args.get("laterals"):
+                return False
+            source = select.args.get("from_")
+            source = source.this if isinstance(source, exp.From) else None
+            if isinstance(source, exp.Table) and id(source) in by_node:
+                if name not in visible_columns[id(by_node[id(source)])] and name not in outputs:
+                    return False
+            elif isinstance(source, exp.Table | exp.Subquery):
+                if name not in anywhere:
+                    return False
+            else:
+                return False
+        return True
 
     def check_columns(self, statement: exp.Expr) -> None:
         """Resolves the columns with sqlglot's qualify, on the statement as sent whose catalog tables
