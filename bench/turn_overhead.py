@@ -25,17 +25,20 @@ short executions (classify -> run_query -> finish, 4 turns with the enrichment) 
 and timed from the first submission until all are terminal, with one solo worker and then with two
 solo worker processes (after a small warm-up batch each time).
 
-The bench uses the development database and broker like the other benches, in its own workspace
-("turn-bench" of the "bench" organisation, with a small SQLite file of its own), and its own Celery
-queue, so a running development worker neither takes its turns nor is disturbed; the executions it
-creates are deleted at the end (audit rows stay: the audit chain is append-only). Worker logs go to a
-temporary folder, printed if something fails. The last line is JSON.
+The bench uses the development database and broker like the other benches (it needs `make services`
+and a migrated database), in its own workspace ("turn-bench" of the "bench" organisation, with a
+small SQLite file of its own) and its own Celery queues, so a running development worker neither
+takes its turns nor is disturbed; one run at a time. The executions it creates are deleted at the
+end (audit rows stay: the audit chain is append-only). Worker logs go to a temporary folder that is
+kept, and named, only when something fails. The last line is JSON: turn_p50_ms, turn_p95_ms, turns,
+celery_p50_ms, celery_p95_ms, ratio, turn_phases_p50_ms, executions_per_s ({"1", "2"}), batch, cpus.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -51,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from _common import ROOT, bench_workspace, percentiles, report, setup_django
+from kombu import Queue
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -95,15 +99,17 @@ from tests.factories import make_user  # noqa: E402
 from tests.fakes.openai_server import ScriptedModelServer, ScriptedReply, reply, tool_call  # noqa: E402
 
 QUICK = args.quick
-QUEUE = f"bench-turn-overhead-{os.getpid()}"
-IDLE_QUEUE = f"{QUEUE}-idle"  # what the second worker listens to until it is wanted
+# Fixed names (one run at a time), so that runs leave no broker keys behind but these queues' own.
+QUEUE = "bench.turn_overhead"
+IDLE_QUEUE = "bench.turn_overhead.idle"  # what the second worker listens to until it is wanted
+HOSTNAMES = ("bench-turn-overhead-1@localhost", "bench-turn-overhead-2@localhost")
 app.conf.task_default_queue = QUEUE  # before anything is published: execution_create enqueues turn 0 here
 
 LATENCY_EXECUTIONS = 4 if QUICK else 30
 LATENCY_WARMUP = 1 if QUICK else 2
 ECHOES_BETWEEN = 10  # Celery round trips measured after each execution
-BATCH = 20 if QUICK else 50  # executions submitted at once, per worker count
-BATCH_WARMUP = 4
+BATCH = 12 if QUICK else 50  # executions submitted at once, per worker count
+BATCH_WARMUP = 3 if QUICK else 4
 STALL_SECONDS = 15
 SQL = "SELECT count(*) AS n FROM billing_customers"
 QUERY_TURNS = settings.MAX_LOOP_COUNT - 2  # turn 1 classifies, the last allowed turn finishes
@@ -117,13 +123,15 @@ def bench_source(workspace: Workspace) -> DataSource:
     path = Path(settings.DATASOURCE_FILE_ROOTS[1]) / "bench" / "turn-overhead.sqlite"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path) as db:
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with sqlite3.connect(partial) as db:
             db.execute("CREATE TABLE billing_customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT)")
             db.executemany(
                 "INSERT INTO billing_customers (id, name, region) VALUES (?, ?, ?)",
                 [(i, f"Customer {i}", ("EMEA", "NA", "APAC")[i % 3]) for i in range(1, 501)],
             )
         db.close()
+        partial.replace(path)
     source = DataSource.objects.filter(workspace=workspace, name="Turn bench SQLite").first()
     if source is None:
         source = datasource_services.datasource_create(
@@ -158,9 +166,8 @@ class Workers:
         self.log_dir = log_dir
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
-    def start(self, name: str, consume: str) -> str:
-        hostname = f"{QUEUE}-{name}@localhost"
-        with open(self.log_dir / f"{name}.log", "wb") as out:
+    def start(self, hostname: str, consume: str) -> str:
+        with open(self.log_dir / f"{hostname.split('@')[0]}.log", "wb") as out:
             self.processes[hostname] = subprocess.Popen(
                 [sys.executable, str(Path(__file__).resolve()), "--worker", QUEUE, hostname, consume],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
@@ -277,7 +284,7 @@ def turn_samples(ids: list[Any]) -> tuple[list[float], dict[str, list[float]]]:
         stamps[key].setdefault(type_, created_at)
         if type_ == "model.responded":
             model_ms[key] = float(payload.get("latency_ms") or 0)
-    turns = {
+    turns: dict[tuple[Any, int], tuple[Any, Any]] = {
         (execution_id, index): (started, completed)
         for execution_id, index, started, completed in Turn.objects.filter(execution_id__in=ids).values_list(
             "execution_id", "index", "started_at", "completed_at"
@@ -290,19 +297,25 @@ def turn_samples(ids: list[Any]) -> tuple[list[float], dict[str, list[float]]]:
             this, following = stamps[(execution_id, index)], stamps[(execution_id, index + 1)]
             started_at, completed_at = turns[(execution_id, index)]
             cycles.append(ms(following["turn.started"], this["turn.started"]))
-            phases["1 claim (lease, turn.started event)"].append(ms(this["turn.started"], started_at))
-            ask = ms(this["model.responded"], this["turn.started"])
-            phases["2 model: history, messages, reply stored"].append(ask)
-            phases["2a   of which the model HTTP call"].append(model_ms[(execution_id, index)])
-            phases["3 tool.requested event"].append(ms(this["tool.requested"], this["model.responded"]))
-            phases["4 run_query: gateway, query, audit, observation"].append(
-                ms(this["tool.completed"], this["tool.requested"])
-            )
-            phases["5 turn done, next turn created"].append(ms(completed_at, this["tool.completed"]))
-            phases["6 commit, publish, enqueue, broker, next claim"].append(
-                ms(following["turn.started"], completed_at)
-            )
+            phases["claim"].append(ms(this["turn.started"], started_at))
+            phases["model"].append(ms(this["model.responded"], this["turn.started"]))
+            phases["model_http"].append(model_ms[(execution_id, index)])
+            phases["announce"].append(ms(this["tool.requested"], this["model.responded"]))
+            phases["run_query"].append(ms(this["tool.completed"], this["tool.requested"]))
+            phases["complete"].append(ms(completed_at, this["tool.completed"]))
+            phases["hop"].append(ms(following["turn.started"], completed_at))
     return cycles, phases
+
+
+PHASES = {
+    "claim": "task start -> turn.started (connection, lease, event)",
+    "model": "turn.started -> model.responded (history, model, reply)",
+    "model_http": "  of which the model call (client-side latency)",
+    "announce": "model.responded -> tool.requested",
+    "run_query": "tool.requested -> tool.completed (gateway, query)",
+    "complete": "tool.completed -> turn done (next turn created)",
+    "hop": "turn done -> next turn.started (commit, Celery)",
+}
 
 
 def echo_round_trips(n: int) -> list[float]:
@@ -333,7 +346,13 @@ def check_database() -> None:
 
     executor = MigrationExecutor(connection)
     if executor.migration_plan(executor.loader.graph.leaf_nodes()):
-        raise SystemExit("the development database has unapplied migrations: run `make migrate` first")
+        raise SystemExit("the development database has unapplied migrations: run `make setup` first")
+
+
+def purge_queues() -> None:
+    with app.connection_for_write() as connection:
+        for queue in (QUEUE, IDLE_QUEUE):
+            Queue(queue).bind(connection.default_channel).purge()
 
 
 def main() -> None:
@@ -344,13 +363,16 @@ def main() -> None:
     user = make_user("bench-turns")
     governance_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
     source = bench_source(workspace)
-    delete_executions(workspace)  # what an interrupted earlier run left
+    if app.control.ping(destination=list(HOSTNAMES), timeout=1):
+        raise SystemExit(f"a bench worker of an earlier run still answers ({', '.join(HOSTNAMES)}): stop it first")
+    purge_queues()  # what an interrupted earlier run left
+    delete_executions(workspace)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-turn-overhead-"))
     with scripted_model() as model:
         workers = Workers(model.url, log_dir)
         try:
-            first = workers.start("worker-1", QUEUE)
-            second = workers.start("worker-2", IDLE_QUEUE)  # starts now, consumes the bench queue later
+            first = workers.start(HOSTNAMES[0], QUEUE)
+            second = workers.start(HOSTNAMES[1], IDLE_QUEUE)  # starts now, consumes the bench queue later
             workers.wait_ready(first)
             workers.wait_ready(second)
 
@@ -373,20 +395,19 @@ def main() -> None:
             per_second["2"] = throughput(model, user, source, log_dir)
         finally:
             workers.stop()
-            with app.connection_for_write() as connection:
-                for queue in (QUEUE, IDLE_QUEUE):
-                    connection.default_channel.queue_delete(queue)
+            purge_queues()
             delete_executions(workspace)
+    shutil.rmtree(log_dir, ignore_errors=True)  # kept when the run failed
 
     turn, celery = percentiles(cycles), percentiles(echoes)
     ratio = round(turn["p50_ms"] / celery["p50_ms"], 2)
-    phase_p50 = {name: round(statistics.median(values), 2) for name, values in sorted(phases.items())}
+    phase_p50 = {key: round(statistics.median(phases[key]), 2) for key in PHASES}
     print(f"run_query turn cycle: p50 {turn['p50_ms']} ms, p95 {turn['p95_ms']} ms over {turn['n']} turns")
     print(f"bare Celery round trip (ops.echo): p50 {celery['p50_ms']} ms, p95 {celery['p95_ms']} ms")
     print(f"ratio turn / Celery (p50): {ratio} (goal: at most 3)")
-    print("phases of a run_query turn (p50, ms):")
-    for name, value in phase_p50.items():
-        print(f"  {name:<52} {value:8.2f}")
+    print("phases of a run_query turn, from the events and the turn rows (p50, ms):")
+    for key, label in PHASES.items():
+        print(f"  {label:<58} {phase_p50[key]:8.2f}")
     print(f"executions per second (classify -> run_query -> finish, batches of {BATCH}): {per_second}")
     report(
         "turn_overhead",
@@ -401,6 +422,7 @@ def main() -> None:
             "turn_phases_p50_ms": phase_p50,
             "executions_per_s": per_second,
             "batch": BATCH,
+            "cpus": os.cpu_count(),
         },
     )
 

@@ -20,7 +20,9 @@ Decisions worth knowing:
 
 - Cost: the protected SELECT of a table is generated once and then reused, by content (engine,
   columns, masks, row filter as SQL, salt), by every check that would build the same one; the
-  statement is never copied (columns are checked on it after the SQL to run has been generated).
+  statement is never copied (columns are checked on it after the SQL to run has been generated);
+  sqlglot's qualify (the costliest step) only runs when some column does not plainly name a visible
+  column of its one source, a CTE's output or an output alias.
 
 - Functions: an allow-list. sqlglot models most standard functions as classes; those that only
   compute (aggregates, windows, math, text, dates, casts, conditionals, JSON/array accessors) are
