@@ -6,13 +6,16 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 
 app = Celery("promptstudio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Celery's Django fix-up closes the database connection before and after every task unless this is
+# set; workers keep theirs instead (see _persistent_database_connections below).
+app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000
 
 _REQUEST_ID_HEADER = "psa_request_id"
 _tokens: dict[str, Any] = {}
@@ -56,3 +59,25 @@ def _forget_content_types(**_: Any) -> None:
 
         ContentType.objects.clear_cache()
         clear_ct_cache()
+
+
+@worker_process_init.connect
+@worker_init.connect
+def _persistent_database_connections(**_: Any) -> None:
+    """Workers keep their database connection between tasks (WORKER_DB_CONN_MAX_AGE seconds, checked
+    before reuse): a turn is a few short transactions, and connecting would be a large part of it.
+    The ASGI server keeps DB_CONN_MAX_AGE (0), as Django advises under ASGI."""
+    from django.conf import settings
+    from django.db import connections
+
+    for alias in connections:
+        connections[alias].settings_dict["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
+
+
+@task_prerun.connect
+def _fresh_enough_database_connections(**_: Any) -> None:
+    """What Django does at the start of a request: drop a connection that is too old or broken
+    (CONN_HEALTH_CHECKS), so that a kept connection never fails a task after a database restart."""
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import get_objects_for_user
 
 from datasources.models import CatalogTable, DataSource, QueryExport
@@ -37,10 +38,19 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
         pk = uuid.UUID(str(datasource_id))
     except ValueError:
         raise DataSourceNotFound("No such data source.") from None
-    datasource = datasources_for_user(user=user).filter(pk=pk).first()
-    if datasource is None:
+    if not user.is_authenticated:
         raise DataSourceNotFound("No such data source.")
-    if perm is not None and not user.has_perm(f"datasources.{perm}", datasource):
+    # One source, one membership check and its object permissions (role group and personal grants in
+    # two small queries): far cheaper than filtering every visible source, and the same answer.
+    datasource = (
+        DataSource.objects.filter(pk=pk, workspace__in=workspaces_for_user(user=user))
+        .select_related("workspace")
+        .first()
+    )
+    perms = set(ObjectPermissionChecker(user).get_perms(datasource)) if datasource is not None else set()
+    if datasource is None or "view_datasource" not in perms:
+        raise DataSourceNotFound("No such data source.")
+    if perm is not None and perm not in perms:
         raise PermissionDenied("Your role does not allow this on this data source.")
     return datasource
 

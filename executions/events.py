@@ -7,16 +7,21 @@ a client that misses a published event sees a gap in ``seq`` and backfills from 
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
+import os
+import threading
+from collections.abc import Coroutine
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from executions.models import ExecutionEvent, PromptExecution
 
 logger = logging.getLogger(__name__)
+PUBLISH_TIMEOUT_SECONDS = 5.0
 
 # Event types (the vocabulary clients rely on).
 EXECUTION_CREATED = "execution.created"
@@ -74,6 +79,28 @@ def _publish_on_commit(event: ExecutionEvent) -> None:
     state[0].append(event)
 
 
+class _Publisher:
+    """One event loop per process, on a daemon thread, that the channel layer lives on: publishing
+    from synchronous code then costs a hand-over instead of ``async_to_sync``'s new loop and thread
+    per call (and channels_redis keeps its connections, which belong to one loop)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pid = 0
+
+    def submit(self, coroutine: Coroutine[Any, Any, None]) -> concurrent.futures.Future[None]:
+        with self.lock:
+            if self.loop is None or self.pid != os.getpid():  # a forked child gets its own loop
+                self.loop = asyncio.new_event_loop()
+                self.pid = os.getpid()
+                threading.Thread(target=self.loop.run_forever, name="event-publisher", daemon=True).start()
+            return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_publisher = _Publisher()
+
+
 def broadcast(events: list[ExecutionEvent]) -> None:
     """Sends events to their executions' groups; a channel-layer failure is logged, never raised
     (the events are committed, and clients backfill what they miss)."""
@@ -82,14 +109,15 @@ def broadcast(events: list[ExecutionEvent]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    messages = [(group_name(event.execution_id), {"type": "execution.event", "event": event.as_json()})
+                for event in events]  # fmt: skip
 
     async def send() -> None:
-        for event in events:
-            await layer.group_send(
-                group_name(event.execution_id), {"type": "execution.event", "event": event.as_json()}
-            )
+        for group, message in messages:
+            await layer.group_send(group, message)
 
     try:
-        async_to_sync(send)()
+        # Waited for, so that events leave in commit order and a failure is seen here.
+        _publisher.submit(send()).result(timeout=PUBLISH_TIMEOUT_SECONDS)
     except Exception:
         logger.warning("publishing %d execution events failed", len(events), exc_info=True)

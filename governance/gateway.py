@@ -98,6 +98,8 @@ class GatewayDecision:
     tables: tuple[str, ...] = ()
     policies_applied: tuple[str, ...] = ()
     audit_id: int | None = None
+    # The data source the permission check loaded, so the tool need not load and check it again.
+    datasource: DataSource | None = field(default=None, compare=False, repr=False)
     arguments: dict[str, Any] = field(default_factory=dict)
 
 
@@ -131,6 +133,7 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
     verdict = check_sql(sql, policy)
     common: dict[str, Any] = {
         "datasource_id": datasource.pk,
+        "datasource": datasource,
         "sql_before": verdict.sql_before,
         "sql_after": verdict.sql_after,
         "statement_kind": verdict.statement_kind,
@@ -214,7 +217,7 @@ def _decide(actor: Actor, spec: ToolSpec, arguments: dict[str, Any]) -> GatewayD
             return decision
         return _safety(actor, spec, decision)
     decision = GatewayDecision(allowed=True, needs_approval=False, code="ok", reason="", tool=spec.name,
-                               datasource_id=datasource.pk if datasource else None)  # fmt: skip
+                               datasource_id=datasource.pk if datasource else None, datasource=datasource)  # fmt: skip
     return _safety(actor, spec, decision)
 
 

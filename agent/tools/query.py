@@ -23,7 +23,9 @@ from governance.gateway import GatewayDecision, audit_outcome, authorize
 
 
 def decided_datasource(ctx: ToolContext, decision: GatewayDecision) -> DataSource:
-    """The data source the gateway let the call through for (through the usual chokepoint)."""
+    """The data source the gateway let the call through for (loaded by its chokepoint, once)."""
+    if decision.datasource is not None and decision.datasource.pk == decision.datasource_id:
+        return decision.datasource
     return access_datasource(user=ctx.actor.user, datasource_id=decision.datasource_id)
 
 

@@ -140,6 +140,8 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL: it is the only database of Prompt Studio.")
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 5)
+# Celery workers keep connections between tasks (config/celery.py); the web process does not.
+WORKER_DB_CONN_MAX_AGE = envint("WORKER_DB_CONN_MAX_AGE", 60, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logical Redis databases: 0 broker, 1 results, 2 cache, 3 channel layer (tests shift them).

@@ -332,6 +332,10 @@ def _ask_model(
                 "latency_ms": round(reply.latency_ms, 1),
             },
         )
+        for call in reply.tool_calls:  # announced once, with the reply they belong to
+            events.event_append(execution, events.TOOL_REQUESTED, {
+                "turn": current.index, "tool_call_id": call.id, "tool": call.name,
+                "arguments": redacted(call.arguments)})  # fmt: skip
     return None
 
 
@@ -419,24 +423,18 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
     # Calls answered or decided by a person are settled first; the rest run (side by side when
     # they only read).
     to_run: list[tuple[ToolCall, str]] = []
+    results: list[tuple[ToolCall, ToolResult]] = []
     for call in pending:
         interaction = interactions.get(call.id)
         if interaction is None:
             to_run.append((call, ""))
         elif interaction.status == Interaction.Status.ANSWERED:
-            _observe(turn, worker, call, ToolResult(observation={"answer": interaction.answer}))
+            results.append((call, ToolResult(observation={"answer": interaction.answer})))
         elif interaction.status == Interaction.Status.REJECTED:
             by = interaction.decided_by.get_username() if interaction.decided_by else ""
-            _observe(
-                turn,
-                worker,
-                call,
-                ToolResult(
-                    observation={"approved": False, "rejected_by": by, "comment": interaction.answer},
-                    status="error",
-                    error_code="rejected",
-                ),
-            )
+            rejected = ToolResult(observation={"approved": False, "rejected_by": by, "comment": interaction.answer},
+                                  status="error", error_code="rejected")  # fmt: skip
+            results.append((call, rejected))
         elif interaction.status == Interaction.Status.APPROVED:
             to_run.append((call, interaction.decided_by.get_username() if interaction.decided_by else "approver"))
         # OPEN interactions keep the turn waiting (below).
@@ -454,33 +452,46 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
             if threading.current_thread() is not threading.main_thread():
                 connection.close()  # each pool thread has its own connection
 
-    for call, _ in to_run:
-        _announce(turn, worker, call)
-    parallel = [item for item in to_run if item[0].name in _PARALLEL_SAFE and not item[1]]
-    serial = [item for item in to_run if item not in parallel]
-    results: list[tuple[ToolCall, ToolResult]] = []
-    if len(parallel) > 1:
-        with ThreadPoolExecutor(max_workers=min(4, len(parallel))) as pool:
-            results += list(pool.map(run, parallel))
-    else:
-        results += [run(item) for item in parallel]
-    for item in serial:
+    # In the model's order; consecutive calls that only read run side by side.
+    batch: list[tuple[ToolCall, str]] = []
+
+    def flush() -> None:
+        if len(batch) > 1:
+            with ThreadPoolExecutor(max_workers=min(4, len(batch))) as pool:
+                results.extend(pool.map(run, batch))
+        else:
+            results.extend(run(item) for item in batch)
+        batch.clear()
+
+    for item in to_run:
+        if item[0].name in _PARALLEL_SAFE and not item[1]:
+            batch.append(item)
+            continue
+        flush()
         results.append(run(item))
         if _cancel_requested(execution.pk):
             break
+    else:
+        flush()
+    # Every result of the turn is recorded in one transaction with what follows from it (a call that
+    # acted and was lost before this point is not repeated: the ledger has its result).
     finished: ToolResult | None = None
-    for call, result in results:
-        if result.pauses:
-            _pause(turn, worker, call, result)
-        else:
-            _observe(turn, worker, call, result)
-            if result.status == "finish":
-                finished = result
     with transaction.atomic():
         locked = _locked(turn, worker)
         if locked is None:
             return TurnOutcome(ran=False, reason="lease lost")
         execution, current = locked
+        observations = dict(current.observations or {})
+        for call, result in results:
+            if result.pauses:
+                _open_interaction(execution, current, call, result)
+                continue
+            observations[call.id] = result.as_json()
+            _apply_result(execution, current, call, result)
+            if result.status == "finish":
+                finished = result
+        current.observations = observations
+        current.save(update_fields=["observations"])
         if execution.cancel_requested:
             finish(execution, ExecutionStatus.CANCELLED, "cancelled", "Cancelled.", turn=current)
             return TurnOutcome(ran=True)
@@ -506,32 +517,6 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
 
 def _cancel_requested(execution_id: Any) -> bool:
     return PromptExecution.objects.filter(pk=execution_id, cancel_requested=True).exists()
-
-
-def _announce(turn: Turn, worker: str, call: ToolCall) -> None:
-    with transaction.atomic():
-        locked = _locked(turn, worker)
-        if locked is not None:
-            events.event_append(
-                locked[0],
-                events.TOOL_REQUESTED,
-                {"turn": turn.index, "tool_call_id": call.id, "tool": call.name, "arguments": redacted(call.arguments)},
-            )
-
-
-def _observe(turn: Turn, worker: str, call: ToolCall, result: ToolResult) -> None:
-    """Stores one observation on the turn, with its event and what it changes on the execution."""
-    with transaction.atomic():
-        locked = _locked(turn, worker)
-        if locked is None:
-            return
-        execution, current = locked
-        observations = dict(current.observations or {})
-        observations[call.id] = result.as_json()
-        current.observations = observations
-        current.save(update_fields=["observations"])
-        turn.observations = observations
-        _apply_result(execution, current, call, result)
 
 
 def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> None:
@@ -592,45 +577,30 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
     )
 
 
-def _pause(turn: Turn, worker: str, call: ToolCall, result: ToolResult) -> None:
-    """Opens the interaction a pausing call asks for (once per tool call)."""
+def _open_interaction(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> None:
+    """Opens the interaction a pausing call asks for (once per tool call), in the caller's transaction."""
     interaction_data = result.interaction or {}
     kind = Interaction.Kind.QUESTION if result.status == "ask_user" else Interaction.Kind.APPROVAL
-    with transaction.atomic():
-        locked = _locked(turn, worker)
-        if locked is None:
-            return
-        execution, current = locked
-        interaction, created = Interaction.objects.get_or_create(
-            execution=execution,
-            tool_call_id=call.id,
-            defaults={
-                "turn": current,
-                "tool": call.name,
-                "arguments": call.arguments,
-                "kind": kind,
-                "question": str(interaction_data.get("question") or f"Approve {call.name}?")[:4000],
-                "choices": list(interaction_data.get("choices") or []),
-                "details": redacted({k: v for k, v in interaction_data.items() if k not in ("question", "choices")}),
-            },
-        )
-        if not created:
-            return
-        type_ = events.USER_INTERACTION_REQUIRED if kind == Interaction.Kind.QUESTION else events.APPROVAL_REQUIRED
-        events.event_append(
-            execution,
-            type_,
-            {
-                "turn": current.index,
-                "interaction_id": str(interaction.pk),
-                "tool_call_id": call.id,
-                "tool": call.name,
-                "question": interaction.question,
-                "choices": interaction.choices,
-                "details": interaction.details,
-            },
-        )
-        trace(execution, {"turn": current.index, "tool": call.name, "status": result.status})
+    interaction, created = Interaction.objects.get_or_create(
+        execution=execution,
+        tool_call_id=call.id,
+        defaults={
+            "turn": turn,
+            "tool": call.name,
+            "arguments": call.arguments,
+            "kind": kind,
+            "question": str(interaction_data.get("question") or f"Approve {call.name}?")[:4000],
+            "choices": list(interaction_data.get("choices") or []),
+            "details": redacted({k: v for k, v in interaction_data.items() if k not in ("question", "choices")}),
+        },
+    )
+    if not created:
+        return
+    type_ = events.USER_INTERACTION_REQUIRED if kind == Interaction.Kind.QUESTION else events.APPROVAL_REQUIRED
+    events.event_append(execution, type_, {
+        "turn": turn.index, "interaction_id": str(interaction.pk), "tool_call_id": call.id, "tool": call.name,
+        "question": interaction.question, "choices": interaction.choices, "details": interaction.details})  # fmt: skip
+    trace(execution, {"turn": turn.index, "tool": call.name, "status": result.status})
 
 
 def _wait(execution: PromptExecution, turn: Turn) -> None:

@@ -32,7 +32,7 @@ def test_tool_arguments_are_stored_encrypted(tenancy) -> None:
         raw_arguments = cursor.fetchone()[0]
     assert "hunter2" not in raw_reply and "hunter2" not in raw_arguments
     turn.refresh_from_db()
-    assert turn.reply["tool_calls"][0]["arguments"]["secrets"]["password"] == "hunter2"
+    assert turn.reply is not None and turn.reply["tool_calls"][0]["arguments"]["secrets"]["password"] == "hunter2"
 
 
 def test_an_unknown_model_is_refused_before_anything_is_written(tenancy) -> None:
