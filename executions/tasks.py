@@ -14,6 +14,7 @@ from executions import services
     name="executions.run_turn",
     acks_late=True,
     reject_on_worker_lost=True,
+    ignore_result=True,  # the database is the record; nobody waits on a turn's task result
     # Retries are for transient model errors, counted on the turn (PSA_RETRY_COUNT); this bound only
     # stops a task that would retry forever.
     max_retries=None,
@@ -25,6 +26,6 @@ def run_turn(self: Any, execution_id: str, index: int) -> str:
     return outcome.reason or ("ran" if outcome.ran else "skipped")
 
 
-@shared_task(name="executions.sweep", acks_late=True)
+@shared_task(name="executions.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict[str, int]:
     return services.sweep()
