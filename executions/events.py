@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
 import logging
 import os
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 from channels.layers import get_channel_layer
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 
 from executions.models import ExecutionEvent, PromptExecution
@@ -50,14 +52,31 @@ def group_name(execution_id: Any) -> str:
 def event_append(execution: PromptExecution, type_: str, payload: dict[str, Any] | None = None) -> ExecutionEvent:
     """Appends the next event of ``execution``, which the caller has locked (select_for_update) in
     the open transaction: the lock is what keeps ``seq`` gap-free and strictly increasing."""
-    assert transaction.get_connection().in_atomic_block, "events are written in the transaction of their state"
-    execution.last_event_seq += 1
-    PromptExecution.objects.filter(pk=execution.pk).update(last_event_seq=execution.last_event_seq)
-    event = ExecutionEvent.objects.create(
-        execution=execution, seq=execution.last_event_seq, type=type_, payload=payload or {}
-    )
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("events are written in the transaction of the state they report")
+    payload = payload or {}
+    # One round trip: the counter moves and the event is written with the number it got.
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND_SQL, [execution.pk, type_, json.dumps(payload, cls=DjangoJSONEncoder)])
+        event_id, seq, created_at = cursor.fetchone()
+    execution.last_event_seq = seq
+    event = ExecutionEvent(id=event_id, execution=execution, seq=seq, type=type_, payload=payload,
+                           created_at=created_at)  # fmt: skip
     _publish_on_commit(event)
     return event
+
+
+_EVENT_TABLE = ExecutionEvent._meta.db_table
+_EXECUTION_TABLE = PromptExecution._meta.db_table
+_APPEND_SQL = f"""
+    WITH counter AS (
+        UPDATE {_EXECUTION_TABLE} SET last_event_seq = last_event_seq + 1 WHERE id = %s RETURNING id, last_event_seq
+    )
+    INSERT INTO {_EVENT_TABLE} (execution_id, seq, type, payload, created_at)
+    SELECT id, last_event_seq, %s, %s::jsonb, clock_timestamp() FROM counter
+    RETURNING id, seq, created_at
+"""  # noqa: S608  table names from the models, values as parameters
 
 
 def _publish_on_commit(event: ExecutionEvent) -> None:
