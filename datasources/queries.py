@@ -47,7 +47,9 @@ def query_options(
 
 
 def query_cancel(*, query_id: str) -> None:
-    """Asks the process running ``query_id`` (any worker, any machine) to stop it."""
+    """Asks the process running ``query_id`` (any worker, any machine) to stop it. The request holds
+    for an hour for every query run under that id (an execution's queries share its id, and several
+    may run at once), so it is never consumed by one of them before the others have seen it."""
     cache.set(_CANCEL_KEY.format(query_id), True, timeout=3600)
 
 
@@ -73,7 +75,6 @@ def _cancellable(connector: Connector, query_id: str | None) -> Iterator[None]:
     finally:
         done.set()
         watcher.join(timeout=1)
-        cache.delete(_CANCEL_KEY.format(query_id))
 
 
 def query_read(

@@ -253,7 +253,7 @@ for _spec in (
     ToolSpec("apply_schema_change", DDL, datasource_permission="administer_datasource", sql_argument="sql"),
     ToolSpec("create_datasource", ADMIN, workspace_permission="manage_datasources"),
     ToolSpec("refresh_datasource", ADMIN, datasource_permission="administer_datasource"),
-    ToolSpec("scan_sensitive_data", GOVERNANCE, datasource_permission="administer_datasource"),
+    ToolSpec("scan_sensitive_data", READ, datasource_permission="administer_datasource"),  # reads, never approval
     ToolSpec("propose_policy", READ, workspace_permission="view_workspace"),
     ToolSpec("apply_policy", GOVERNANCE, workspace_permission="manage_policies"),
 ):

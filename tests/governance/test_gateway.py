@@ -178,3 +178,12 @@ def test_the_tables_endpoint_shows_the_catalog_as_the_member_sees_it(tenancy, cl
     tables = {t["name"]: t for t in body["results"]}
     assert "billing_payments" not in tables
     assert {c["name"]: c["masked"] for c in tables["crm_contacts"]["columns"]}["email"] == "partial"
+
+
+def test_a_sensitive_data_scan_only_reads_and_never_waits_for_approval(tenancy, sqlite_source):
+    for action in (ApprovalAction.POLICY, ApprovalAction.DATASOURCE):
+        ApprovalRule.objects.create(workspace=tenancy.acme, action=action, approver_roles=["owner"])
+    decision = authorize(actor(tenancy, "alice"), "scan_sensitive_data", {"datasource_id": str(sqlite_source.pk)})
+    assert (decision.allowed, decision.needs_approval) == (True, False)
+    denied = authorize(actor(tenancy, "ana"), "scan_sensitive_data", {"datasource_id": str(sqlite_source.pk)})
+    assert (denied.allowed, denied.code) == (False, "permission_denied")
