@@ -735,6 +735,10 @@ class _Analysis:
             if not isinstance(indexed, exp.Table):
                 raise _Refused("sql_forbidden_construct", "this CREATE INDEX statement is not supported")
             self.require_visible(indexed, complete=False)
+            if self.dialect == "sqlite":
+                # SQLite takes no schema on the indexed table (the index name carries it); a CTE
+                # cannot stand in for a table there, so the bare name is the catalog's table.
+                indexed.set("db", None)
             self.write_targets.add(id(indexed))
         elif isinstance(statement, exp.Drop) and kind in ("TABLE", "VIEW") and not statement.args.get("cascade"):
             targets += [t for t in statement.args.get("tables") or [] if isinstance(t, exp.Table)]

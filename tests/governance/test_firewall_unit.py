@@ -729,3 +729,16 @@ def test_strings_are_requoted_for_the_dialect(dialect: str) -> None:
     source = "SELECT 'it''s' AS x" if dialect != "mysql" else "SELECT 'it\\'s' AS x"
     expected = "SELECT 'it''s' AS x LIMIT 1000"
     assert allowed(source, policy_for(dialect)).sql_after == expected
+
+
+def test_a_sqlite_index_is_written_the_way_sqlite_reads_it() -> None:
+    import sqlite3
+
+    policy = FirewallPolicy(dialect="sqlite", tables=(VisibleTable("main", "t", ("id", "name")),),
+                            allowed_kinds=frozenset({"select", "ddl"}))  # fmt: skip
+    decision = allowed("CREATE INDEX t_name ON t (name)", policy)
+    assert decision.sql_after == 'CREATE INDEX t_name ON "t"(name)'
+    with sqlite3.connect(":memory:") as connection:
+        connection.execute("CREATE TABLE t (id INTEGER, name TEXT)")
+        connection.execute(decision.sql_after)  # SQLite refused ON "main"."t"
+    assert refused("CREATE INDEX x ON secret (id)", policy) == "sql_unknown_table"
