@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from datasources.catalog import ColumnMatch, TableMatch
-from datasources.connectors import CONNECTORS
 from datasources.models import DataSource
+from governance.policies import dialect_of
 
 
 def column_to_context(column: ColumnMatch) -> dict[str, Any]:
@@ -45,5 +45,5 @@ def datasource_to_context(datasource: DataSource) -> dict[str, Any]:
         "id": str(datasource.pk),
         "name": datasource.name,
         "kind": datasource.kind,
-        "dialect": CONNECTORS[datasource.kind].dialect,
+        "dialect": dialect_of(datasource),
     }

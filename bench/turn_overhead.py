@@ -47,8 +47,6 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -194,16 +192,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=5)
-
-
-@contextmanager
-def scripted_model() -> Iterator[ScriptedModelServer]:
-    server = ScriptedModelServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 # --- executions --------------------------------------------------------------------------------
@@ -368,7 +356,7 @@ def main() -> None:
     purge_queues()  # what an interrupted earlier run left
     delete_executions(workspace)
     log_dir = Path(tempfile.mkdtemp(prefix="bench-turn-overhead-"))
-    with scripted_model() as model:
+    with ScriptedModelServer() as model:
         workers = Workers(model.url, log_dir)
         try:
             first = workers.start(HOSTNAMES[0], QUEUE)

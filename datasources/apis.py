@@ -216,11 +216,8 @@ class ColumnOutput(serializers.Serializer):
     nullable = serializers.BooleanField()
     is_primary_key = serializers.BooleanField()
     comment = serializers.CharField()
-    references = serializers.SerializerMethodField()
+    references = serializers.CharField(read_only=True)
     masked = serializers.CharField(default="", help_text="The mask strategy in force for you, empty when shown as is.")
-
-    def get_references(self, obj: Any) -> str:
-        return ".".join(p for p in (obj.fk_schema, obj.fk_table_name, obj.fk_column) if p) if obj.fk_table_name else ""
 
 
 class TableOutput(serializers.Serializer):

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from datasources.connectors.base import Introspection
-from datasources.models import CatalogColumn, CatalogTable, DataSource, DataSourceStatus
+from datasources.models import CatalogColumn, CatalogTable, DataSource, DataSourceStatus, fk_reference
 from datasources.vocabulary import expand_word, index_tokens, name_tokens, prompt_words, singular
 
 # --- storing an introspection ------------------------------------------------------------------
@@ -526,7 +526,7 @@ def _relevant_columns(table_ids: Iterable[int], expanded: set[str]) -> dict[int,
         )
     )
     for tid, name, data_type, nullable, pk, comment, tokens, fk_schema, fk_table, fk_column in rows:
-        references = ".".join(p for p in (fk_schema, fk_table, fk_column) if p) if fk_table else ""
+        references = fk_reference(fk_schema, fk_table, fk_column)
         matched = bool(expanded.intersection(tokens))
         by_table[tid].append(ColumnMatch(name, data_type, nullable, pk, references, comment, matched))
     relevant: dict[int, list[ColumnMatch]] = {}

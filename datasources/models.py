@@ -89,6 +89,11 @@ class CatalogTable(models.Model):
         return f"{self.schema_name}.{self.name}" if self.schema_name else self.name
 
 
+def fk_reference(schema: str, table: str, column: str) -> str:
+    """A foreign key's target as ``schema.table.column`` (empty when the column references nothing)."""
+    return ".".join(part for part in (schema, table, column) if part) if table else ""
+
+
 class CatalogColumn(models.Model):
     table = models.ForeignKey(CatalogTable, on_delete=models.CASCADE, related_name="columns")
     name = models.CharField(max_length=255)
@@ -116,6 +121,10 @@ class CatalogColumn(models.Model):
 
     def __str__(self) -> str:
         return f"{self.table}.{self.name}"
+
+    @property
+    def references(self) -> str:
+        return fk_reference(self.fk_schema, self.fk_table_name, self.fk_column)
 
 
 class CatalogTerm(models.Model):

@@ -9,11 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm
 
 from datasources.catalog import catalog_apply
 from datasources.connectors import CONNECTORS, build_connector
@@ -26,7 +25,7 @@ from datasources.connectors.base import (
 )
 from datasources.models import DataSource, DataSourceKind, DataSourceStatus
 from governance.models import Workspace
-from governance.roles import DATASOURCE_PERMISSIONS, role_group_name
+from governance.roles import DATASOURCE_PERMISSIONS, grant_to_roles
 
 logger = logging.getLogger(__name__)
 
@@ -70,20 +69,6 @@ def _validated(kind: str, settings_: dict[str, Any], secrets: dict[str, Any]) ->
     return CONNECTORS[kind].validate_settings(dict(settings_), guard_policy())
 
 
-def _grant_role_defaults(datasource: DataSource) -> None:
-    groups = {
-        group.name: group
-        for group in Group.objects.filter(
-            name__in=[role_group_name(datasource.workspace_id, role) for role in DATASOURCE_PERMISSIONS]
-        )
-    }
-    for role, perms in DATASOURCE_PERMISSIONS.items():
-        group = groups.get(role_group_name(datasource.workspace_id, role))
-        if group is not None:
-            for perm in perms:
-                assign_perm(f"datasources.{perm}", group, datasource)
-
-
 @transaction.atomic
 def datasource_create(
     *,
@@ -117,7 +102,13 @@ def datasource_create(
             datasource.save()
     except IntegrityError:
         raise ValidationError({"name": "This workspace already has a data source with this name."}) from None
-    _grant_role_defaults(datasource)
+    grant_to_roles(
+        obj=datasource,
+        workspace_id=datasource.workspace_id,
+        perms_by_role={
+            role: [f"datasources.{perm}" for perm in perms] for role, perms in DATASOURCE_PERMISSIONS.items()
+        },
+    )
     return datasource
 
 

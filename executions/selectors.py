@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
-from executions.models import ExecutionEvent, Interaction, PromptExecution
+from executions.models import ExecutionEvent, PromptExecution
 from governance.selectors import workspaces_for_user
 
 
@@ -47,7 +47,3 @@ def access_execution(*, user: User | AnonymousUser, execution_id: Any, perm: str
 
 def events_after(*, execution: PromptExecution, after_seq: int = 0, limit: int = 500) -> list[ExecutionEvent]:
     return list(execution.events.filter(seq__gt=after_seq).order_by("seq")[:limit])
-
-
-def open_interactions(*, execution: PromptExecution) -> QuerySet[Interaction]:
-    return execution.interactions.filter(status=Interaction.Status.OPEN)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.contrib.auth.models import Group
+from guardian.shortcuts import assign_perm
+
 from governance.models import Role
 
 WORKSPACE_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -23,3 +29,15 @@ DATASOURCE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.ANALYST: ("view_datasource", "query_datasource"),
     Role.VIEWER: ("view_datasource",),
 }
+
+
+def grant_to_roles(*, obj: Any, workspace_id: object, perms_by_role: Mapping[str, Sequence[str]]) -> None:
+    """Gives each role's group of the workspace its object permissions (``app_label.codename``) on
+    ``obj``: how a new data source, prompt or execution gets its role defaults."""
+    groups = Group.objects.filter(name__in=[role_group_name(workspace_id, role) for role in perms_by_role])
+    by_name = {group.name: group for group in groups}
+    for role, perms in perms_by_role.items():
+        group = by_name.get(role_group_name(workspace_id, role))
+        if group is not None:
+            for perm in perms:
+                assign_perm(perm, group, obj)

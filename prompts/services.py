@@ -10,32 +10,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.db import transaction
 from guardian.shortcuts import assign_perm
 
 from governance.models import Role, Workspace
-from governance.roles import role_group_name
+from governance.roles import grant_to_roles
 from prompts.models import Prompt
 
 _MANAGERS = (Role.OWNER, Role.ADMIN)
 _LIBRARY_READERS = (Role.ANALYST, Role.VIEWER)
 
 
-def _groups(workspace: Workspace, roles: Sequence[str]) -> list[Group]:
-    return list(Group.objects.filter(name__in=[role_group_name(workspace.pk, role) for role in roles]))
-
-
 def _grant(prompt: Prompt) -> None:
     if prompt.created_by is not None:
         for perm in ("view_prompt", "change_prompt"):
             assign_perm(f"prompts.{perm}", prompt.created_by, prompt)
-    for group in _groups(prompt.workspace, _MANAGERS):
-        for perm in ("view_prompt", "change_prompt"):
-            assign_perm(f"prompts.{perm}", group, prompt)
+    perms_by_role: dict[str, tuple[str, ...]] = dict.fromkeys(
+        _MANAGERS, ("prompts.view_prompt", "prompts.change_prompt")
+    )
     if prompt.status == Prompt.Status.SAVED:
-        for group in _groups(prompt.workspace, _LIBRARY_READERS):
-            assign_perm("prompts.view_prompt", group, prompt)
+        perms_by_role.update(dict.fromkeys(_LIBRARY_READERS, ("prompts.view_prompt",)))
+    grant_to_roles(obj=prompt, workspace_id=prompt.workspace_id, perms_by_role=perms_by_role)
 
 
 @transaction.atomic

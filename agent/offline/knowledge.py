@@ -205,24 +205,7 @@ class Knowledge:
 
     def path(self, start: Table, goal: Table, max_joins: int = 2) -> list[Join] | None:
         """The shortest chain of foreign-key joins from ``start`` to ``goal`` (at most ``max_joins``)."""
-        if start.key == goal.key:
-            return []
-        queue: deque[tuple[Table, list[Join]]] = deque([(start, [])])
-        seen = {start.key}
-        while queue:
-            table, joins = queue.popleft()
-            if len(joins) >= max_joins:
-                continue
-            for join in self.edges(table):
-                if join.right in seen:
-                    continue
-                chain = [*joins, join]
-                if join.right == goal.key:
-                    return chain
-                seen.add(join.right)
-                other = self.tables[join.right]
-                queue.append((other, chain))
-        return None
+        return next((joins for table, joins in self.reachable(start, max_joins) if table.key == goal.key), None)
 
     def reachable(
         self, start: Table, max_joins: int = 2, *, to_parents: bool = False

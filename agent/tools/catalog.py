@@ -105,9 +105,7 @@ def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
             data_type=column.data_type,
             nullable=column.nullable,
             is_primary_key=column.is_primary_key,
-            references=".".join(p for p in (column.fk_schema, column.fk_table_name, column.fk_column) if p)
-            if column.fk_table_name
-            else "",
+            references=column.references,
             comment=column.comment,
             matched=False,
         )

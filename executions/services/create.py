@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from guardian.shortcuts import assign_perm
@@ -25,7 +25,7 @@ from executions.services.lifecycle import (
 )
 from governance.gateway import Actor, actor_for
 from governance.models import Role
-from governance.roles import role_group_name
+from governance.roles import grant_to_roles
 from prompts.models import Prompt
 from prompts.selectors import access_prompt
 from prompts.services import prompt_create
@@ -115,9 +115,8 @@ def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids
 
 
 def _grant_execution(execution: PromptExecution, user: User) -> None:
-    for perm in ("view_promptexecution", "change_promptexecution"):
-        assign_perm(f"executions.{perm}", user, execution)
-    names = [role_group_name(execution.workspace_id, role) for role in _EXECUTION_ROLES_WITH_ACCESS]
-    for group in Group.objects.filter(name__in=names):
-        for perm in ("view_promptexecution", "change_promptexecution"):
-            assign_perm(f"executions.{perm}", group, execution)
+    perms = ("executions.view_promptexecution", "executions.change_promptexecution")
+    for perm in perms:
+        assign_perm(perm, user, execution)
+    grant_to_roles(obj=execution, workspace_id=execution.workspace_id,
+                   perms_by_role=dict.fromkeys(_EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip

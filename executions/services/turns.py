@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agent import llm
-from agent.context import table_to_context
+from agent.context import datasource_to_context, table_to_context
 from agent.dispatch import call_tool
 from agent.prompting import build_messages
 from agent.tools import inventory, openai_schema
@@ -51,7 +51,6 @@ from executions.services.lifecycle import (
 from governance.catalog import visible_catalog_search
 from governance.gateway import Actor, actor_for
 from governance.models import Membership
-from governance.policies import dialect_of
 
 logger = logging.getLogger(__name__)
 # Tools whose calls change nothing and may run side by side within one turn.
@@ -249,9 +248,7 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
     return {
         "prompt": execution.prompt_text,
         "intent": None,
-        "datasources": [
-            {"id": str(ds.pk), "name": ds.name, "kind": ds.kind, "dialect": dialect_of(ds)} for ds in sources
-        ],
+        "datasources": [datasource_to_context(ds) for ds in sources],
         "tables": tables,
         "policies": policies,
     }
@@ -413,7 +410,10 @@ def _record_usage(execution: PromptExecution, index: int, reply: Reply) -> None:
 def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, worker: str) -> TurnOutcome:
     observations = dict(turn.observations or {})
     pending = [call for call in reply.tool_calls if call.id not in observations]
-    interactions = {i.tool_call_id: i for i in Interaction.objects.filter(execution=execution, turn=turn)}
+    interactions = {
+        i.tool_call_id: i
+        for i in Interaction.objects.filter(execution=execution, turn=turn).select_related("decided_by")
+    }
     context: dict[str, Any] = {
         "prompt_text": execution.prompt_text,
         "datasource_ids": tuple(execution.selected_data_source_ids),

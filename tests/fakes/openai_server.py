@@ -129,6 +129,13 @@ class ScriptedModelServer:
         with self._lock:
             return len(self._scripts.get(key, []))
 
+    def __enter__(self) -> ScriptedModelServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
     def reset(self) -> None:
         with self._lock:
             self._scripts.clear()
@@ -269,9 +276,5 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
 @pytest.fixture(scope="session")
 def scripted_model() -> Iterator[ScriptedModelServer]:
     """The scripted model server for the whole run; call ``.reset()`` before scripting a test."""
-    server = ScriptedModelServer()
-    server.start()
-    try:
+    with ScriptedModelServer() as server:
         yield server
-    finally:
-        server.stop()
