@@ -27,7 +27,7 @@ from governance.audit import arguments_hash, audit_append
 from governance.firewall import FirewallPolicy, check_sql
 from governance.models import ApprovalAction, ApprovalRule, Membership, SafetyLevel, Workspace
 from governance.policies import PolicyError, default_schema, dialect_of, visible_tables
-from governance.selectors import access_workspace
+from governance.selectors import membership_in
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +79,9 @@ class Actor:
 
 
 def actor_for(*, user: Any, workspace_id: Any) -> Actor:
-    workspace = access_workspace(user=user, workspace_id=workspace_id)
-    membership = Membership.objects.select_related("user").get(user=user, workspace=workspace)
-    return Actor(user=membership.user, workspace=workspace, membership=membership)
+    """The actor for ``user`` in a workspace they are a member of (else WorkspaceNotFound, a 404)."""
+    membership = membership_in(user=user, workspace_id=workspace_id)
+    return Actor(user=membership.user, workspace=membership.workspace, membership=membership)
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,7 @@ def _decide(actor: Actor, spec: ToolSpec, arguments: dict[str, Any]) -> GatewayD
             return _deny(spec.name, "permission_denied", "Your role does not allow this on this data source.")
         if datasource.workspace_id != actor.workspace.pk:
             return _deny(spec.name, "not_found", "No such data source.")
+        datasource.workspace = actor.workspace  # the same row, already loaded
     if spec.sql_argument:
         sql = arguments.get(spec.sql_argument)
         if not isinstance(sql, str) or not sql.strip():

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlglot
+from django.contrib.auth.models import User
+from django.db import connection
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
@@ -108,14 +110,16 @@ def render_predicate(template: str, attributes: Mapping[str, Any], dialect: str)
     return rendered.transform(list_equality)
 
 
-def _applies(policy: RowFilterPolicy, membership: Membership, group_ids: set[int]) -> bool:
-    if membership.role in policy.exempt_roles:
+def _applies(
+    *, roles: list[str], exempt_roles: list[str], user_ids: list[int], group_ids: list[int],
+    membership: Membership, member_groups: set[int],
+) -> bool:  # fmt: skip
+    """Whether a row filter with this audience applies to the member (no audience: everyone)."""
+    if membership.role in exempt_roles:
         return False
-    audience_users = {u.pk for u in policy.users.all()}
-    audience_groups = {g.pk for g in policy.groups.all()}
-    if not (policy.roles or audience_users or audience_groups):
+    if not (roles or user_ids or group_ids):
         return True
-    return membership.role in policy.roles or membership.user_id in audience_users or bool(audience_groups & group_ids)
+    return membership.role in roles or membership.user_id in user_ids or bool(set(group_ids) & member_groups)
 
 
 @dataclass(frozen=True)
@@ -133,38 +137,27 @@ def visible_tables(
     catalog of 10,000 tables is not materialised for every query.
     """
     dialect = dialect_of(datasource)
-    tables = CatalogTable.objects.filter(datasource=datasource, is_present=True)
-    if only is not None:
-        tables = tables.filter(name__iregex=r"^(" + "|".join(re.escape(n) for n in sorted(set(only))) + r")$")
-    table_rows = list(tables.values_list("id", "schema_name", "name"))
-    if not table_rows:
+    names = sorted({n.lower() for n in only}) if only is not None else None
+    with connection.cursor() as cursor:
+        cursor.execute(_POLICY_INPUTS_SQL, {"ds": datasource.pk, "names": names, "user": membership.user_id})
+        table_data, hidden_data, mask_data, filter_data, member_groups = cursor.fetchone()
+    if not table_data:
         return ()
-    columns: dict[int, list[str]] = defaultdict(list)
-    for table_id, column in (
-        CatalogColumn.objects.filter(table_id__in=[t[0] for t in table_rows], is_present=True)
-        .order_by("table_id", "ordinal")
-        .values_list("table_id", "name")
-    ):
-        columns[table_id].append(column)
+    table_rows = [(table_id, schema, name) for table_id, schema, name, _ in table_data]
+    columns: dict[int, list[str]] = {table_id: list(names_) for table_id, _, _, names_ in table_data}
 
     role = membership.role
-    hidden = {
-        TableKey(p.schema_name, p.table_name)
-        for p in TableVisibilityPolicy.objects.filter(datasource=datasource, enabled=True)
-        if role in p.hidden_for_roles
-    }
+    hidden = {TableKey(schema, table) for schema, table, roles in hidden_data if role in roles}
     masks: dict[TableKey, dict[str, tuple[str, str]]] = defaultdict(dict)
-    for mask in ColumnMaskPolicy.objects.filter(datasource=datasource, enabled=True):
-        if role not in mask.exempt_roles:
-            masks[TableKey(mask.schema_name, mask.table_name)][mask.column_name] = (mask.strategy, mask.name)
-    group_ids = set(membership.user.groups.values_list("id", flat=True))
+    for schema, table, column, strategy, name, exempt in mask_data:
+        if role not in exempt:
+            masks[TableKey(schema, table)][column] = (strategy, name)
+    groups = set(member_groups or [])
     filters: dict[TableKey, list[tuple[str, exp.Expression]]] = defaultdict(list)
-    for policy in RowFilterPolicy.objects.filter(datasource=datasource, enabled=True).prefetch_related(
-        "users", "groups"
-    ):
-        if _applies(policy, membership, group_ids):
-            rendered = render_predicate(policy.predicate, membership.attributes, dialect)
-            filters[TableKey(policy.schema_name, policy.table_name)].append((policy.name, rendered))
+    for schema, table, name, predicate, roles, exempt, user_ids, group_ids in filter_data:
+        if _applies(roles=roles, exempt_roles=exempt, user_ids=user_ids, group_ids=group_ids,
+                    membership=membership, member_groups=groups):  # fmt: skip
+            filters[TableKey(schema, table)].append((name, render_predicate(predicate, membership.attributes, dialect)))
 
     visible = []
     for table_id, schema, name in table_rows:
@@ -195,6 +188,37 @@ def visible_tables(
             )
         )
     return tuple(visible)
+
+
+# Everything visible_tables needs, in one round trip (it runs for every statement the gateway
+# checks, and the ORM spent several times the database's own time building the six queries this
+# replaces): the present tables (only those named, when given) with their present columns in
+# order, the enabled visibility, mask and row filter policies of the source, and the user's groups.
+_T, _C = CatalogTable._meta.db_table, CatalogColumn._meta.db_table
+_V, _M, _R = TableVisibilityPolicy._meta.db_table, ColumnMaskPolicy._meta.db_table, RowFilterPolicy._meta.db_table
+_POLICY_INPUTS_SQL = f"""
+    SELECT
+      (SELECT coalesce(json_agg(json_build_array(t.id, t.schema_name, t.name,
+              (SELECT coalesce(json_agg(c.name ORDER BY c.ordinal, c.id), '[]'::json)
+                 FROM {_C} c WHERE c.table_id = t.id AND c.is_present)) ORDER BY t.schema_name, t.name), '[]'::json)
+         FROM {_T} t
+        WHERE t.datasource_id = %(ds)s AND t.is_present
+          AND (%(names)s::text[] IS NULL OR lower(t.name) = ANY(%(names)s::text[]))),
+      (SELECT coalesce(json_agg(json_build_array(p.schema_name, p.table_name, p.hidden_for_roles) ORDER BY p.id),
+              '[]'::json)
+         FROM {_V} p WHERE p.datasource_id = %(ds)s AND p.enabled),
+      (SELECT coalesce(json_agg(json_build_array(p.schema_name, p.table_name, p.column_name, p.strategy, p.name,
+              p.exempt_roles) ORDER BY p.id), '[]'::json)
+         FROM {_M} p WHERE p.datasource_id = %(ds)s AND p.enabled),
+      (SELECT coalesce(json_agg(json_build_array(p.schema_name, p.table_name, p.name, p.predicate, p.roles,
+              p.exempt_roles,
+              ARRAY(SELECT u.user_id FROM {RowFilterPolicy.users.through._meta.db_table} u
+                     WHERE u.rowfilterpolicy_id = p.id),
+              ARRAY(SELECT g.group_id FROM {RowFilterPolicy.groups.through._meta.db_table} g
+                     WHERE g.rowfilterpolicy_id = p.id)) ORDER BY p.id), '[]'::json)
+         FROM {_R} p WHERE p.datasource_id = %(ds)s AND p.enabled),
+      ARRAY(SELECT ug.group_id FROM {User.groups.through._meta.db_table} ug WHERE ug.user_id = %(user)s)
+"""  # noqa: S608  table names from the models, values as parameters
 
 
 @dataclass(frozen=True)

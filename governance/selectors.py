@@ -54,6 +54,22 @@ def access_workspace(*, user: User | AnonymousUser, workspace_id: Any, perm: str
     return workspace
 
 
+def membership_in(*, user: User | AnonymousUser, workspace_id: Any) -> Membership:
+    """The user's membership of a workspace, with the user, the workspace and its organization, in
+    one query; a workspace the user is not a member of does not exist for them (404)."""
+    pk = _as_uuid(workspace_id)
+    membership = (
+        Membership.objects.filter(user=user, workspace_id=pk)
+        .select_related("user", "workspace", "workspace__organization")
+        .first()
+        if pk and user.is_authenticated
+        else None
+    )
+    if membership is None:
+        raise WorkspaceNotFound("No such workspace.")
+    return membership
+
+
 def workspace_members(*, workspace: Workspace) -> QuerySet[Membership]:
     return Membership.objects.filter(workspace=workspace).select_related("user")
 

@@ -53,7 +53,9 @@ def working_ms(execution: PromptExecution, now: Any) -> int:
 PHASE_PROGRESS: dict[str, int] = {Phase.ENRICHMENT: 5, Phase.CLASSIFICATION: 15, Phase.DELIVERY: 95, Phase.DONE: 100}
 
 
-def progress(execution: PromptExecution, index: int, phase: str | None = None) -> None:
+def progress(execution: PromptExecution, index: int, phase: str | None = None, *, save: bool = True) -> list[str]:
+    """Moves the execution's phase and percentage forward, with a progress event; the fields it
+    changed (written here unless ``save=False``, when the caller's own save carries them)."""
     if phase is None:
         phase = (
             Phase.ENRICHMENT if index == 0 else Phase.CLASSIFICATION if not execution.intent_type else Phase.REASONING
@@ -64,15 +66,20 @@ def progress(execution: PromptExecution, index: int, phase: str | None = None) -
         percentage = PHASE_PROGRESS[phase]
     percentage = max(percentage, execution.progress_percentage)
     if phase == execution.phase and percentage == execution.progress_percentage:
-        return
+        return []
     execution.phase, execution.progress_percentage = phase, percentage
-    PromptExecution.objects.filter(pk=execution.pk).update(phase=phase, progress_percentage=percentage)
+    if save:
+        PromptExecution.objects.filter(pk=execution.pk).update(phase=phase, progress_percentage=percentage)
     events.event_append(execution, events.PROGRESS, {"phase": phase, "percentage": percentage, "turn": index})
+    return ["phase", "progress_percentage"]
 
 
-def trace(execution: PromptExecution, step: dict[str, Any]) -> None:
+def trace(execution: PromptExecution, step: dict[str, Any], *, save: bool = True) -> list[str]:
+    """Adds a step to the trace log; the field it changed (written here unless ``save=False``)."""
     execution.trace_log = [*(execution.trace_log or []), step]
-    PromptExecution.objects.filter(pk=execution.pk).update(trace_log=execution.trace_log)
+    if save:
+        PromptExecution.objects.filter(pk=execution.pk).update(trace_log=execution.trace_log)
+    return ["trace_log"]
 
 
 def finish(

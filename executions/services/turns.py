@@ -86,14 +86,27 @@ def turn_run(*, execution_id: Any, index: int, worker: str = WORKER_ID) -> TurnO
         heartbeat.stop()
 
 
+def _lock(execution_id: Any, **turn: Any) -> Turn | None:
+    """The turn (by pk, or by execution and index) with its execution, both locked, in one query;
+    the execution carries its user (not locked)."""
+    return (
+        Turn.objects.select_for_update(of=("self", "execution"))
+        .select_related("execution", "execution__user")
+        .filter(execution_id=execution_id, **turn)
+        .first()
+    )
+
+
 def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
     now = timezone.now()
-    with transaction.atomic():
-        execution = PromptExecution.objects.select_for_update().filter(pk=execution_id).first()
-        if execution is None or execution.status in TERMINAL_STATUSES:
+    with transaction.atomic(), events.batched():
+        turn = _lock(execution_id, index=index)
+        if turn is None:
             return None
-        turn = Turn.objects.select_for_update().filter(execution=execution, index=index).first()
-        if turn is None or turn.status in (TurnStatus.DONE, TurnStatus.FAILED, TurnStatus.WAITING):
+        execution = turn.execution
+        if execution.status in TERMINAL_STATUSES:
+            return None
+        if turn.status in (TurnStatus.DONE, TurnStatus.FAILED, TurnStatus.WAITING):
             return None
         if (
             turn.status == TurnStatus.RUNNING
@@ -144,17 +157,17 @@ def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
             execution.working_since = now
             fields.append("working_since")
         execution.status = ExecutionStatus.RUNNING
-        execution.save(update_fields=fields)
         first_delivery = turn.deliveries == 0
+        if first_delivery:
+            events.event_append(execution, events.TURN_STARTED, {"turn": index})
+            fields += progress(execution, index, save=False)
+        execution.save(update_fields=fields)
         turn.status = TurnStatus.RUNNING
         turn.lease_owner = worker
         turn.lease_expires_at = now + timedelta(seconds=settings.TURN_LEASE_SECONDS)
         turn.deliveries += 1
         turn.started_at = turn.started_at or now
         turn.save(update_fields=["status", "lease_owner", "lease_expires_at", "deliveries", "started_at"])
-        if first_delivery:
-            events.event_append(execution, events.TURN_STARTED, {"turn": index})
-            progress(execution, index)
     return turn
 
 
@@ -188,21 +201,26 @@ class _Heartbeat:
 
 def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
     """Execution and turn locked, if this worker still holds the turn (else another took over)."""
-    execution = PromptExecution.objects.select_for_update().get(pk=turn.execution_id)
-    current = Turn.objects.select_for_update().get(pk=turn.pk)
+    current = _lock(turn.execution_id, pk=turn.pk)
+    assert current is not None, "turns are never deleted while their execution runs"
+    execution = current.execution
     if current.lease_owner != worker or current.status != TurnStatus.RUNNING or execution.is_terminal:
         return None
     return execution, current
 
 
-def _complete_turn(execution: PromptExecution, turn: Turn) -> None:
-    """Marks the turn done and creates and enqueues the next one, in the caller's transaction."""
+def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str]) -> None:
+    """Marks the turn done, saves the execution's changed ``fields`` and creates and enqueues the
+    next turn, in the caller's transaction."""
     turn.status = TurnStatus.DONE
     turn.completed_at = timezone.now()
     turn.lease_expires_at = None
-    turn.save(update_fields=["status", "completed_at", "lease_expires_at", "observations", "reply", "context"])
-    Turn.objects.get_or_create(execution=execution, index=turn.index + 1)
-    PromptExecution.objects.filter(pk=execution.pk).update(turn_count=turn.index + 1)
+    content = "context" if turn.index == 0 else "observations"  # the reply was saved when it came
+    turn.save(update_fields=["status", "completed_at", "lease_expires_at", content])
+    # A redelivered turn that finished in between finds the next one there: nothing to create.
+    Turn.objects.bulk_create([Turn(execution=execution, index=turn.index + 1)], ignore_conflicts=True)
+    execution.turn_count = turn.index + 1
+    execution.save(update_fields=list(dict.fromkeys([*fields, "turn_count"])))
     enqueue_turn_on_commit(execution.pk, turn.index + 1)
 
 
@@ -210,20 +228,20 @@ def _complete_turn(execution: PromptExecution, turn: Turn) -> None:
 
 
 def _enrich(turn: Turn) -> None:
-    execution = PromptExecution.objects.select_related("user").get(pk=turn.execution_id)
+    execution = turn.execution  # as the claim locked it, with its user
     membership = Membership.objects.select_related("user", "workspace").get(
         user_id=execution.user_id or 0, workspace_id=execution.workspace_id
     )
     context = enrichment_context(execution=execution, membership=membership)
-    with transaction.atomic():
+    with transaction.atomic(), events.batched():
         locked = _locked(turn, turn.lease_owner)
         if locked is None:
             return
         execution, turn = locked
         turn.context = context
-        progress(execution, 0, Phase.ENRICHMENT)
-        trace(execution, {"turn": 0, "step": "enrichment", "tables": len(context["tables"])})
-        _complete_turn(execution, turn)
+        fields = progress(execution, 0, Phase.ENRICHMENT, save=False)
+        fields += trace(execution, {"turn": 0, "step": "enrichment", "tables": len(context["tables"])}, save=False)
+        _complete_turn(execution, turn, fields)
 
 
 def enrichment_context(*, execution: PromptExecution, membership: Membership) -> dict[str, Any]:
@@ -258,7 +276,7 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
 
 
 def _reason(turn: Turn, worker: str) -> TurnOutcome:
-    execution = PromptExecution.objects.select_related("user").get(pk=turn.execution_id)
+    execution = turn.execution  # as the claim locked it, with its user
     previous = list(Turn.objects.filter(execution=execution, index__lt=turn.index).order_by("index"))
     context = dict(previous[0].context or {}) if previous else {}
     context["intent"] = execution.intent_type or None
@@ -266,7 +284,6 @@ def _reason(turn: Turn, worker: str) -> TurnOutcome:
         outcome = _ask_model(execution, turn, previous, context, worker)
         if outcome is not None:
             return outcome
-        turn.refresh_from_db()
     reply = Reply.from_json(turn.reply or {})
     actor = actor_for(user=execution.user, workspace_id=execution.workspace_id)
     if not reply.tool_calls:
@@ -308,13 +325,13 @@ def _ask_model(
         )
     except ModelError as error:
         return _model_failed(turn, worker, error)
-    with transaction.atomic():
+    with transaction.atomic(), events.batched():
         locked = _locked(turn, worker)
         if locked is None:
             return TurnOutcome(ran=False, reason="lease lost")
         execution, current = locked
-        current.reply = reply.as_json()
-        current.category = category
+        current.reply = turn.reply = reply.as_json()
+        current.category = turn.category = category
         current.save(update_fields=["reply", "category"])
         _record_usage(execution, current.index, reply)
         events.event_append(
@@ -410,10 +427,15 @@ def _record_usage(execution: PromptExecution, index: int, reply: Reply) -> None:
 def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, worker: str) -> TurnOutcome:
     observations = dict(turn.observations or {})
     pending = [call for call in reply.tool_calls if call.id not in observations]
-    interactions = {
-        i.tool_call_id: i
-        for i in Interaction.objects.filter(execution=execution, turn=turn).select_related("decided_by")
-    }
+    # Interactions are opened when a delivery ends, so a turn on its first delivery has none.
+    interactions = (
+        {
+            i.tool_call_id: i
+            for i in Interaction.objects.filter(execution=execution, turn=turn).select_related("decided_by")
+        }
+        if turn.deliveries > 1
+        else {}
+    )
     context: dict[str, Any] = {
         "prompt_text": execution.prompt_text,
         "datasource_ids": tuple(execution.selected_data_source_ids),
@@ -476,50 +498,61 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
     # Every result of the turn is recorded in one transaction with what follows from it (a call that
     # acted and was lost before this point is not repeated: the ledger has its result).
     finished: ToolResult | None = None
-    with transaction.atomic():
+    with transaction.atomic(), events.batched():
         locked = _locked(turn, worker)
         if locked is None:
             return TurnOutcome(ran=False, reason="lease lost")
         execution, current = locked
         observations = dict(current.observations or {})
+        fields: list[str] = []
         for call, result in results:
             if result.pauses:
-                _open_interaction(execution, current, call, result)
+                fields += _open_interaction(execution, current, call, result)
                 continue
             observations[call.id] = result.as_json()
-            _apply_result(execution, current, call, result)
+            fields += _apply_result(execution, current, call, result)
             if result.status == "finish":
                 finished = result
         current.observations = observations
+        ends = (
+            execution.cancel_requested
+            or bool(_missing(reply, current))
+            or finished is not None
+            or any(v.get("status") == "finish" for v in observations.values())
+        )
+        if not ends:
+            # The common case, in three statements: the execution's changes, the turn, the next turn.
+            _complete_turn(execution, current, [*fields, *progress(execution, current.index, save=False)])
+            return TurnOutcome(ran=True)
+        if fields:
+            execution.save(update_fields=list(dict.fromkeys([*fields, "updated_at"])))
         current.save(update_fields=["observations"])
         if execution.cancel_requested:
             finish(execution, ExecutionStatus.CANCELLED, "cancelled", "Cancelled.", turn=current)
             return TurnOutcome(ran=True)
-        missing = [call for call in reply.tool_calls if call.id not in (current.observations or {})]
-        if missing:
+        if _missing(reply, current):
             if Interaction.objects.filter(execution=execution, turn=current, status=Interaction.Status.OPEN).exists():
                 _wait(execution, current)
                 return TurnOutcome(ran=True)
             # A call whose result could not be recorded (cancelled mid-way): the turn runs again.
             return TurnOutcome(ran=True, retry_in=0.5, reason="calls left")
-        if finished is not None or any(
-            ToolResult.from_json(v).status == "finish" for v in (current.observations or {}).values()
-        ):
-            final = finished or next(
-                ToolResult.from_json(v) for v in current.observations.values() if v.get("status") == "finish"
-            )
-            _complete(execution, current, final)
-            return TurnOutcome(ran=True)
-        progress(execution, current.index)
-        _complete_turn(execution, current)
+        final = finished or next(ToolResult.from_json(v) for v in observations.values() if v.get("status") == "finish")
+        _complete(execution, current, final)
     return TurnOutcome(ran=True)
+
+
+def _missing(reply: Reply, turn: Turn) -> list[ToolCall]:
+    """The reply's calls with no recorded observation yet."""
+    return [call for call in reply.tool_calls if call.id not in (turn.observations or {})]
 
 
 def _cancel_requested(execution_id: Any) -> bool:
     return PromptExecution.objects.filter(pk=execution_id, cancel_requested=True).exists()
 
 
-def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> None:
+def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> list[str]:
+    """Applies a result to the execution (the fields it changed, for the caller to save) and
+    appends its event."""
     fields: list[str] = []
     if result.intent:
         execution.intent_type, execution.confidence = result.intent, result.confidence
@@ -546,8 +579,6 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
     elif result.sql and result.status == "ok":
         execution.generated_query_text = result.sql
         fields.append("generated_query_text")
-    if fields:
-        execution.save(update_fields=[*fields, "updated_at"])
     type_ = {"ok": events.TOOL_COMPLETED, "finish": events.TOOL_COMPLETED, "denied": events.TOOL_DENIED}.get(
         result.status, events.TOOL_FAILED
     )
@@ -566,19 +597,13 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
     if result.intent:
         payload["intent"] = result.intent
     events.event_append(execution, type_, payload)
-    trace(
-        execution,
-        {
-            "turn": turn.index,
-            "tool": call.name,
-            "status": result.status,
-            **({"code": result.error_code} if result.error_code else {}),
-        },
-    )
+    step = {"turn": turn.index, "tool": call.name, "status": result.status}
+    return fields + trace(execution, {**step, **({"code": result.error_code} if result.error_code else {})}, save=False)
 
 
-def _open_interaction(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> None:
-    """Opens the interaction a pausing call asks for (once per tool call), in the caller's transaction."""
+def _open_interaction(execution: PromptExecution, turn: Turn, call: ToolCall, result: ToolResult) -> list[str]:
+    """Opens the interaction a pausing call asks for (once per tool call), in the caller's
+    transaction; the execution's fields it changed, for the caller to save."""
     interaction_data = result.interaction or {}
     kind = Interaction.Kind.QUESTION if result.status == "ask_user" else Interaction.Kind.APPROVAL
     interaction, created = Interaction.objects.get_or_create(
@@ -595,12 +620,12 @@ def _open_interaction(execution: PromptExecution, turn: Turn, call: ToolCall, re
         },
     )
     if not created:
-        return
+        return []
     type_ = events.USER_INTERACTION_REQUIRED if kind == Interaction.Kind.QUESTION else events.APPROVAL_REQUIRED
     events.event_append(execution, type_, {
         "turn": turn.index, "interaction_id": str(interaction.pk), "tool_call_id": call.id, "tool": call.name,
         "question": interaction.question, "choices": interaction.choices, "details": interaction.details})  # fmt: skip
-    trace(execution, {"turn": turn.index, "tool": call.name, "status": result.status})
+    return trace(execution, {"turn": turn.index, "tool": call.name, "status": result.status}, save=False)
 
 
 def _wait(execution: PromptExecution, turn: Turn) -> None:
@@ -615,7 +640,7 @@ def _wait(execution: PromptExecution, turn: Turn) -> None:
 
 
 def _deliver(turn: Turn, worker: str, result: ToolResult) -> None:
-    with transaction.atomic():
+    with transaction.atomic(), events.batched():
         locked = _locked(turn, worker)
         if locked is not None:
             _complete(locked[0], locked[1], result)
@@ -631,7 +656,7 @@ def _complete(execution: PromptExecution, turn: Turn, result: ToolResult) -> Non
     execution.final_data = final
     if final.get("confidence") is not None:
         execution.confidence = final["confidence"]
-    progress(execution, turn.index, Phase.DELIVERY)
+    progress(execution, turn.index, Phase.DELIVERY, save=False)  # its event; finish saves the fields
     turn.status = TurnStatus.DONE
     turn.completed_at = timezone.now()
     turn.save(update_fields=["status", "completed_at"])

@@ -224,6 +224,9 @@ def _error_body(status: int, message: str) -> dict[str, Any]:
 def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+        # Headers and body leave in two writes; with Nagle's algorithm the body would wait for the
+        # client's delayed ACK of the headers (40 ms on Linux), which is no model's latency.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # a quiet test run
