@@ -43,8 +43,7 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
         raise DataSourceNotFound("No such data source.") from None
     if not user.is_authenticated:
         raise DataSourceNotFound("No such data source.")
-    datasource = _datasource_with_perms(user, pk)
-    perms = datasource.perms if datasource is not None else set()
+    datasource, perms = _datasource_with_perms(user, pk)
     if datasource is None or "view_datasource" not in perms:
         raise DataSourceNotFound("No such data source.")
     if perm is not None and perm not in perms:
@@ -52,25 +51,21 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
     return datasource
 
 
-def _datasource_with_perms(user: User, pk: uuid.UUID) -> Any:
-    """The source, if it is in one of the user's workspaces, with ``perms``: the user's object
+def _datasource_with_perms(user: User, pk: uuid.UUID) -> tuple[DataSource | None, set[str]]:
+    """The source, if it is in one of the user's workspaces, and the user's object
     permissions on it (role groups and personal grants), the way guardian's checker reads them, in
     one query."""
     if not user.is_active:
-        return None
+        return None, set()
     query = DataSource.objects.filter(pk=pk, workspace__in=workspaces_for_user(user=user)).select_related("workspace")
     if user.is_superuser:  # every permission: guardian's own answer
         datasource = query.first()
-        if datasource is not None:
-            datasource.perms = set(ObjectPermissionChecker(user).get_perms(datasource))
-        return datasource
+        return datasource, set(ObjectPermissionChecker(user).get_perms(datasource)) if datasource else set()
     content_type = ContentType.objects.get_for_model(DataSource)  # cached per process
     found = list(DataSource.objects.raw(_WITH_PERMS_SQL, {"pk": pk, "user": user.pk, "ct": content_type.pk}))
     if not found:
-        return None
-    datasource = found[0]
-    datasource.perms = set(datasource.perms_array)
-    return datasource
+        return None, set()
+    return found[0], set(getattr(found[0], "perms_array"))  # noqa: B009  an extra column of the raw query
 
 
 # Raw SQL on a hot path (every tool call that names a source): the ORM spent several times the

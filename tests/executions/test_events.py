@@ -4,6 +4,7 @@ and the events of a rolled-back transaction never do."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -16,7 +17,7 @@ from executions.models import ExecutionEvent, PromptExecution
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _append(execution_id: object, *numbers: int) -> None:
+def _append(execution_id: Any, *numbers: int) -> None:
     with transaction.atomic():
         execution = PromptExecution.objects.select_for_update().get(pk=execution_id)
         for number in numbers:
