@@ -96,10 +96,66 @@ def route(*, workspace_id: Any, category: str, model: str = "") -> list[Target]:
     """The chain of models to try, in order (never empty)."""
     configs = model_configs_for_workspace(workspace_id)
     routed = category if settings.MODEL_PER_TURN else PLANNING
-    primary = model or _default_config_name(configs, routed) or str(getattr(settings, _CATEGORY_SETTINGS[routed]))
+    primary = model or _default_config_name(configs, routed) or _by_strategy(routed)
     names = list(dict.fromkeys(name for name in (primary, *settings.MODEL_FALLBACKS) if name))
     targets = [target for name in names if (target := _resolve(name, configs)) is not None]
     return targets or [OFFLINE_TARGET]
+
+
+def _by_strategy(category: str) -> str:
+    """The deployment's model for a turn category, as ROUTING_STRATEGY picks it among the three
+    category models (MODEL_CLASSIFICATION, MODEL_PLANNING, MODEL_GENERATION):
+
+    - ``balanced``: the category's own model;
+    - ``quality``: the category's model, but never a cheaper one than planning's (classification
+      turns get the planning model when it costs more);
+    - ``cost``: the cheapest of the three (MODEL_PRICES; an unpriced model counts as free, as in
+      the cost figures), the category's own on a tie;
+    - ``latency``: the one with the lowest recent latency measured here (an average over the last
+      calls, kept in Redis); a model not measured yet is tried first, so each gets measured.
+    """
+    own = str(getattr(settings, _CATEGORY_SETTINGS[category]))
+    strategy = settings.ROUTING_STRATEGY
+    if strategy == "balanced" or not own:
+        return own
+    candidates = list(dict.fromkeys(str(getattr(settings, name)) for name in _CATEGORY_SETTINGS.values()))
+    candidates = [own, *(name for name in candidates if name and name != own)]
+    if strategy == "quality":
+        planning = str(settings.MODEL_PLANNING) or own
+        return planning if _price(planning) > _price(own) else own
+    if strategy == "cost":
+        return min(candidates, key=_price)  # min keeps the first (the category's own) on a tie
+    measured = {name: latency_ms(name) for name in candidates}
+    latencies = {name: -1.0 if value is None else value for name, value in measured.items()}
+    return min(candidates, key=latencies.__getitem__)
+
+
+def _price(model: str) -> float:
+    return openai_backend.cost_usd(model, 1_000_000, 1_000_000)
+
+
+# --- measured latency, for ROUTING_STRATEGY=latency --------------------------------------------
+
+_LATENCY_WEIGHT = 0.2  # of the newest call in the moving average
+
+
+def latency_ms(model: str) -> float | None:
+    """The moving average of the model's recent call latencies (ms), None when never measured."""
+    try:
+        value = cache.get(f"llm:latency:{model}")
+    except RedisError:
+        return None
+    return float(value) if value is not None else None
+
+
+def _record_latency(model: str, milliseconds: float) -> None:
+    # Not atomic (two workers may overwrite each other's step): it is an estimate for routing.
+    try:
+        previous = latency_ms(model)
+        value = milliseconds if previous is None else previous + _LATENCY_WEIGHT * (milliseconds - previous)
+        cache.set(f"llm:latency:{model}", round(value, 3), timeout=7 * 24 * 3600)
+    except RedisError:
+        logger.warning("could not record the latency of %s", model, exc_info=True)
 
 
 def _default_config_name(configs: list[ModelConfig], category: str) -> str:
@@ -170,6 +226,8 @@ def _call(
         temperature=temperature,
     )  # fmt: skip
     _count_tokens(budget_key, reply.prompt_tokens + reply.completion_tokens)
+    if settings.ROUTING_STRATEGY == "latency":
+        _record_latency(target.name, reply.latency_ms)
     return reply
 
 
@@ -207,15 +265,15 @@ def _count_tokens(key: str, tokens: int) -> None:
     if tokens <= 0:
         return
     try:
-        for _attempt in range(2):
-            # add() is a no-op when the counter exists; incr() is atomic in Redis. The retry covers a
-            # counter that expired between the two.
-            cache.add(key, 0, timeout=_BUDGET_TTL_SECONDS)
-            try:
-                cache.incr(key, tokens)
-                return
-            except ValueError:
-                continue
+        # One round trip: INCRBY creates the counter at 0 when it is missing, and the expiry (past
+        # the end of any month) is set again with it. Django's cache keeps integers as they are,
+        # so cache.get reads the counter back.
+        full_key = cache.make_and_validate_key(key)
+        client = cache._cache.get_client(full_key, write=True)  # type: ignore[attr-defined]
+        with client.pipeline(transaction=False) as pipe:
+            pipe.incrby(full_key, tokens)
+            pipe.expire(full_key, _BUDGET_TTL_SECONDS)
+            pipe.execute()
     except RedisError:
         # The reply is paid for and good: losing the count beats losing the answer.
         logger.warning("could not count %d model tokens under %s", tokens, key, exc_info=True)

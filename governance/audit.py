@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from governance.models import AuditEvent
@@ -40,42 +40,42 @@ def event_hash(event: AuditEvent, prev_hash: str) -> str:
     return hashlib.sha256((prev_hash + _content(event)).encode()).hexdigest()
 
 
-def _chain_lock(workspace_id: Any) -> None:
+def _chain_key(workspace_id: Any) -> int:
     # One writer per chain at a time, so two rows never claim the same predecessor.
-    key = (7_700 << 32) | zlib.crc32(str(workspace_id).encode())  # one bigint lock per chain
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [key])
+    return (7_700 << 32) | zlib.crc32(str(workspace_id).encode())  # one bigint lock per chain
 
 
-@transaction.atomic
 def audit_append(**fields: Any) -> AuditEvent:
-    """Appends one decision to its workspace's chain."""
-    workspace_id = fields.get("workspace_id")
-    _chain_lock(workspace_id)
-    # Plain SQL: this runs twice per tool call, and the ORM's own work was most of its cost.
+    """Appends one decision to its workspace's chain: one round trip to the database function
+    ``governance_audit_append`` (migration 0005), which takes the chain's lock, reads the last hash
+    and inserts the row with sha256(prev_hash + content). In a transaction, the row and the lock
+    belong to it."""
+    event = AuditEvent(created_at=timezone.now(), **fields)
+    content = _content(event)
     with connection.cursor() as cursor:
-        if workspace_id is None:
-            cursor.execute(_LAST_SQL.format(where="workspace_id IS NULL"))
-        else:
-            cursor.execute(_LAST_SQL.format(where="workspace_id = %s"), [workspace_id])
-        last = cursor.fetchone()
-        event = AuditEvent(created_at=timezone.now(), prev_hash=last[0] if last else GENESIS, **fields)
-        event.hash = event_hash(event, event.prev_hash)
-        cursor.execute(_INSERT_SQL, [getattr(event, name) if name != "policies_applied"
-                                     else json.dumps(event.policies_applied) for name in _COLUMNS])  # fmt: skip
-        event.pk = cursor.fetchone()[0]
+        cursor.execute(
+            _APPEND_SQL,
+            [
+                _chain_key(event.workspace_id), content, event.workspace_id, event.actor_id, event.actor_username,
+                event.tool, event.arguments_hash, event.decision, event.code, event.reason,
+                json.dumps(event.policies_applied), event.sql_before, event.sql_after, event.rows_returned,
+                event.execution_id, event.created_at,
+            ],
+        )  # fmt: skip
+        event.pk, event.prev_hash, event.hash = cursor.fetchone()
+    # The database hashed what Python will verify: a difference would be a broken chain later.
+    if event.hash != event_hash(event, event.prev_hash):
+        raise RuntimeError("the audit row's hash does not match its content")
     event._state.adding = False
     return event
 
 
-_TABLE = AuditEvent._meta.db_table
-_LAST_SQL = f"SELECT hash FROM {_TABLE} WHERE {{where}} ORDER BY id DESC LIMIT 1"  # noqa: S608
-_COLUMNS: tuple[str, ...] = (*_HASHED_FIELDS, "prev_hash", "hash")
-_COLUMN_OF = {field.attname: str(field.column) for field in AuditEvent._meta.concrete_fields}
-_INSERT_SQL = (
-    f"INSERT INTO {_TABLE} ({', '.join(_COLUMN_OF[name] for name in _COLUMNS)}) "  # noqa: S608
-    f"VALUES ({', '.join(['%s'] * len(_COLUMNS))}) RETURNING id"
-)
+_APPEND_SQL = """
+    SELECT * FROM governance_audit_append(
+        %s::bigint, %s::text, %s::uuid, %s::integer, %s::varchar, %s::varchar, %s::varchar, %s::varchar,
+        %s::varchar, %s::text, %s::jsonb, %s::text, %s::text, %s::bigint, %s::uuid, %s::timestamptz
+    )
+"""
 
 
 @dataclass(frozen=True)

@@ -256,6 +256,8 @@ SWEEP_INTERVAL_SECONDS = envint("SWEEP_INTERVAL_SECONDS", 15, minimum=1)
 PSA_RETRY_MAX_DELAY = envint("PSA_RETRY_MAX_DELAY", 60, minimum=1)
 ROUTING_STRATEGY = envchoice("ROUTING_STRATEGY", "balanced", ("balanced", "quality", "cost", "latency"))
 MODEL_PER_TURN = envbool("MODEL_PER_TURN", True)
+# How long a model's intent classification of a question is reused (Redis); 0 = never.
+INTENT_CACHE_SECONDS = envint("INTENT_CACHE_SECONDS", 3600, minimum=0)
 SAFETY_LEVEL = envchoice("SAFETY_LEVEL", "strict", ("strict", "standard", "permissive"))
 OPENAI_API_KEY = envstr("OPENAI_API_KEY")
 OPENAI_BASE_URL = envstr("OPENAI_BASE_URL")

@@ -11,18 +11,21 @@ created and enqueued in the transaction that finishes this one (on commit).
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from agent import llm
+from agent import classification_cache, llm
 from agent.context import datasource_to_context, table_to_context
 from agent.dispatch import call_tool
 from agent.prompting import build_messages
@@ -75,15 +78,14 @@ def turn_run(*, execution_id: Any, index: int, worker: str = WORKER_ID) -> TurnO
     claim = _claim(execution_id, index, worker)
     if claim is None:
         return TurnOutcome(ran=False, reason="not claimable")
-    heartbeat = _Heartbeat(claim.pk, worker)
-    heartbeat.start()
+    _leases.hold(claim.pk, worker)
     try:
         if index == 0:
             _enrich(claim)
             return TurnOutcome(ran=True)
         return _reason(claim, worker)
     finally:
-        heartbeat.stop()
+        _leases.release(claim.pk)
 
 
 def _lock(execution_id: Any, **turn: Any) -> Turn | None:
@@ -171,32 +173,49 @@ def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
     return turn
 
 
-class _Heartbeat:
-    """Renews the turn's lease every third of it while the turn runs (long queries included)."""
+class _Leases:
+    """Renews the leases of the turns this process is running, every third of a lease, from one
+    thread for the whole process (long queries included); a turn is added when it starts and
+    removed when it ends."""
 
-    def __init__(self, turn_id: int, worker: str) -> None:
-        self.turn_id = turn_id
-        self.worker = worker
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=f"lease-{turn_id}", daemon=True)
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.held: dict[int, str] = {}  # turn id -> worker
+        self.thread: threading.Thread | None = None
+        self.pid = 0
 
-    def start(self) -> None:
-        self.thread.start()
+    def hold(self, turn_id: int, worker: str) -> None:
+        with self.lock:
+            self.held[turn_id] = worker
+            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self.run, name="turn-leases", daemon=True)
+                self.thread.start()
 
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join(timeout=5)
+    def release(self, turn_id: int) -> None:
+        with self.lock:
+            self.held.pop(turn_id, None)
 
     def run(self) -> None:
-        interval = max(settings.TURN_LEASE_SECONDS / 3, 0.2)
-        try:
-            while not self.done.wait(interval):
-                expires = timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
-                Turn.objects.filter(pk=self.turn_id, lease_owner=self.worker, status=TurnStatus.RUNNING).update(
-                    lease_expires_at=expires
-                )
-        finally:
-            connection.close()
+        while True:
+            time.sleep(max(settings.TURN_LEASE_SECONDS / 3, 0.2))
+            with self.lock:
+                held = dict(self.held)
+            if not held:
+                continue
+            try:
+                for turn_id, worker in held.items():
+                    expires = timezone.now() + timedelta(seconds=settings.TURN_LEASE_SECONDS)
+                    Turn.objects.filter(pk=turn_id, lease_owner=worker, status=TurnStatus.RUNNING).update(
+                        lease_expires_at=expires
+                    )
+            except Exception:
+                logger.warning("renewing turn leases failed", exc_info=True)
+            finally:
+                connection.close()  # held only while renewing: seconds apart, and never left open
+
+
+_leases = _Leases()
 
 
 def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
@@ -314,8 +333,17 @@ def _ask_model(
     messages = build_messages(context=context, prompt_text=execution.prompt_text, turns=history)
     category = _category(execution, turn.index)
     tools = [openai_schema(tool) for tool in inventory(execution.intent_type or None)]
+    reply = (
+        classification_cache.cached_reply(
+            workspace_id=execution.workspace_id,
+            prompt_text=execution.prompt_text,
+            datasource_ids=execution.selected_data_source_ids,
+        )
+        if category == CLASSIFICATION and turn.index == 1
+        else None
+    )
     try:
-        reply = llm.complete(
+        reply = reply or llm.complete(
             messages=messages,
             tools=tools,
             category=category,
@@ -557,6 +585,11 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
     if result.intent:
         execution.intent_type, execution.confidence = result.intent, result.confidence
         fields += ["intent_type", "confidence"]
+        if call.name == "classify_intent" and (turn.reply or {}).get("provider") != classification_cache.PROVIDER:
+            remember = partial(classification_cache.remember, workspace_id=execution.workspace_id,
+                               prompt_text=execution.prompt_text, datasource_ids=execution.selected_data_source_ids,
+                               arguments=call.arguments)  # fmt: skip
+            transaction.on_commit(remember)
     if call.name == "run_query" or (result.data and "rows" in result.data):
         if result.status == "ok" and result.data is not None:
             columns = list(result.data.get("columns", []))

@@ -450,3 +450,59 @@ def test_retry_after_reads_seconds_milliseconds_and_dates():
     assert retry_after({"retry-after-ms": "1500", "retry-after": "3"}) == 1.5
     assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
     assert retry_after({}) is None
+
+
+# --- routing strategies ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_latencies() -> Any:
+    from django.core.cache import cache
+
+    names = ("gpt-4o-mini", "gpt-4o", "gpt-4.1")
+    cache.delete_many([f"llm:latency:{name}" for name in names])
+    yield names
+    cache.delete_many([f"llm:latency:{name}" for name in names])
+
+
+@pytest.mark.parametrize(
+    ("strategy", "category", "expected"),
+    [
+        ("balanced", "classification", "gpt-4o-mini"),
+        ("balanced", "generation", "gpt-4.1"),
+        ("quality", "classification", "gpt-4o"),  # planning's model costs more: quality takes it
+        ("quality", "generation", "gpt-4o"),  # gpt-4.1 is cheaper than planning's gpt-4o
+        ("quality", "planning", "gpt-4o"),
+        ("cost", "generation", "gpt-4o-mini"),
+        ("cost", "planning", "gpt-4o-mini"),
+    ],
+)
+def test_the_routing_strategy_picks_among_the_category_models(model, tenancy, settings, strategy, category, expected):
+    settings.ROUTING_STRATEGY = strategy
+    model.script("strategy", [reply("ok")])
+
+    assert ask("strategy please", tenancy.acme, category=category).model == expected
+    assert [sent["model"] for sent in model.requests("strategy")] == [expected]
+
+
+def test_the_latency_strategy_measures_each_model_then_takes_the_fastest(model, tenancy, settings, no_latencies):
+    from django.core.cache import cache
+
+    settings.ROUTING_STRATEGY = "latency"
+    model.script("fast", [reply("ok")] * 4)
+    # Nothing measured yet: the category's own model first, then each unmeasured one in turn.
+    assert ask("fast one", tenancy.acme, category="generation").model == "gpt-4.1"
+    assert llm.latency_ms("gpt-4.1") is not None
+    assert ask("fast two", tenancy.acme, category="generation").model == "gpt-4o-mini"
+    assert ask("fast three", tenancy.acme, category="generation").model == "gpt-4o"
+    # All measured: the lowest average wins, whatever the category.
+    cache.set_many({"llm:latency:gpt-4o-mini": 40.0, "llm:latency:gpt-4o": 5.0, "llm:latency:gpt-4.1": 20.0})
+    assert ask("fast four", tenancy.acme, category="generation").model == "gpt-4o"
+
+
+def test_an_explicit_model_or_a_default_configuration_beats_the_strategy(model, tenancy, settings):
+    settings.ROUTING_STRATEGY = "cost"
+    model.script("explicit", [reply("ok"), reply("ok")])
+    assert ask("explicit one", tenancy.acme, category="planning", model="gpt-4.1").model == "gpt-4.1"
+    acme_config(name="house", model="o3-mini", is_default=True, categories=["planning"])
+    assert ask("explicit two", tenancy.acme, category="planning").model == "o3-mini"

@@ -239,3 +239,26 @@ def test_cancel_stops_a_long_query(tenancy, postgres_demo_source, scripted_model
     assert event_types(execution)[-1] == "execution_cancelled"
     with pytest.raises(services.ExecutionError):
         services.execution_cancel(user=tenancy.alice, execution=execution)
+
+
+def test_a_question_asked_again_is_classified_from_the_cache(
+    tenancy, sqlite_source, scripted_model, celery_worker, marker
+) -> None:
+    sql = "SELECT count(*) AS n FROM billing_customers"
+    # The second run asks the model nothing to classify: its first request is for the query.
+    scripted_model.script(marker, [classify(), query(sqlite_source, sql), finish("First."),
+                                   query(sqlite_source, sql), finish("Second.")])  # fmt: skip
+    prompt = f"How many customers? {marker}"
+    first = wait_status(run(tenancy.ana, tenancy.acme, prompt, selected_data_source_ids=[sqlite_source.pk]))
+    # Case and spacing do not make another question.
+    again = f"  how MANY customers?   {marker}"
+    second = wait_status(run(tenancy.ana, tenancy.acme, again, selected_data_source_ids=[sqlite_source.pk]))
+
+    assert (first.status, second.status) == (ExecutionStatus.COMPLETED, ExecutionStatus.COMPLETED)
+    assert (second.final_data or {})["answer"] == "Second."
+    assert second.intent_type == "DATA_QUERY" and len(scripted_model.requests(marker)) == 5
+    classified = Turn.objects.get(execution=second, index=1)
+    assert classified.reply is not None and classified.reply["provider"] == "cache"
+    assert classified.reply["tool_calls"][0]["name"] == "classify_intent"
+    assert "tool.completed" in event_types(second)
+    assert_timeline_intact(second)

@@ -66,3 +66,27 @@ def test_audit_verify_detects_a_removed_row(tenancy):
     assert [(p.event_id, p.problem) for p in audit_verify()] == [
         (after.pk, "its predecessor is missing or was changed")
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_never_fork_a_chain(tenancy):
+    """Writers on their own connections append to one chain at once: every row names a different
+    predecessor, and the chain verifies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def write(_: int) -> None:
+        try:
+            for _ in range(10):
+                append(tenancy, tenancy.acme)
+        finally:
+            connections.close_all()  # this thread's connection
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(write, range(4)))
+    rows = list(AuditEvent.objects.filter(workspace=tenancy.acme).order_by("id").values_list("prev_hash", "hash"))
+    assert len(rows) == 40
+    assert len({prev for prev, _ in rows}) == 40, "two rows claimed the same predecessor"
+    assert [prev for prev, _ in rows[1:]] == [hash_ for _, hash_ in rows[:-1]]
+    assert list(audit_verify()) == []
