@@ -49,10 +49,17 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float, what: str, interva
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_test_redis() -> None:
-    """The test Redis databases start empty (the running studio's databases are left alone)."""
+    """The test Redis databases start empty (the running studio's databases are left alone); a run
+    with TEST_INSTANCE empties only its own keys, so another run can go on beside it."""
     for db in settings.TEST_REDIS_DBS:
         client = redis.Redis.from_url(settings.REDIS_URL, db=db)
-        client.flushdb()
+        if not settings.TEST_INSTANCE:
+            client.flushdb()
+        else:
+            patterns = (f"*psa-test_{settings.TEST_INSTANCE}*", f"{settings.CELERY_TASK_DEFAULT_QUEUE}*")
+            for pattern in patterns:
+                for key in client.scan_iter(match=pattern, count=1000):
+                    client.delete(key)
         client.close()
 
 

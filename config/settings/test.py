@@ -8,9 +8,10 @@ from config.settings.base import DATABASES, REDIS_URL
 
 # One fixed database name used both by pytest-django and by the worker and server subprocesses
 # that the tests start, so that they all see the same rows.
-# TEST_INSTANCE=<name> gives a second suite run on the same machine its own databases, files and
-# cache/channel prefixes (the Celery broker database stays shared: run worker tests in one at a time).
+# TEST_INSTANCE=<name> gives a second suite run on the same machine its own databases, files,
+# cache/channel prefixes and Celery queue, so that two runs (worker tests included) can go at once.
 _instance = envstr("TEST_INSTANCE")
+TEST_INSTANCE = _instance
 _suffix = f"_{_instance}" if _instance else ""
 _test_db = envstr("TEST_DATABASE_NAME", f"promptstudio_test{_suffix}")
 DATABASES["default"]["NAME"] = _test_db
@@ -38,6 +39,8 @@ CHANNEL_LAYERS = {
     }
 }
 TEST_REDIS_DBS = (8, 9, 10, 11)
+# The queue the test worker consumes and turns are sent to: one per instance.
+CELERY_TASK_DEFAULT_QUEUE = f"celery{_suffix}"
 
 # Demo data, file sources and exports of the tests stay apart from the running studio's.
 _test_dir = LOCAL_DIR / f"test{_suffix}"
