@@ -7,4 +7,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("governance.urls")),
     path("", include("datasources.urls")),
+    path("", include("executions.api_urls")),  # execute, executions, results, rerun, prompt runs
+    path("", include("executions.feed_urls")),  # the event feed (JSON, SSE) and WebSocket tickets
+    path("", include("prompts.api_urls")),  # saved prompts, analytics
 ]

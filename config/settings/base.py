@@ -305,6 +305,10 @@ try:
 except (ValueError, TypeError, IndexError, KeyError, AttributeError) as _exc:
     raise ImproperlyConfigured(f'MODEL_PRICES must be JSON like {{"model": [input, output]}}: {_exc}') from None
 
+# --- live progress: WebSocket and event feed (executions.consumers, executions.feeds) ----------
+
+# --- the integrator API: limits (executions.apis, prompts.apis) --------------------------------
+
 # --- data sources ------------------------------------------------------------------------------
 
 # Loopback and private addresses are for development (the demo sources); production refuses them
