@@ -49,9 +49,15 @@ def visible_catalog_search(
     datasource_ids: Sequence[Any] | None = None,
     schema_names: Sequence[str] | None = None,
     limit: int | None = None,
+    visible_sources: Sequence[DataSource] | None = None,
 ) -> list[TableMatch]:
-    """Catalog search over the sources this member may see, without what is hidden from them."""
-    sources = list(datasources_for_user(user=membership.user, workspace_id=membership.workspace_id))
+    """Catalog search over the sources this member may see, without what is hidden from them.
+    ``visible_sources``: the member's visible sources when the caller has them already."""
+    sources = list(
+        datasources_for_user(user=membership.user, workspace_id=membership.workspace_id)
+        if visible_sources is None
+        else visible_sources
+    )
     if datasource_ids:
         wanted = {str(pk) for pk in datasource_ids}
         sources = [ds for ds in sources if str(ds.pk) in wanted]

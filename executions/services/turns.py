@@ -273,6 +273,7 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
     matches = visible_catalog_search(
         membership=membership,
         prompt=execution.prompt_text,
+        visible_sources=sources,
         datasource_ids=[ds.pk for ds in sources],
         schema_names=execution.selected_schema_names or None,
         limit=settings.TLO_MAX_MATCHED_TABLES,
