@@ -11,7 +11,6 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from guardian.shortcuts import assign_perm
 
 from agent.selectors import models_for_workspace
 from datasources.selectors import DataSourceNotFound, access_datasource
@@ -25,7 +24,7 @@ from executions.services.lifecycle import (
 )
 from governance.gateway import Actor, actor_for
 from governance.models import Role
-from governance.roles import grant_to_roles
+from governance.roles import grant_object_perms, grant_to_roles
 from prompts.models import Prompt
 from prompts.selectors import access_prompt
 from prompts.services import prompt_create
@@ -116,7 +115,6 @@ def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids
 
 def _grant_execution(execution: PromptExecution, user: User) -> None:
     perms = ("executions.view_promptexecution", "executions.change_promptexecution")
-    for perm in perms:
-        assign_perm(perm, user, execution)
+    grant_object_perms(obj=execution, users={user: perms})
     grant_to_roles(obj=execution, workspace_id=execution.workspace_id,
                    perms_by_role=dict.fromkeys(_EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip
