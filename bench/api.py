@@ -1,20 +1,41 @@
-"""Request overhead of the API stack, as ratios to bare round trips measured in the same run.
+"""Request overhead of the API stack, as ratios to bare round trips measured in the same run; and
+the executions API under load: ``POST /api/v1/prompts/execute`` and ``GET /api/v1/executions/{id}``
+from 50 concurrent clients against a real ASGI server.
 
 Figures are p50/p95 in milliseconds; the ratios compare the full Django stack (middleware, auth,
 JWT, guardian, serializers) to a bare PostgreSQL ``SELECT 1``, and a Celery task round trip
 through a real worker to a bare Redis PING, so that machine noise cancels out.
+
+The load part starts uvicorn (``UVICORN_WORKERS`` processes, default one per CPU) on the
+development database with the bench's own settings module: the turns the executions enqueue go to
+the queue ``bench.api`` that no worker consumes (purged afterwards, with the executions of the
+workspace ``api-bench``), and the rate limits are raised so that they are counted but never
+refuse. Each of the 50 clients sends its requests one after the other (a closed loop), so the
+latencies include the queueing of a saturated server: goals p95 <= 50 ms (execute) and <= 20 ms
+(read). One client alone is measured too, for the service time. ``BENCH_DB_POOL=1`` gives the
+server a psycopg connection pool instead of a connection per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import random
+import socket
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, measure, report, setup_django
+from _common import ROOT, arguments, bench_workspace, measure, percentiles, report, setup_django
 
 args = arguments(__doc__ or "")
+# The same user makes every request of the run: its limits are raised so none is refused (and a
+# second run within the window is measured the same), while each request still counts in Redis.
+for _name in ("RATE_LIMIT_API_PER_USER", "RATE_LIMIT_EXECUTE_PER_USER", "RATE_LIMIT_EXECUTE_PER_WORKSPACE"):
+    os.environ.setdefault(_name, "100000000")
 setup_django()
 
 import redis  # noqa: E402
@@ -79,7 +100,187 @@ def main() -> None:
         "api_workspace_detail_jwt / bare_select_1": ratio("api_workspace_detail_jwt", "bare_select_1"),
         "celery_round_trip / bare_redis_ping": ratio("celery_round_trip", "bare_redis_ping"),
     }
-    report("api", results)
+    load = executions_under_load(analyst, token)
+    print(f"execute p50/p95 {load['execute_p50_ms']}/{load['execute_p95_ms']} ms, "
+          f"get p50/p95 {load['get_p50_ms']}/{load['get_p95_ms']} ms at {CLIENTS} clients")  # fmt: skip
+    report("api", {**load, **results})
+
+
+# --- the executions API under load, on a real ASGI server -------------------------------------
+
+CLIENTS = 50
+PER_CLIENT = 3 if args.quick else 20  # measured requests of each client, per endpoint
+QUEUE = "bench.api"  # where the server's executions enqueue their turns; no worker consumes it
+SETTINGS_MODULE = f"""
+from config.settings.base import *  # noqa: F403
+
+CELERY_TASK_DEFAULT_QUEUE = {QUEUE!r}
+"""
+# BENCH_DB_POOL=1: the server keeps a psycopg pool per process (Django's OPTIONS["pool"]) instead
+# of a new PostgreSQL connection per request (the default, DB_CONN_MAX_AGE=0).
+POOL = os.environ.get("BENCH_DB_POOL", "") == "1"
+if POOL:
+    SETTINGS_MODULE += """
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 30, "timeout": 30}
+"""
+SERVER_ENV = {
+    "LOG_LEVEL": "WARNING",
+    "RATE_LIMIT_API_PER_USER": "100000000",
+    "RATE_LIMIT_EXECUTE_PER_USER": "100000000",
+    "RATE_LIMIT_EXECUTE_PER_WORKSPACE": "100000000",
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    (folder / "bench_api_settings.py").write_text(SETTINGS_MODULE)
+    port = _free_port()
+    workers = os.environ.get("UVICORN_WORKERS") or str(os.cpu_count() or 1)
+    env = {**os.environ, **SERVER_ENV, "DJANGO_SETTINGS_MODULE": "bench_api_settings",
+           "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", workers, "--lifespan", "off", "--no-access-log", "--log-level", "warning",
+         "--timeout-keep-alive", "300"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(folder / "server.log", "wb"),
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+async def _wait_until_up(client: Any, process: subprocess.Popen[bytes], folder: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the bench server exited (log: {folder / 'server.log'})")
+        try:
+            if (await client.get("/api/v1/me")).status_code == 200:
+                return
+        except httpx.TransportError:  # not listening yet
+            await asyncio.sleep(0.1)
+            continue
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"the bench server did not answer (log: {folder / 'server.log'})")
+
+
+async def _load(url: str, token: str, workspace_id: str, process: Any, folder: Path) -> dict[str, Any]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as client:
+        await _wait_until_up(client, process, folder)
+        ids: list[str] = []
+        failures: dict[str, int] = {}
+
+        async def call(method: str, path: str, samples: list[float] | None, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                response = await client.request(method, path, **kwargs)
+            except httpx.TransportError as exc:  # counted, not measured: the run goes on
+                name = type(exc).__name__
+                failures[name] = failures.get(name, 0) + 1
+                return None
+            if samples is not None:
+                samples.append((time.perf_counter() - started) * 1000)
+            if response.status_code >= 400:
+                failures[str(response.status_code)] = failures.get(str(response.status_code), 0) + 1
+            return response
+
+        async def executes(n: int, samples: list[float] | None) -> None:
+            for i in range(n):
+                body = {"prompt_text": f"How many customers per region? ({i})", "workspace_id": workspace_id}
+                response = await call("POST", "/api/v1/prompts/execute", samples, json=body)
+                if response is not None and response.status_code == 202:
+                    ids.append(response.json()["id"])
+
+        async def gets(n: int, samples: list[float] | None) -> None:
+            for _ in range(n):
+                await call("GET", f"/api/v1/executions/{random.choice(ids)}", samples)
+
+        async def phase(step: Any) -> tuple[dict[str, float], float]:
+            await asyncio.gather(*(step(1, None) for _ in range(CLIENTS)))  # warm-up: connections, caches
+            samples: list[float] = []
+            started = time.perf_counter()
+            await asyncio.gather(*(step(PER_CLIENT, samples) for _ in range(CLIENTS)))
+            return percentiles(samples), len(samples) / (time.perf_counter() - started)
+
+        execute, execute_rate = await phase(executes)
+        if not ids:
+            raise SystemExit(f"no execution was created: {failures} (log: {folder / 'server.log'})")
+        get, get_rate = await phase(gets)
+        # For scale: one client alone, so the figures above read as service time plus queueing.
+        single_execute: list[float] = []
+        single_get: list[float] = []
+        await executes(PER_CLIENT * 5, single_execute)
+        await gets(PER_CLIENT * 5, single_get)
+    return {
+        "execute_p50_ms": execute["p50_ms"],
+        "execute_p95_ms": execute["p95_ms"],
+        "get_p50_ms": get["p50_ms"],
+        "get_p95_ms": get["p95_ms"],
+        "clients": CLIENTS,
+        "requests_per_endpoint": execute["n"],
+        "execute_per_second": round(execute_rate, 1),
+        "get_per_second": round(get_rate, 1),
+        "single_client_execute_p50_ms": percentiles(single_execute)["p50_ms"],
+        "single_client_get_p50_ms": percentiles(single_get)["p50_ms"],
+        "server_db_pool": POOL,
+        "server_workers": int(os.environ.get("UVICORN_WORKERS") or os.cpu_count() or 1),
+        "errors": failures,
+        "goals_met": {"execute_p95_le_50ms": execute["p95_ms"] <= 50, "get_p95_le_20ms": get["p95_ms"] <= 20},
+    }
+
+
+def purge_queue() -> None:
+    from kombu import Queue
+
+    with app.connection_for_write() as connection:
+        Queue(QUEUE).bind(connection.default_channel).purge()
+
+
+def delete_bench_executions(workspace: Any) -> None:
+    """The executions (and their unsaved prompts and object permissions) of the bench workspace."""
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    from executions.models import PromptExecution
+    from prompts.models import Prompt
+
+    for model in (PromptExecution, Prompt):
+        ids = [str(pk) for pk in model.objects.filter(workspace=workspace).values_list("pk", flat=True)]
+        kind = ContentType.objects.get_for_model(model)
+        for permissions in (UserObjectPermission, GroupObjectPermission):
+            permissions.objects.filter(content_type=kind, object_pk__in=ids).delete()
+        model.objects.filter(workspace=workspace).delete()
+
+
+def executions_under_load(user: Any, token: str) -> dict[str, Any]:
+    # A workspace of its own: its executions are deleted before and after the run.
+    workspace = bench_workspace("api-bench", "API bench")
+    services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
+    purge_queue()
+    delete_bench_executions(workspace)
+    folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
+    process, url = start_server(folder)
+    try:
+        return asyncio.run(_load(url, token, str(workspace.pk), process, folder))
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        purge_queue()
+        delete_bench_executions(workspace)
 
 
 main()

@@ -33,12 +33,20 @@ ErrorBody = inline_serializer(
 )
 
 
-def _error(description: str, code: str, message: str) -> OpenApiResponse:
+def error_response(description: str, *examples: tuple[str, str]) -> OpenApiResponse:
+    """A documented error answer: the error body, with an example per (code, message)."""
     return OpenApiResponse(
         response=ErrorBody,
         description=description,
-        examples=[OpenApiExample(code, value={"error": {"code": code, "message": message, "details": {}}})],
+        examples=[
+            OpenApiExample(code, value={"error": {"code": code, "message": message, "details": {}}})
+            for code, message in examples
+        ],
     )
+
+
+def _error(description: str, code: str, message: str) -> OpenApiResponse:
+    return error_response(description, (code, message))
 
 
 ERROR_RESPONSES = {
@@ -50,3 +58,17 @@ ERROR_RESPONSES = {
     404: _error("Unknown id, or an id of another workspace", "not_found", "No such workspace."),
     413: _error("Body over the size limit", "request_too_large", "The request body is too large."),
 }
+
+
+def paginated(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+    """The documented body of a limit/offset page of ``serializer`` items (what
+    ``LimitOffsetPagination.get_paginated_response`` answers)."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(help_text="Items in all pages."),
+            "next": serializers.URLField(allow_null=True, help_text="The next page, null on the last."),
+            "previous": serializers.URLField(allow_null=True, help_text="The previous page, null on the first."),
+            "results": serializer(many=True),
+        },
+    )

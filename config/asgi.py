@@ -1,8 +1,14 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels."""
+"""ASGI entry point: HTTP through Django, WebSockets through Channels.
+
+A WebSocket passes the origin check first, then the session is read from its cookie (a ticket in
+the URL is the consumer's business), then it is routed to its consumer.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
+from urllib.parse import urlparse
 
 from django.core.asgi import get_asgi_application
 
@@ -13,15 +19,72 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from config.asgi_limits import BodyLimitMiddleware  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+CLOSE_ORIGIN = 4403  # executions.consumers documents every close code
+
+
+class OriginCheck(OriginValidator):
+    """A browser always sends ``Origin`` with a WebSocket handshake, and cookies ride along with
+    it: a page of another site must not open a socket with the user's session (cross-site
+    WebSocket hijacking). Allowed: the hosts of ALLOWED_HOSTS (any scheme and port, as Django's
+    AllowedHostsOriginValidator does) and WS_ALLOWED_ORIGINS. A handshake without ``Origin`` is
+    not a browser's (an integrator's client, with a ticket or a cookie of its own) and may pass.
+
+    A refused socket is accepted and closed at once with 4403, nothing sent, so that a browser
+    sees why (a handshake refused with HTTP 403 reaches its script as a bare 1006)."""
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        origin = next((value for name, value in scope.get("headers", []) if name == b"origin"), None)
+        if origin is None:
+            return await self.application(scope, receive, send)
+        try:
+            parsed = urlparse(origin.decode("latin1"))
+        except (UnicodeDecodeError, ValueError):
+            parsed = None
+        if parsed is not None and self.valid_origin(parsed):
+            return await self.application(scope, receive, send)
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return None
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": CLOSE_ORIGIN, "reason": "origin_not_allowed"})
+        return None
+
+
+def allowed_origins() -> list[str]:
+    hosts = list(settings.ALLOWED_HOSTS)
+    if settings.DEBUG and not hosts:
+        hosts = ["localhost", ".localhost", "127.0.0.1", "[::1]"]
+    return [*hosts, *settings.WS_ALLOWED_ORIGINS]
+
+
+class ForgetContentTypes:
+    """Test settings only (CELERY_FORGET_CONTENT_TYPES, as for the worker): the suite empties the
+    database between tests while this server lives on, which gives content types new ids; every
+    request and socket starts without the old ones (guardian looks permissions up by them)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        from django.contrib.contenttypes.models import ContentType
+        from guardian.shortcuts import clear_ct_cache
+
+        ContentType.objects.clear_cache()
+        clear_ct_cache()
+        return await self.app(scope, receive, send)
+
+
+application: Any = ProtocolTypeRouter(
     {
         "http": BodyLimitMiddleware(django_asgi_app, limit=settings.MAX_REQUEST_BODY_BYTES),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), allowed_origins()),
     }
 )
+if getattr(settings, "CELERY_FORGET_CONTENT_TYPES", False):
+    application = ForgetContentTypes(application)

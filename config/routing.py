@@ -4,5 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-# ws/executions/<uuid>/ arrives with the live-progress issue (executions.consumers).
-websocket_urlpatterns: list[Any] = []
+from django.urls import path
+
+from executions.consumers import ExecutionConsumer
+
+websocket_urlpatterns: list[Any] = [
+    path("ws/executions/<uuid:execution_id>/", ExecutionConsumer.as_asgi()),
+]

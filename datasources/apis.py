@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError
+from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.models import DataSourceKind
@@ -32,6 +32,21 @@ CONNECTOR_STATUS = {
     "query_cancelled": 409,
     "query_timeout": 504,
     "datasource_unreachable": 502,
+}
+
+
+# What a call that reaches the data source may answer besides ERROR_RESPONSES.
+SOURCE_ERRORS = {
+    422: error_response(
+        "The data source refused: authentication, an unknown database, a failed statement",
+        ("datasource_auth_failed", "The data source refused the user name or password."),
+        ("datasource_not_found", "The database does not exist on this server."),
+    ),
+    502: error_response(
+        "The data source cannot be reached (a host that does not resolve, a closed port)",
+        ("datasource_unreachable", "The data source could not be reached: the host name does not resolve."),
+    ),
+    504: error_response("The data source did not answer in time", ("query_timeout", "The query timed out.")),
 }
 
 
@@ -104,7 +119,7 @@ class DataSourceListApi(APIView):
     @extend_schema(
         operation_id="datasources_create",
         request=DataSourceCreateInput,
-        responses={201: DataSourceOutput, **ERROR_RESPONSES},
+        responses={201: DataSourceOutput, **ERROR_RESPONSES, **SOURCE_ERRORS},
         tags=["datasources"],
         examples=[
             OpenApiExample(
@@ -158,7 +173,8 @@ class DataSourceDetailApi(APIView):
         return Response(DataSourceOutput(datasource).data)
 
     @extend_schema(operation_id="datasources_update", request=DataSourceUpdateInput,
-                   responses={200: DataSourceOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+                   responses={200: DataSourceOutput, **ERROR_RESPONSES, **SOURCE_ERRORS},
+                   tags=["datasources"])  # fmt: skip
     def patch(self, request: Request, datasource_id: str) -> Response:
         datasource = selectors.access_datasource(
             user=request.user, datasource_id=datasource_id, perm="administer_datasource"
@@ -186,7 +202,8 @@ class ConnectionTestOutput(serializers.Serializer):
 
 class DataSourceTestApi(APIView):
     @extend_schema(operation_id="datasources_test", request=None,
-                   responses={200: ConnectionTestOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+                   responses={200: ConnectionTestOutput, **ERROR_RESPONSES, **SOURCE_ERRORS},
+                   tags=["datasources"])  # fmt: skip
     def post(self, request: Request, datasource_id: str) -> Response:
         datasource = selectors.access_datasource(
             user=request.user, datasource_id=datasource_id, perm="administer_datasource"
@@ -196,8 +213,18 @@ class DataSourceTestApi(APIView):
 
 
 class DataSourceRefreshApi(APIView):
-    @extend_schema(operation_id="datasources_refresh", request=None,
-                   responses={202: DataSourceOutput, **ERROR_RESPONSES}, tags=["datasources"])  # fmt: skip
+    @extend_schema(
+        operation_id="datasources_refresh",
+        request=None,
+        responses={
+            202: DataSourceOutput,
+            **ERROR_RESPONSES,
+            409: error_response(
+                "A refresh of this source is running", ("refresh_in_progress", "A refresh is already running.")
+            ),
+        },
+        tags=["datasources"],
+    )
     def post(self, request: Request, datasource_id: str) -> Response:
         datasource = selectors.access_datasource(
             user=request.user, datasource_id=datasource_id, perm="administer_datasource"
@@ -235,7 +262,7 @@ class DataSourceTablesApi(APIView):
         operation_id="datasources_tables",
         parameters=[OpenApiParameter("schema", str, required=False), OpenApiParameter("limit", int, required=False),
                     OpenApiParameter("offset", int, required=False)],
-        responses={200: TableOutput(many=True), **ERROR_RESPONSES},
+        responses={200: paginated(TableOutput, "PaginatedTableList"), **ERROR_RESPONSES},
         tags=["datasources"],
     )  # fmt: skip
     def get(self, request: Request, datasource_id: str) -> Response:
@@ -385,9 +412,19 @@ class FileRenderer(BaseRenderer):
         return data
 
 
-class ExportDownloadApi(APIView):
+class FileDownloadView(APIView):
+    """A view answering a file (the client may ask for its type, Accept: text/csv) or, on any
+    error, the JSON error body, whatever was asked for (?format=file included)."""
+
     renderer_classes = [JSONRenderer, FileRenderer]
 
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class ExportDownloadApi(FileDownloadView):
     @extend_schema(
         operation_id="exports_download",
         responses={(200, "text/csv"): bytes, (200, "application/vnd.apache.parquet"): bytes, **ERROR_RESPONSES},

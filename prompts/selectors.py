@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
@@ -48,3 +50,37 @@ def access_prompt(
     if perm is not None and not user.has_perm(f"prompts.{perm}", prompt):
         raise PermissionDenied("You may not do this to this prompt.")
     return prompt
+
+
+def prompts_search(
+    *,
+    user: User | AnonymousUser,
+    workspace_id: Any = None,
+    q: str = "",
+    tags: Sequence[str] = (),
+    status: str | None = None,
+    author: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    deleted: bool = False,
+) -> QuerySet[Prompt]:
+    """The library as one person sees it. ``deleted=True`` lists soft-deleted prompts instead, and
+    only those the person may restore (author, owners and admins: change_prompt)."""
+    if deleted:
+        query = prompts_for_user(user=user, workspace_id=workspace_id, include_deleted=True).exclude(deleted_at=None)
+        query = get_objects_for_user(user, "prompts.change_prompt", klass=query, accept_global_perms=False)
+    else:
+        query = prompts_for_user(user=user, workspace_id=workspace_id)
+    if q:
+        query = query.filter(Q(title__icontains=q) | Q(prompt_text__icontains=q))
+    if tags:
+        query = query.filter(tags__contains=list(tags))  # every tag given
+    if status:
+        query = query.filter(status=status)
+    if author:
+        query = query.filter(created_by__username=author)
+    if created_after is not None:
+        query = query.filter(created_at__gte=created_after)
+    if created_before is not None:
+        query = query.filter(created_at__lt=created_before)
+    return query.select_related("created_by").order_by("-created_at", "-pk")

@@ -156,11 +156,22 @@ CACHES = {
         "TIMEOUT": 300,
     }
 }
+# The channel layer's Redis connections per ASGI process or worker: a bounded pool whose callers wait
+# (at most CHANNEL_LAYER_POOL_TIMEOUT seconds) rather than fail when a burst of hundreds of sockets
+# joins or leaves groups at once (config.channel_layer).
+CHANNEL_LAYER_MAX_CONNECTIONS = envint("CHANNEL_LAYER_MAX_CONNECTIONS", 100, minimum=2)
+CHANNEL_LAYER_POOL_TIMEOUT = envint("CHANNEL_LAYER_POOL_TIMEOUT", 20, minimum=1)
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "config.channel_layer.BoundedRedisChannelLayer",
         "CONFIG": {
-            "hosts": [redis_url_with_db(REDIS_URL, 3) if REDIS_URL else "redis://127.0.0.1:1/3"],
+            "hosts": [
+                {
+                    "address": redis_url_with_db(REDIS_URL, 3) if REDIS_URL else "redis://127.0.0.1:1/3",
+                    "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    "timeout": CHANNEL_LAYER_POOL_TIMEOUT,
+                }
+            ],
             "prefix": "psa",
             "capacity": 1000,
             "expiry": 60,
@@ -232,7 +243,11 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "governance.models.Role"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "governance.models.Role",
+        "PromptStatusEnum": "prompts.models.Prompt.Status",
+        "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+    },
 }
 
 # --- product settings (defaults from ARCHITECTURE.md) ------------------------------------------
@@ -306,8 +321,31 @@ except (ValueError, TypeError, IndexError, KeyError, AttributeError) as _exc:
     raise ImproperlyConfigured(f'MODEL_PRICES must be JSON like {{"model": [input, output]}}: {_exc}') from None
 
 # --- live progress: WebSocket and event feed (executions.consumers, executions.feeds) ----------
+# WS_PING_INTERVAL and WS_MAX_CONNECTIONS_PER_EXECUTION are with the product settings above.
+
+# A WebSocket ticket (POST /api/v1/executions/{id}/ws-ticket) is good for one connect within this.
+WS_TICKET_SECONDS = envint("WS_TICKET_SECONDS", 30, minimum=1)
+# Browser origins allowed besides those of ALLOWED_HOSTS (scheme://host[:port]; "*" allows any).
+WS_ALLOWED_ORIGINS = envlist("WS_ALLOWED_ORIGINS", [])
+# Redis connections per ASGI process for tickets and socket slots (callers wait beyond it).
+WS_REDIS_MAX_CONNECTIONS = envint("WS_REDIS_MAX_CONNECTIONS", 50, minimum=1)
+# The SSE feed polls the database this often, sends a keep-alive comment after this much silence,
+# and ends after EVENT_STREAM_MAX_SECONDS (the client resumes with Last-Event-ID).
+EVENT_STREAM_POLL_SECONDS = envfloat("EVENT_STREAM_POLL_SECONDS", 0.5)
+EVENT_STREAM_KEEPALIVE_SECONDS = envint("EVENT_STREAM_KEEPALIVE_SECONDS", 15, minimum=1)
+EVENT_STREAM_MAX_SECONDS = envint("EVENT_STREAM_MAX_SECONDS", 300, minimum=1)
+if EVENT_STREAM_POLL_SECONDS <= 0:
+    raise ImproperlyConfigured(f"EVENT_STREAM_POLL_SECONDS must be positive, got {EVENT_STREAM_POLL_SECONDS}")
 
 # --- the integrator API: limits (executions.apis, prompts.apis) --------------------------------
+
+# Requests per window (RATE_LIMIT_WINDOW_SECONDS, counted from a counter's first hit) in Redis;
+# 0 = no limit. Over a limit: 429 rate_limited with Retry-After (executions.ratelimits).
+RATE_LIMIT_WINDOW_SECONDS = envint("RATE_LIMIT_WINDOW_SECONDS", 60, minimum=1)
+RATE_LIMIT_API_PER_USER = envint("RATE_LIMIT_API_PER_USER", 1200, minimum=0)
+RATE_LIMIT_EXECUTE_PER_USER = envint("RATE_LIMIT_EXECUTE_PER_USER", 30, minimum=0)
+RATE_LIMIT_EXECUTE_PER_WORKSPACE = envint("RATE_LIMIT_EXECUTE_PER_WORKSPACE", 300, minimum=0)
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["executions.ratelimits.ApiUserThrottle"]
 
 # --- data sources ------------------------------------------------------------------------------
 

@@ -29,9 +29,9 @@ CACHES = {
 }
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "BACKEND": "config.channel_layer.BoundedRedisChannelLayer",
         "CONFIG": {
-            "hosts": [redis_url_with_db(REDIS_URL, 11)],
+            "hosts": [{"address": redis_url_with_db(REDIS_URL, 11), "max_connections": 100, "timeout": 20}],
             "prefix": f"psa-test{_suffix}",
             "capacity": 1000,
             "expiry": 60,
