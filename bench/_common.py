@@ -67,3 +67,20 @@ def bench_workspace(slug: str, name: str) -> Any:
         name="Bench", slug="bench"
     )
     return services.workspace_create(organization=organization, name=name, slug=slug)
+
+
+def delete_executions(workspace: Any) -> None:
+    """Removes a bench workspace's executions and prompts with their object permissions (audit rows
+    stay: the audit chain is append-only)."""
+    from django.contrib.contenttypes.models import ContentType
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    from executions.models import PromptExecution
+    from prompts.models import Prompt
+
+    for model in (PromptExecution, Prompt):
+        ids = [str(pk) for pk in model.objects.filter(workspace=workspace).values_list("pk", flat=True)]
+        kind = ContentType.objects.get_for_model(model)
+        for permissions in (UserObjectPermission, GroupObjectPermission):
+            permissions.objects.filter(content_type=kind, object_pk__in=ids).delete()
+        model.objects.filter(workspace=workspace).delete()

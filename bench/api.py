@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, measure, percentiles, report, setup_django
+from _common import ROOT, arguments, bench_workspace, delete_executions, measure, percentiles, report, setup_django
 
 args = arguments(__doc__ or "")
 # The same user makes every request of the run: its limits are raised so none is refused (and a
@@ -246,28 +246,12 @@ def purge_queue() -> None:
         Queue(QUEUE).bind(connection.default_channel).purge()
 
 
-def delete_bench_executions(workspace: Any) -> None:
-    """The executions (and their unsaved prompts and object permissions) of the bench workspace."""
-    from django.contrib.contenttypes.models import ContentType
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
-    from executions.models import PromptExecution
-    from prompts.models import Prompt
-
-    for model in (PromptExecution, Prompt):
-        ids = [str(pk) for pk in model.objects.filter(workspace=workspace).values_list("pk", flat=True)]
-        kind = ContentType.objects.get_for_model(model)
-        for permissions in (UserObjectPermission, GroupObjectPermission):
-            permissions.objects.filter(content_type=kind, object_pk__in=ids).delete()
-        model.objects.filter(workspace=workspace).delete()
-
-
 def executions_under_load(user: Any, token: str) -> dict[str, Any]:
     # A workspace of its own: its executions are deleted before and after the run.
     workspace = bench_workspace("api-bench", "API bench")
     services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
     purge_queue()
-    delete_bench_executions(workspace)
+    delete_executions(workspace)
     folder = Path(tempfile.mkdtemp(prefix="bench-api-"))
     process, url = start_server(folder)
     try:
@@ -280,7 +264,7 @@ def executions_under_load(user: Any, token: str) -> dict[str, Any]:
             process.kill()
             process.wait(timeout=10)
         purge_queue()
-        delete_bench_executions(workspace)
+        delete_executions(workspace)
 
 
 main()

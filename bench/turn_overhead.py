@@ -51,7 +51,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, bench_workspace, percentiles, report, setup_django
+from _common import ROOT, bench_workspace, delete_executions, percentiles, report, setup_django
 from kombu import Queue
 
 
@@ -138,21 +138,6 @@ def bench_source(workspace: Workspace) -> DataSource:
     catalog_apply(datasource=source, introspection=datasource_services.connector_for(source).introspect())
     source.refresh_from_db()
     return source
-
-
-def delete_executions(workspace: Workspace) -> None:
-    """Removes the bench workspace's executions, their prompts and their object permissions."""
-    from django.contrib.contenttypes.models import ContentType
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
-    from prompts.models import Prompt
-
-    ids = [str(pk) for pk in PromptExecution.objects.filter(workspace=workspace).values_list("pk", flat=True)]
-    content_type = ContentType.objects.get_for_model(PromptExecution)
-    for model in (UserObjectPermission, GroupObjectPermission):
-        model.objects.filter(content_type=content_type, object_pk__in=ids).delete()
-    PromptExecution.objects.filter(workspace=workspace).delete()
-    Prompt.objects.filter(workspace=workspace).delete()
 
 
 class Workers:

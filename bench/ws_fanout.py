@@ -39,7 +39,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, percentiles, report, setup_django
+from _common import ROOT, arguments, bench_workspace, delete_executions, percentiles, report, setup_django
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -72,17 +72,6 @@ def raise_file_limit(needed: int) -> None:
     if soft != resource.RLIM_INFINITY and soft < needed:
         target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))  # the ASGI process inherits it
-
-
-def delete_executions(workspace: Workspace) -> None:
-    from django.contrib.contenttypes.models import ContentType
-    from guardian.models import GroupObjectPermission, UserObjectPermission
-
-    ids = [str(pk) for pk in PromptExecution.objects.filter(workspace=workspace).values_list("pk", flat=True)]
-    content_type = ContentType.objects.get_for_model(PromptExecution)
-    for model in (UserObjectPermission, GroupObjectPermission):
-        model.objects.filter(content_type=content_type, object_pk__in=ids).delete()
-    PromptExecution.objects.filter(workspace=workspace).delete()
 
 
 def make_executions(workspace: Workspace, user: Any, count: int) -> list[PromptExecution]:

@@ -20,7 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError, error_response
+from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
 from datasources.selectors import DataSourceNotFound
 from executions import ratelimits
 from executions.models import ExecutionStatus
@@ -83,11 +83,7 @@ class PromptOutput(serializers.Serializer):
     deleted_at = serializers.DateTimeField(allow_null=True, help_text="Set when soft-deleted.")
 
 
-class PromptPage(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = PromptOutput(many=True)
+PromptPage = paginated(PromptOutput, "PromptPage")
 
 
 _PROMPT_EXAMPLE = {
@@ -394,11 +390,7 @@ class PromptExecutionOutput(serializers.Serializer):
     user = serializers.CharField(source="user.username", allow_null=True, help_text="Who ran it.")
 
 
-class PromptExecutionPage(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    results = PromptExecutionOutput(many=True)
+PromptExecutionPage = paginated(PromptExecutionOutput, "PromptExecutionPage")
 
 
 class PromptExecutionsApi(APIView):
