@@ -12,8 +12,9 @@ the queue ``bench.api`` that no worker consumes (purged afterwards, with the exe
 workspace ``api-bench``), and the rate limits are raised so that they are counted but never
 refuse. Each of the 50 clients sends its requests one after the other (a closed loop), so the
 latencies include the queueing of a saturated server: goals p95 <= 50 ms (execute) and <= 20 ms
-(read). One client alone is measured too, for the service time. ``BENCH_DB_POOL=1`` gives the
-server a psycopg connection pool instead of a connection per request.
+(read). One client alone is measured too, for the service time. The server borrows database
+connections from its pool (DB_POOL_MAX_SIZE, the default settings); ``DB_POOL_MAX_SIZE=0`` measures a
+connection per request instead.
 """
 
 from __future__ import annotations
@@ -116,14 +117,7 @@ from config.settings.base import *  # noqa: F403
 
 CELERY_TASK_DEFAULT_QUEUE = {QUEUE!r}
 """
-# BENCH_DB_POOL=1: the server keeps a psycopg pool per process (Django's OPTIONS["pool"]) instead
-# of a new PostgreSQL connection per request (the default, DB_CONN_MAX_AGE=0).
-POOL = os.environ.get("BENCH_DB_POOL", "") == "1"
-if POOL:
-    SETTINGS_MODULE += """
-DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 2, "max_size": 30, "timeout": 30}
-"""
+POOL = os.environ.get("DB_POOL_MAX_SIZE", "10") != "0"  # the server's environment is this one's
 SERVER_ENV = {
     "LOG_LEVEL": "WARNING",
     "RATE_LIMIT_API_PER_USER": "100000000",

@@ -66,12 +66,16 @@ def _forget_content_types(**_: Any) -> None:
 def _persistent_database_connections(**_: Any) -> None:
     """Workers keep their database connection between tasks (WORKER_DB_CONN_MAX_AGE seconds, checked
     before reuse): a turn is a few short transactions, and connecting would be a large part of it.
-    The ASGI server keeps DB_CONN_MAX_AGE (0), as Django advises under ASGI."""
+    The ASGI server borrows from a connection pool instead (DB_POOL_MAX_SIZE)."""
     from django.conf import settings
     from django.db import connections
 
     for alias in connections:
-        connections[alias].settings_dict["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
+        connection = connections[alias]
+        # A pool (the web process's setting) and a kept connection exclude each other.
+        if connection.settings_dict.get("OPTIONS", {}).pop("pool", None) is not None:
+            getattr(connection, "close_pool", lambda: None)()
+        connection.settings_dict["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
 
 
 @task_prerun.connect

@@ -140,7 +140,16 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
     raise ImproperlyConfigured("DATABASE_URL must point to PostgreSQL: it is the only database of Prompt Studio.")
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 5)
-# Celery workers keep connections between tasks (config/celery.py); the web process does not.
+# The web process borrows connections from a psycopg pool of at most DB_POOL_MAX_SIZE per process
+# (a request no longer pays for a new PostgreSQL connection); 0 = a connection per request, or
+# DB_CONN_MAX_AGE. Celery workers keep one connection between tasks instead (config/celery.py).
+DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 10, minimum=0)
+if DB_POOL_MAX_SIZE and not DATABASES["default"]["CONN_MAX_AGE"]:
+    DATABASES["default"]["OPTIONS"]["pool"] = {
+        "min_size": 1,
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1),  # waiting for a free connection
+    }
 WORKER_DB_CONN_MAX_AGE = envint("WORKER_DB_CONN_MAX_AGE", 60, minimum=0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
