@@ -5,17 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AnonymousUser, Permission, User
-from django.contrib.contenttypes.models import ContentType
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
-from guardian.core import ObjectPermissionChecker
-from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
 from datasources.models import CatalogTable, DataSource, QueryExport
-from governance.models import Membership
+from governance.permissions import object_with_perms
 from governance.selectors import workspaces_for_user
 
 
@@ -43,49 +40,12 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
         raise DataSourceNotFound("No such data source.") from None
     if not user.is_authenticated:
         raise DataSourceNotFound("No such data source.")
-    datasource, perms = _datasource_with_perms(user, pk)
+    datasource, perms = object_with_perms(DataSource, pk, user)
     if datasource is None or "view_datasource" not in perms:
         raise DataSourceNotFound("No such data source.")
     if perm is not None and perm not in perms:
         raise PermissionDenied("Your role does not allow this on this data source.")
     return datasource
-
-
-def _datasource_with_perms(user: User, pk: uuid.UUID) -> tuple[DataSource | None, set[str]]:
-    """The source, if it is in one of the user's workspaces, and the user's object
-    permissions on it (role groups and personal grants), the way guardian's checker reads them, in
-    one query."""
-    if not user.is_active:
-        return None, set()
-    query = DataSource.objects.filter(pk=pk, workspace__in=workspaces_for_user(user=user)).select_related("workspace")
-    if user.is_superuser:  # every permission: guardian's own answer
-        datasource = query.first()
-        return datasource, set(ObjectPermissionChecker(user).get_perms(datasource)) if datasource else set()
-    content_type = ContentType.objects.get_for_model(DataSource)  # cached per process
-    found = list(DataSource.objects.raw(_WITH_PERMS_SQL, {"pk": pk, "user": user.pk, "ct": content_type.pk}))
-    if not found:
-        return None, set()
-    return found[0], set(getattr(found[0], "perms_array"))  # noqa: B009  an extra column of the raw query
-
-
-# Raw SQL on a hot path (every tool call that names a source): the ORM spent several times the
-# database's own time compiling the equivalent query. Membership, then guardian's user and group
-# object permissions (object_pk is the id as text, as guardian stores it).
-_WITH_PERMS_SQL = f"""
-    SELECT d.*, ARRAY(
-        SELECT p.codename FROM {UserObjectPermission._meta.db_table} u
-        JOIN {Permission._meta.db_table} p ON p.id = u.permission_id
-        WHERE u.user_id = %(user)s AND u.content_type_id = %(ct)s AND u.object_pk = d.id::text
-        UNION
-        SELECT p.codename FROM {GroupObjectPermission._meta.db_table} g
-        JOIN {Permission._meta.db_table} p ON p.id = g.permission_id
-        JOIN {User.groups.through._meta.db_table} ug ON ug.group_id = g.group_id
-        WHERE ug.user_id = %(user)s AND g.content_type_id = %(ct)s AND g.object_pk = d.id::text
-    ) AS perms_array
-    FROM {DataSource._meta.db_table} d
-    WHERE d.id = %(pk)s
-      AND d.workspace_id IN (SELECT m.workspace_id FROM {Membership._meta.db_table} m WHERE m.user_id = %(user)s)
-"""  # noqa: S608  table names from the models, values as parameters
 
 
 def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) -> QuerySet[CatalogTable]:

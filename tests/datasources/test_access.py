@@ -57,3 +57,15 @@ def test_another_organisation_an_inactive_member_and_garbage_ids_find_nothing(te
     tenancy.ana.save(update_fields=["is_active"])
     with pytest.raises(DataSourceNotFound):
         access_datasource(user=tenancy.ana, datasource_id=source.pk)
+
+
+def test_a_superuser_member_holds_every_permission_and_a_stranger_superuser_none(tenancy, source) -> None:
+    from governance.models import Role
+    from tests.factories import make_member, make_user
+
+    root = make_member(tenancy.acme, "root", Role.VIEWER).user
+    root.is_superuser = True
+    root.save(update_fields=["is_superuser"])
+    assert _perms(root, source) == {"view_datasource", "query_datasource", "write_datasource", "administer_datasource"}
+    outsider = make_user("outsider", staff=True)  # a superuser of no workspace of this source
+    assert _perms(outsider, source) == set()
