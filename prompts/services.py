@@ -21,7 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from datasources.selectors import access_datasource
 from governance.models import Role, Workspace
-from governance.roles import grant_to_roles, role_group_name
+from governance.roles import grant_object_perms, grant_to_roles, role_group_name
 from prompts.models import Prompt
 
 _MANAGERS = (Role.OWNER, Role.ADMIN)
@@ -30,8 +30,7 @@ _LIBRARY_READERS = (Role.ANALYST, Role.VIEWER)
 
 def _grant(prompt: Prompt) -> None:
     if prompt.created_by is not None:
-        for perm in ("view_prompt", "change_prompt"):
-            assign_perm(f"prompts.{perm}", prompt.created_by, prompt)
+        grant_object_perms(obj=prompt, users={prompt.created_by: ("prompts.view_prompt", "prompts.change_prompt")})
     perms_by_role: dict[str, tuple[str, ...]] = dict.fromkeys(
         _MANAGERS, ("prompts.view_prompt", "prompts.change_prompt")
     )

@@ -82,7 +82,7 @@ def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
             options={"temperature": request.temperature} if request.temperature is not None else {},
             tags=list(request.tags),
         )
-        _grant_execution(execution, user)
+        execution_grant(execution, user)
         Turn.objects.create(execution=execution, index=0, category="enrichment")
         execution = PromptExecution.objects.select_for_update().get(pk=execution.pk)
         events.event_append(execution, events.EXECUTION_CREATED, {"status": execution.status})
@@ -113,7 +113,8 @@ def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids
     )
 
 
-def _grant_execution(execution: PromptExecution, user: User) -> None:
+def execution_grant(execution: PromptExecution, user: User) -> None:
+    """Its author views and changes an execution; so do the owners and admins of its workspace."""
     perms = ("executions.view_promptexecution", "executions.change_promptexecution")
     grant_object_perms(obj=execution, users={user: perms})
     grant_to_roles(obj=execution, workspace_id=execution.workspace_id,

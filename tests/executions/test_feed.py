@@ -13,10 +13,10 @@ import httpx
 import pytest
 from django.db import transaction
 from django.test import Client
-from guardian.shortcuts import assign_perm
 
 from executions import events
 from executions.models import ExecutionStatus, PromptExecution
+from executions.services.create import execution_grant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,8 +24,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def make_execution(tenancy: Any) -> PromptExecution:
     """An execution of Alice's that no worker runs: the test writes its timeline itself."""
     execution = PromptExecution.objects.create(workspace=tenancy.acme, user=tenancy.alice, prompt_text="x")
-    assign_perm("executions.view_promptexecution", tenancy.alice, execution)
-    assign_perm("executions.change_promptexecution", tenancy.alice, execution)
+    execution_grant(execution, tenancy.alice)  # what execution_create grants
     return execution
 
 
@@ -152,3 +151,23 @@ def test_sse_resumes_after_last_event_id_follows_new_events_and_ends_after_the_t
         assert response.status_code == 400
         response.read()
         assert response.json()["error"]["code"] == "validation_error"
+
+
+@pytest.mark.parametrize(
+    ("persona", "events_status", "ticket_status"),
+    [
+        ("anonymous", 401, 401),
+        ("bob", 404, 404),  # another organisation
+        ("vic", 404, 404),  # a viewer of the workspace: Alice's execution is not shared with viewers
+        ("ana", 404, 404),  # an analyst: neither with analysts
+        ("adam", 200, 201),  # an admin sees every execution of the workspace
+        ("alice", 200, 201),  # its author
+    ],
+)
+def test_permission_matrix_of_the_feed_and_the_ticket(
+    tenancy, api, client_for, persona, events_status, ticket_status
+) -> None:
+    execution = make_execution(tenancy)
+    client = api if persona == "anonymous" else client_for(getattr(tenancy, persona))
+    assert client.get(f"/api/v1/executions/{execution.pk}/events").status_code == events_status
+    assert client.post(f"/api/v1/executions/{execution.pk}/ws-ticket").status_code == ticket_status
