@@ -236,14 +236,15 @@ def _budget_check(*, workspace_id: Any, ai_model: str) -> None:
         )
 
 
-def _create(request: Request, execute: services.ExecuteRequest) -> PromptExecution:
-    """Membership first (so nobody spends another workspace's limits), the token budget, then the
+def start_execution(user: Any, execute: services.ExecuteRequest) -> PromptExecution:
+    """How every API entry point starts an execution (execute, rerun, a saved prompt's run):
+    membership first (so nobody spends another workspace's limits), the token budget, then the
     limits, then the service; its validation errors keep their own codes."""
-    membership_in(user=request.user, workspace_id=execute.workspace_id)
+    membership_in(user=user, workspace_id=execute.workspace_id)
     _budget_check(workspace_id=execute.workspace_id, ai_model=execute.ai_model)
-    ratelimits.rate_limit_check(ratelimits.execute_limits(user_id=request.user.pk, workspace_id=execute.workspace_id))
+    ratelimits.rate_limit_check(ratelimits.execute_limits(user_id=user.pk, workspace_id=execute.workspace_id))
     try:
-        return services.execution_create(user=request.user, request=execute)  # type: ignore[arg-type]
+        return services.execution_create(user=user, request=execute)
     except DjangoValidationError as exc:
         errors = exc.error_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.error_list}
         field_errors = next(iter(errors.values()))
@@ -319,8 +320,8 @@ class ExecuteApi(APIView):
         data = self.ExecuteInput(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        execution = _create(
-            request,
+        execution = start_execution(
+            request.user,
             services.ExecuteRequest(
                 prompt_text=values["prompt_text"],
                 workspace_id=values["workspace_id"],
@@ -350,8 +351,8 @@ class ExecutionRerunApi(APIView):
         prompt_id = execution.prompt_id
         if prompt_id and not prompts_for_user(user=request.user).filter(pk=prompt_id).exists():
             prompt_id = None
-        rerun = _create(
-            request,
+        rerun = start_execution(
+            request.user,
             services.ExecuteRequest(
                 prompt_text=execution.prompt_text,
                 workspace_id=execution.workspace_id,

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -22,10 +21,10 @@ from rest_framework.views import APIView
 
 from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
 from datasources.selectors import DataSourceNotFound
-from executions import ratelimits
+from executions.apis import start_execution
 from executions.models import ExecutionStatus
 from executions.selectors import executions_for_user
-from executions.services import ExecuteRequest, execution_create
+from executions.services import ExecuteRequest
 from governance.selectors import access_workspace
 from prompts import selectors, services
 from prompts.models import Prompt
@@ -349,13 +348,9 @@ class PromptRunApi(APIView):
             tags=prompt.tags,
             prompt_id=prompt.pk,
         )
-        user: Any = request.user
-        # A run is a new execution: it spends the same limits as POST /prompts/execute.
-        ratelimits.rate_limit_check(ratelimits.execute_limits(user_id=user.pk, workspace_id=prompt.workspace_id))
+        # A run is a new execution, started like POST /prompts/execute: same limits, budget and errors.
         try:
-            execution = execution_create(user=user, request=run)
-        except ValidationError as exc:
-            raise _execution_invalid(exc) from exc
+            execution = start_execution(request.user, run)
         except DataSourceNotFound as exc:
             raise ApiError(400, "unknown_datasource", "A data source of this prompt no longer exists.") from exc
         body = {
@@ -367,17 +362,6 @@ class PromptRunApi(APIView):
             "links": {"execution": f"/api/v1/executions/{execution.pk}"},
         }
         return Response(RunOutput(body).data, status=status.HTTP_202_ACCEPTED)
-
-
-def _execution_invalid(exc: ValidationError) -> ApiError:
-    """execution_create's field errors, with their own code (prompt_too_long, unknown_model)."""
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            error = errors[0]
-            message = " ".join(error.messages)
-            code = error.code or "validation_error"
-            return ApiError(400, code, message, _details(code, field, message))
-    return ApiError(400, "validation_error", " ".join(exc.messages))
 
 
 class PromptExecutionOutput(serializers.Serializer):

@@ -21,6 +21,7 @@ import redis
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from config.env import redis_url_with_db
 from datasources import services as datasource_services
 from datasources.catalog import catalog_apply
 from datasources.demo import demo_data_load
@@ -52,7 +53,8 @@ def _clean_test_redis() -> None:
     """The test Redis databases start empty (the running studio's databases are left alone); a run
     with TEST_INSTANCE empties only its own keys, so another run can go on beside it."""
     for db in settings.TEST_REDIS_DBS:
-        client = redis.Redis.from_url(settings.REDIS_URL, db=db)
+        # The database in the URL's path wins over a db= argument: name it in the URL.
+        client = redis.Redis.from_url(redis_url_with_db(settings.REDIS_URL, db))
         if not settings.TEST_INSTANCE:
             client.flushdb()
         else:

@@ -266,7 +266,8 @@ def test_runs_spend_the_execute_rate_limit(tenancy, client_for, settings) -> Non
     settings.RATE_LIMIT_EXECUTE_PER_USER = 1
     prompt = save(tenancy)
     client = client_for(tenancy.ana)
-    assert client.post(f"/api/v1/prompts/{prompt.pk}/run").status_code == 202
+    first = client.post(f"/api/v1/prompts/{prompt.pk}/run")
+    assert first.status_code == 202, (first.content, tenancy.ana.pk)
     response = client.post(f"/api/v1/prompts/{prompt.pk}/run")
     assert (response.status_code, error_code(response)) == (429, "rate_limited")
     assert int(response["Retry-After"]) > 0
@@ -343,3 +344,18 @@ def test_permission_matrix(tenancy, client_for, who, endpoint) -> None:
     assert response.status_code == expected, (who, endpoint, response.content[:300])
     if expected >= 400:
         assert set(response.json()["error"]) == {"code", "message", "details"}
+
+
+def test_a_run_is_refused_up_front_when_the_model_budget_is_spent(tenancy, client_for, settings) -> None:
+    from django.core.cache import cache
+
+    from agent.llm import _budget_key
+
+    settings.MODEL_TOKEN_BUDGET, settings.OPENAI_API_KEY = 1000, "test-key"
+    cache.set(_budget_key(tenancy.acme.pk), 1000)
+    prompt = save(tenancy)
+    Prompt.objects.filter(pk=prompt.pk).update(ai_model_used="")  # the deployment's model, not "offline"
+    response = client_for(tenancy.ana).post(f"/api/v1/prompts/{prompt.pk}/run")
+    assert (response.status_code, error_code(response)) == (429, "model_budget_exceeded")
+    assert not PromptExecution.objects.exists()
+    cache.delete(_budget_key(tenancy.acme.pk))
