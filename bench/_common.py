@@ -84,3 +84,15 @@ def delete_executions(workspace: Any) -> None:
         for permissions in (UserObjectPermission, GroupObjectPermission):
             permissions.objects.filter(content_type=kind, object_pk__in=ids).delete()
         model.objects.filter(workspace=workspace).delete()
+
+
+def stop_process(process: Any, timeout: float = 20) -> None:
+    """Terminates a server or worker the bench started; killed if it does not stop in ``timeout``."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

@@ -30,7 +30,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, delete_executions, measure, percentiles, report, setup_django
+from _common import (
+    ROOT,
+    arguments,
+    bench_workspace,
+    delete_executions,
+    measure,
+    percentiles,
+    report,
+    setup_django,
+    stop_process,
+)
 
 args = arguments(__doc__ or "")
 # The same user makes every request of the run: its limits are raised so none is refused (and a
@@ -251,12 +261,7 @@ def executions_under_load(user: Any, token: str) -> dict[str, Any]:
     try:
         return asyncio.run(_load(url, token, str(workspace.pk), process, folder))
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout=30)
         purge_queue()
         delete_executions(workspace)
 

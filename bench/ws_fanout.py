@@ -39,7 +39,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, delete_executions, percentiles, report, setup_django
+from _common import ROOT, arguments, bench_workspace, delete_executions, percentiles, report, setup_django, stop_process
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -298,11 +298,7 @@ def main() -> None:
             time.sleep(0.1)
         figures = asyncio.run(run(server.pid, f"ws://127.0.0.1:{port}", user, executions, warmup))
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server)
         delete_executions(workspace)
     if figures["failed"] or figures["lost"]:
         print(f"ASGI server log: {log_path}")

@@ -45,18 +45,19 @@ def error_response(description: str, *examples: tuple[str, str]) -> OpenApiRespo
     )
 
 
-def _error(description: str, code: str, message: str) -> OpenApiResponse:
+def error_example(description: str, code: str, message: str) -> OpenApiResponse:
+    """A documented error answer with one example."""
     return error_response(description, (code, message))
 
 
 ERROR_RESPONSES = {
-    400: _error("Malformed JSON or invalid fields", "validation_error", "The request is not valid."),
-    401: _error(
+    400: error_example("Malformed JSON or invalid fields", "validation_error", "The request is not valid."),
+    401: error_example(
         "Missing, invalid or expired credentials", "not_authenticated", "Authentication credentials were not provided."
     ),
-    403: _error("Your role does not allow this", "permission_denied", "You do not have permission."),
-    404: _error("Unknown id, or an id of another workspace", "not_found", "No such workspace."),
-    413: _error("Body over the size limit", "request_too_large", "The request body is too large."),
+    403: error_example("Your role does not allow this", "permission_denied", "You do not have permission."),
+    404: error_example("Unknown id, or an id of another workspace", "not_found", "No such workspace."),
+    413: error_example("Body over the size limit", "request_too_large", "The request body is too large."),
 }
 
 

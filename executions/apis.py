@@ -18,9 +18,9 @@ from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
 )
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
@@ -28,8 +28,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
-from datasources.apis import CONTENT_TYPES, FileDownloadView, connector_error
+from config.api import ERROR_RESPONSES, ApiError, error_example, paginated
+from datasources.apis import CONTENT_TYPES, SOURCE_ERRORS, FileDownloadView, connector_error
 from datasources.connectors.base import ConnectorError
 from datasources.queries import query_export
 from executions import ratelimits, services
@@ -42,11 +42,7 @@ from prompts.selectors import prompts_for_user
 # --- documentation helpers ----------------------------------------------------------------------
 
 
-def _error(description: str, code: str, message: str) -> OpenApiResponse:
-    return error_response(description, (code, message))
-
-
-RATE_LIMITED = _error(
+RATE_LIMITED = error_example(
     "Over a rate limit (Retry-After says when to try again); or the workspace's monthly model tokens are spent "
     "(model_budget_exceeded)",
     "rate_limited",
@@ -54,20 +50,20 @@ RATE_LIMITED = _error(
 )
 EXECUTE_ERRORS = {
     **ERROR_RESPONSES,
-    400: _error(
+    400: error_example(
         "Invalid fields, or a prompt the service refuses: prompt_empty, prompt_too_long (over MAX_PROMPT_CHARS), "
         "unknown_model",
         "prompt_too_long",
         "The prompt is longer than 8000 characters.",
     ),
-    404: _error("A workspace, data source or saved prompt you cannot see", "not_found", "No such data source."),
+    404: error_example("A workspace, data source or saved prompt you cannot see", "not_found", "No such data source."),
     429: RATE_LIMITED,
 }
 API_ERRORS = {**ERROR_RESPONSES, 429: RATE_LIMITED}
 ACTION_ERRORS = {
     **API_ERRORS,
-    404: _error("Unknown execution or question, or one of another workspace", "not_found", "No such execution."),
-    409: _error(
+    404: error_example("Unknown execution or question, or one of another workspace", "not_found", "No such execution."),
+    409: error_example(
         "The execution is finished (execution_finished) or the request was already answered (already_answered)",
         "already_answered",
         "This request was already answered.",
@@ -75,15 +71,15 @@ ACTION_ERRORS = {
 }
 RESULT_ERRORS = {
     **API_ERRORS,
-    403: _error(
+    403: error_example(
         "You may view the execution but not query its data source, or your policies deny the query",
         "permission_denied",
         "Your role does not allow this on this data source.",
     ),
-    409: _error("The execution has no query result to download", "no_result", "This execution has no query result."),
-    422: _error("The data source refused the query", "query_failed", "The query failed."),
-    502: _error("The data source cannot be reached", "datasource_unreachable", "The data source is unreachable."),
-    504: _error("The query ran over the export time limit", "query_timeout", "The query timed out."),
+    409: error_example(
+        "The execution has no query result to download", "no_result", "This execution has no query result."
+    ),
+    **SOURCE_ERRORS,
 }
 
 EXAMPLE_ID = "3f0c6d0e-8a5e-4b7f-9d3c-2b1f4e6a7c90"
@@ -492,7 +488,7 @@ class ExecutionRespondApi(APIView):
 
 
 class _DecideApi(APIView):
-    approve = True
+    approve: bool
 
     def post(self, request: Request, execution_id: str) -> Response:
         execution = access_execution(user=request.user, execution_id=execution_id)
@@ -510,39 +506,28 @@ class _DecideApi(APIView):
         return _detail(execution)
 
 
-_DECIDE_DOC = (
-    "Decides an approval request of the execution; it resumes (a rejected call is an observation the model "
-    "sees). Approvers are the roles of the workspace's approval rules (owners and admins by default); who "
-    "asked does not approve their own request unless they own the workspace (403)."
-)
+def _decide_schema(operation_id: str) -> Any:
+    return extend_schema_view(
+        post=extend_schema(
+            operation_id=operation_id,
+            request=DecideInput,
+            responses={200: ExecutionDetailOutput, **ACTION_ERRORS},
+            tags=["executions"],
+            description="Decides an approval request of the execution; it resumes (a rejected call is an "
+            "observation the model sees). Approvers are the roles of the workspace's approval rules (owners and "
+            "admins by default); who asked does not approve their own request unless they own the workspace (403).",
+        )
+    )
 
 
+@_decide_schema("executions_approve")
 class ExecutionApproveApi(_DecideApi):
     approve = True
 
-    @extend_schema(
-        operation_id="executions_approve",
-        request=DecideInput,
-        responses={200: ExecutionDetailOutput, **ACTION_ERRORS},
-        tags=["executions"],
-        description=_DECIDE_DOC,
-    )
-    def post(self, request: Request, execution_id: str) -> Response:
-        return super().post(request, execution_id)
 
-
+@_decide_schema("executions_reject")
 class ExecutionRejectApi(_DecideApi):
     approve = False
-
-    @extend_schema(
-        operation_id="executions_reject",
-        request=DecideInput,
-        responses={200: ExecutionDetailOutput, **ACTION_ERRORS},
-        tags=["executions"],
-        description=_DECIDE_DOC,
-    )
-    def post(self, request: Request, execution_id: str) -> Response:
-        return super().post(request, execution_id)
 
 
 class ExecutionCancelApi(APIView):

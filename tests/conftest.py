@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -199,20 +200,19 @@ def celery_worker(worker: WorkerHandle) -> str:
     return worker.hostname
 
 
-@pytest.fixture(scope="session")
-def live_server_url(
-    django_db_setup: None, celery_worker: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The real ASGI server (uvicorn + Channels) on a free port, on the test database."""
+@contextmanager
+def asgi_server(log_dir: Path, **env: str) -> Iterator[str]:
+    """A real ASGI server (uvicorn + Channels) on a free port, on the test database, with ``env``
+    on top of the tests' environment; its URL once it answers, stopped on exit."""
     import httpx
 
     port = _free_port()
-    log = tmp_path_factory.mktemp("asgi") / "asgi.log"
+    log = log_dir / "asgi.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
              "--lifespan", "off", "--ws", "websockets-sansio", "--no-access-log"],
-            cwd=ROOT, env=subprocess_env(), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=subprocess_env(**env), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -224,6 +224,15 @@ def live_server_url(
         yield url
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup: None, celery_worker: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The real ASGI server on a free port, on the test database."""
+    with asgi_server(tmp_path_factory.mktemp("asgi")) as url:
+        yield url
 
 
 # --- data sources shared by the datasources and governance tests ----------------------------

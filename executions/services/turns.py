@@ -546,8 +546,7 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
         ends = (
             execution.cancel_requested
             or bool(_missing(reply, current))
-            or finished is not None
-            or any(v.get("status") == "finish" for v in observations.values())
+            or any(v.get("status") == "finish" for v in observations.values())  # this delivery's or an earlier one's
         )
         if not ends:
             # The common case, in three statements: the execution's changes, the turn, the next turn.

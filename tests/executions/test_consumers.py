@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +28,7 @@ from executions.consumers import (
     CLOSE_UNAUTHENTICATED,
 )
 from executions.models import ExecutionEvent, ExecutionStatus, Interaction, PromptExecution
-from tests.conftest import ROOT, _free_port, _stop, subprocess_env, wait_for
+from tests.conftest import asgi_server, wait_for
 from tests.executions.conftest import assert_timeline_intact, run, wait_status
 from tests.executions.test_feed import append, make_execution, session_cookie
 from tests.fakes.openai_server import reply, tool_call
@@ -277,26 +275,8 @@ def test_a_foreign_origin_is_refused_and_our_own_is_let_through(tenancy, live_se
 @pytest.fixture(scope="module")
 def quick_ping_server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second ASGI server whose sockets are pinged every second."""
-    import httpx
-
-    port = _free_port()
-    log = tmp_path_factory.mktemp("asgi-ping") / "asgi.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-             "--lifespan", "off", "--ws", "websockets-sansio", "--no-access-log"],
-            cwd=ROOT, env=subprocess_env(WS_PING_INTERVAL="1"), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(
-            lambda: process.poll() is None and httpx.get(f"{url}/health", timeout=2).status_code in (200, 503),
-            timeout=60,
-            what=f"the ASGI server answering (log: {log})",
-        )
+    with asgi_server(tmp_path_factory.mktemp("asgi-ping"), WS_PING_INTERVAL="1") as url:
         yield url
-    finally:
-        _stop(process)
 
 
 def test_a_socket_that_does_not_answer_pings_is_dropped_and_one_that_does_stays(tenancy, quick_ping_server) -> None:
