@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services setup run test lint format bench stop services-status clean
+.PHONY: help install services setup run test browser lint format bench stop services-status clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -29,8 +29,15 @@ run: setup ## Set everything up and run the studio, a Celery worker, beat and Fl
 	@$(MANAGE) seed_demo --banner
 	@honcho start -f Procfile
 
-test: services ## Set everything up and run the whole test suite against real PostgreSQL and Redis
+test: services browser ## Set everything up and run the whole test suite against real PostgreSQL and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's Chromium (never a downloaded one); installed here when we can.
+CHROMIUM ?= /usr/bin/chromium
+browser: ## Install Debian's Chromium for the browser tests (as root on Debian; they skip without it)
+	@test -x $(CHROMIUM) || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } ; } \
+		|| echo "No Chromium at $(CHROMIUM) and no way to install it here: the browser tests will skip."
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

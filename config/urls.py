@@ -5,7 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from config import health
+from config import health, pages
 
 urlpatterns = [
     path("health", health.health, name="health"),
@@ -16,6 +16,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("api/v1/", include("config.api_urls")),
+    path("workspace/switch", pages.workspace_switch, name="workspace-switch"),
+    path("prompts/", include("prompts.page_urls")),
+    path("datasources/", include("datasources.page_urls")),
+    path("governance/", include("governance.page_urls")),
     path("", include("executions.urls")),
 ]
 

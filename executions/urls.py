@@ -1,3 +1,5 @@
+"""The pages of executions (the API's routes are in api_urls and feed_urls)."""
+
 from __future__ import annotations
 
 from django.urls import path
@@ -6,5 +8,6 @@ from executions import views
 
 urlpatterns = [
     path("", views.studio, name="studio"),
-    path("workspace/switch", views.workspace_switch, name="workspace-switch"),
+    path("executions/", views.history, name="history"),
+    path("executions/<uuid:execution_id>/", views.execution_page, name="execution-page"),
 ]

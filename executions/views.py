@@ -1,30 +1,24 @@
-"""Server-rendered Prompt Studio pages."""
+"""Server-rendered pages of executions: the studio, one execution, the history."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.shortcuts import render
 
-from governance import selectors
-
-SESSION_WORKSPACE_KEY = "psa_workspace_id"
+from config.pages import workspace_page
+from governance.models import Membership
 
 
-@login_required
-def studio(request: HttpRequest) -> HttpResponse:
-    memberships = list(selectors.memberships_for_user(user=request.user).order_by("workspace__name"))
-    current = next(
-        (m for m in memberships if str(m.workspace_id) == request.session.get(SESSION_WORKSPACE_KEY)),
-        memberships[0] if memberships else None,
-    )
-    return render(request, "studio/index.html", {"memberships": memberships, "current": current})
+@workspace_page
+def studio(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return render(request, "placeholder.html", {"title": "Studio"})
 
 
-@login_required
-@require_POST
-def workspace_switch(request: HttpRequest) -> HttpResponse:
-    workspace = selectors.access_workspace(user=request.user, workspace_id=request.POST.get("workspace_id"))
-    request.session[SESSION_WORKSPACE_KEY] = str(workspace.pk)
-    return redirect("studio")
+@workspace_page
+def execution_page(request: HttpRequest, membership: Membership, execution_id: str) -> HttpResponse:
+    return render(request, "placeholder.html", {"title": "Execution"})
+
+
+@workspace_page
+def history(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return render(request, "placeholder.html", {"title": "History"})
