@@ -24,9 +24,12 @@ def setup_django() -> None:
     django.setup()
 
 
-def arguments(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def arguments(description: str, **options: tuple[type, Any, str]) -> argparse.Namespace:
+    """``--quick``, and the bench's own ``name=(type, default, help)`` options as ``--name``."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smaller run that finishes in under 45 seconds")
+    for name, (kind, default, text) in options.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default, help=text)
     return parser.parse_args()
 
 

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import QuerySet
 from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -34,7 +33,7 @@ from datasources.connectors.base import ConnectorError
 from datasources.queries import query_export
 from executions import ratelimits, services
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn
-from executions.selectors import access_execution, executions_for_user
+from executions.selectors import access_execution, executions_search
 from governance.gateway import actor_for, audit_outcome, authorize
 from governance.selectors import access_workspace, membership_in
 from prompts.selectors import prompts_for_user
@@ -236,11 +235,11 @@ def start_execution(user: Any, execute: services.ExecuteRequest) -> PromptExecut
     """How every API entry point starts an execution (execute, rerun, a saved prompt's run):
     membership first (so nobody spends another workspace's limits), the token budget, then the
     limits, then the service; its validation errors keep their own codes."""
-    membership_in(user=user, workspace_id=execute.workspace_id)
+    membership = membership_in(user=user, workspace_id=execute.workspace_id)
     _budget_check(workspace_id=execute.workspace_id, ai_model=execute.ai_model)
     ratelimits.rate_limit_check(ratelimits.execute_limits(user_id=user.pk, workspace_id=execute.workspace_id))
     try:
-        return services.execution_create(user=user, request=execute)
+        return services.execution_create(user=user, request=execute, membership=membership)
     except DjangoValidationError as exc:
         errors = exc.error_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.error_list}
         field_errors = next(iter(errors.values()))
@@ -397,21 +396,9 @@ class ExecutionListApi(APIView):
         filters = data.validated_data
         if "workspace_id" in filters:
             access_workspace(user=request.user, workspace_id=filters["workspace_id"])
-        executions: QuerySet[PromptExecution] = executions_for_user(
-            user=request.user, workspace_id=filters.get("workspace_id")
-        )
-        if "status" in filters:
-            executions = executions.filter(status=filters["status"])
-        if "intent" in filters:
-            executions = executions.filter(intent_type=filters["intent"].upper())
-        if "datasource_id" in filters:
-            executions = executions.filter(selected_data_source_ids__contains=[filters["datasource_id"]])
-        if "created_after" in filters:
-            executions = executions.filter(created_at__gte=filters["created_after"])
-        if "created_before" in filters:
-            executions = executions.filter(created_at__lt=filters["created_before"])
+        executions = executions_search(user=request.user, **filters)
         paginator = LimitOffsetPagination()
-        page = paginator.paginate_queryset(executions.order_by("-created_at"), request, view=self) or []
+        page = paginator.paginate_queryset(executions, request, view=self) or []
         return paginator.get_paginated_response(ExecutionOutput(page, many=True).data)
 
 

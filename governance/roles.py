@@ -6,8 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.contrib.auth.models import Group, Permission
-from django.contrib.contenttypes.models import ContentType
-from guardian.models import GroupObjectPermission, UserObjectPermission
+from django.db import connection
 
 from governance.models import Role
 
@@ -35,41 +34,82 @@ DATASOURCE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 def grant_to_roles(*, obj: Any, workspace_id: object, perms_by_role: Mapping[str, Sequence[str]]) -> None:
     """Gives each role's group of the workspace its object permissions (``app_label.codename``) on
     ``obj``: how a new data source, prompt or execution gets its role defaults."""
-    groups = Group.objects.filter(name__in=[role_group_name(workspace_id, role) for role in perms_by_role])
-    by_name = {group.name: group for group in groups}
-    grant_object_perms(
-        obj=obj,
-        groups={
-            by_name[name]: perms
-            for role, perms in perms_by_role.items()
-            if (name := role_group_name(workspace_id, role)) in by_name
-        },
-    )
+    grant(obj=obj, workspace_id=workspace_id, perms_by_role=perms_by_role)
 
 
 def grant_object_perms(
     *, obj: Any, users: Mapping[Any, Sequence[str]] | None = None, groups: Mapping[Group, Sequence[str]] | None = None
 ) -> None:
-    """Object permissions (``app_label.codename``) on ``obj`` for users and groups: what guardian's
-    ``assign_perm`` does a row and a few queries at a time, in one insert per kind (rows that exist
-    already are kept). Every object created through the API gets a dozen of these."""
-    users, groups = users or {}, groups or {}
-    content_type = ContentType.objects.get_for_model(obj)
-    wanted = {perm for perms in (*users.values(), *groups.values()) for perm in perms}
-    codenames = {perm.split(".", 1)[-1] for perm in wanted}
-    ids = dict(
-        Permission.objects.filter(content_type=content_type, codename__in=codenames).values_list("codename", "id")
-    )
-    if unknown := codenames - ids.keys():
-        raise Permission.DoesNotExist(f"No permission {sorted(unknown)} for {content_type.app_label}.")
-    object_pk = str(obj.pk)
-    UserObjectPermission.objects.bulk_create(
-        [UserObjectPermission(user=user, permission_id=ids[perm.split(".", 1)[-1]], content_type=content_type,
-                              object_pk=object_pk) for user, perms in users.items() for perm in perms],
-        ignore_conflicts=True,
-    )  # fmt: skip
-    GroupObjectPermission.objects.bulk_create(
-        [GroupObjectPermission(group=group, permission_id=ids[perm.split(".", 1)[-1]], content_type=content_type,
-                               object_pk=object_pk) for group, perms in groups.items() for perm in perms],
-        ignore_conflicts=True,
-    )  # fmt: skip
+    """Object permissions (``app_label.codename``) on ``obj`` for users and groups (rows that exist
+    already are kept)."""
+    _grant_rows(obj, [(user.pk, perm) for user, perms in (users or {}).items() for perm in perms],
+                [(group.name, perm) for group, perms in (groups or {}).items() for perm in perms])  # fmt: skip
+
+
+def grant(
+    *,
+    obj: Any,
+    users: Mapping[Any, Sequence[str]] | None = None,
+    workspace_id: object = None,
+    perms_by_role: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Object permissions on ``obj`` for users and for the role groups of a workspace, in one
+    statement: what guardian's ``assign_perm`` does a row and a few queries at a time. Every
+    prompt and execution the API creates gets a dozen of these, on the request's critical path."""
+    user_rows = [(user.pk, perm) for user, perms in (users or {}).items() for perm in perms]
+    group_rows = [
+        (role_group_name(workspace_id, role), perm) for role, perms in (perms_by_role or {}).items() for perm in perms
+    ]
+    _grant_rows(obj, user_rows, group_rows)
+
+
+# Permission ids are looked up in the statement rather than cached: a test run's flush re-creates
+# them with new ids, and a worker process would keep the stale ones. A role group that does not
+# exist is skipped (as a workspace without that group has no one to grant); an unknown permission
+# is an error.
+_GRANT_SQL = """
+WITH perms AS (
+    SELECT p.id, p.codename, p.content_type_id
+    FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id
+    WHERE ct.app_label = %(app_label)s AND ct.model = %(model)s
+), to_users AS (
+    INSERT INTO guardian_userobjectpermission (permission_id, content_type_id, object_pk, user_id)
+    SELECT perms.id, perms.content_type_id, %(object_pk)s, wanted.user_id
+    FROM unnest(%(user_ids)s::int[], %(user_perms)s::text[]) AS wanted(user_id, codename)
+    JOIN perms ON perms.codename = wanted.codename
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+), to_groups AS (
+    INSERT INTO guardian_groupobjectpermission (permission_id, content_type_id, object_pk, group_id)
+    SELECT perms.id, perms.content_type_id, %(object_pk)s, g.id
+    FROM unnest(%(group_names)s::text[], %(group_perms)s::text[]) AS wanted(group_name, codename)
+    JOIN perms ON perms.codename = wanted.codename
+    JOIN auth_group g ON g.name = wanted.group_name
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT ARRAY(SELECT DISTINCT c FROM unnest(%(all_perms)s::text[]) AS c WHERE c NOT IN (SELECT codename FROM perms)),
+       (SELECT count(*) FROM to_users), (SELECT count(*) FROM to_groups)
+"""
+
+
+def _grant_rows(obj: Any, user_rows: list[tuple[Any, str]], group_rows: list[tuple[str, str]]) -> None:
+    if not user_rows and not group_rows:
+        return
+    opts = obj._meta
+    codename = lambda perm: perm.split(".", 1)[-1]  # noqa: E731
+    params = {
+        "app_label": opts.app_label,
+        "model": opts.model_name,
+        "object_pk": str(obj.pk),
+        "user_ids": [int(user_id) for user_id, _ in user_rows],
+        "user_perms": [codename(perm) for _, perm in user_rows],
+        "group_names": [name for name, _ in group_rows],
+        "group_perms": [codename(perm) for _, perm in group_rows],
+        "all_perms": [codename(perm) for _, perm in (*user_rows, *group_rows)],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_GRANT_SQL, params)
+        unknown = cursor.fetchone()[0]
+    if unknown:
+        raise Permission.DoesNotExist(f"No permission {sorted(unknown)} for {opts.app_label}.")

@@ -21,7 +21,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from datasources.selectors import access_datasource
 from governance.models import Role, Workspace
-from governance.roles import grant_object_perms, grant_to_roles, role_group_name
+from governance.roles import grant, role_group_name
 from prompts.models import Prompt
 
 _MANAGERS = (Role.OWNER, Role.ADMIN)
@@ -29,17 +29,16 @@ _LIBRARY_READERS = (Role.ANALYST, Role.VIEWER)
 
 
 def _grant(prompt: Prompt) -> None:
-    if prompt.created_by is not None:
-        grant_object_perms(obj=prompt, users={prompt.created_by: ("prompts.view_prompt", "prompts.change_prompt")})
+    author = {prompt.created_by: ("prompts.view_prompt", "prompts.change_prompt")} if prompt.created_by else {}
     perms_by_role: dict[str, tuple[str, ...]] = dict.fromkeys(
         _MANAGERS, ("prompts.view_prompt", "prompts.change_prompt")
     )
     if prompt.status == Prompt.Status.SAVED:
         perms_by_role.update(dict.fromkeys(_LIBRARY_READERS, ("prompts.view_prompt",)))
-    grant_to_roles(obj=prompt, workspace_id=prompt.workspace_id, perms_by_role=perms_by_role)
+    grant(obj=prompt, users=author, workspace_id=prompt.workspace_id, perms_by_role=perms_by_role)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # inside an execution's transaction, no savepoint round trips
 def prompt_create(
     *,
     workspace: Workspace,

@@ -178,3 +178,26 @@ def test_a_member_id_of_another_workspace_is_not_found(tenancy, client_for):
     response = client_for(tenancy.alice).delete(f"/api/v1/workspaces/{tenancy.acme.pk}/members/{bobs.pk}/")
     assert response.status_code == 404
     assert Membership.objects.filter(pk=bobs.pk).exists()
+
+
+def test_one_statement_grants_users_and_role_groups_and_keeps_existing_rows(tenancy, django_assert_num_queries):
+    from django.contrib.auth.models import Permission
+    from guardian.models import GroupObjectPermission, UserObjectPermission
+
+    from governance.roles import grant
+
+    by_role = {Role.ANALYST: ("governance.manage_policies",), "no-such-role": ("governance.view_workspace",)}
+    with django_assert_num_queries(1):
+        grant(obj=tenancy.acme, users={tenancy.vic: ("governance.manage_members",)}, workspace_id=tenancy.acme.pk,
+              perms_by_role=by_role)  # fmt: skip
+    grant(obj=tenancy.acme, users={tenancy.vic: ("governance.manage_members",)})  # again: nothing doubles
+
+    assert tenancy.vic.has_perm("governance.manage_members", tenancy.acme)
+    assert make_user("ana").has_perm("governance.manage_policies", tenancy.acme)  # a fresh read of ana's perms
+    assert not make_user("vic").has_perm("governance.manage_policies", tenancy.acme)
+    assert UserObjectPermission.objects.filter(user=tenancy.vic, object_pk=str(tenancy.acme.pk)).count() == 1
+    no_such_group = role_group_name(tenancy.acme.pk, "no-such-role")
+    assert not GroupObjectPermission.objects.filter(group__name=no_such_group).exists()
+
+    with pytest.raises(Permission.DoesNotExist, match="no_such_perm"):
+        grant(obj=tenancy.acme, users={tenancy.vic: ("governance.no_such_perm",)})

@@ -23,8 +23,8 @@ from executions.services.lifecycle import (
     enqueue_turn_on_commit,
 )
 from governance.gateway import Actor, actor_for
-from governance.models import Role
-from governance.roles import grant_object_perms, grant_to_roles
+from governance.models import Membership, Role
+from governance.roles import grant
 from prompts.models import Prompt
 from prompts.selectors import access_prompt
 from prompts.services import prompt_create
@@ -49,10 +49,18 @@ class ExecuteRequest:
     prompt_id: Any = None  # a saved prompt being run
 
 
-def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
+def execution_create(*, user: User, request: ExecuteRequest, membership: Membership | None = None) -> PromptExecution:
     """Validates the request, writes the prompt and the execution with its first turn in one
-    transaction, and enqueues that turn when it commits."""
-    actor = actor_for(user=user, workspace_id=request.workspace_id)
+    transaction, and enqueues that turn when it commits. ``membership``, the user's in the
+    request's workspace, saves reading it again when the caller has just checked it."""
+    if (
+        membership is not None
+        and membership.user_id == user.pk
+        and str(membership.workspace_id) == str(request.workspace_id)
+    ):
+        actor = Actor(user=membership.user, workspace=membership.workspace, membership=membership)
+    else:
+        actor = actor_for(user=user, workspace_id=request.workspace_id)
     text = (request.prompt_text or "").strip()
     if not text:
         raise _invalid("prompt_text", "Write a question or an instruction.", "prompt_empty")
@@ -84,7 +92,7 @@ def execution_create(*, user: User, request: ExecuteRequest) -> PromptExecution:
         )
         execution_grant(execution, user)
         Turn.objects.create(execution=execution, index=0, category="enrichment")
-        execution = PromptExecution.objects.select_for_update().get(pk=execution.pk)
+        # No lock to take: nobody else sees the execution before this transaction commits.
         events.event_append(execution, events.EXECUTION_CREATED, {"status": execution.status})
         enqueue_turn_on_commit(execution.pk, 0)
     return execution
@@ -116,6 +124,5 @@ def _prompt_for(actor: Actor, request: ExecuteRequest, text: str, datasource_ids
 def execution_grant(execution: PromptExecution, user: User) -> None:
     """Its author views and changes an execution; so do the owners and admins of its workspace."""
     perms = ("executions.view_promptexecution", "executions.change_promptexecution")
-    grant_object_perms(obj=execution, users={user: perms})
-    grant_to_roles(obj=execution, workspace_id=execution.workspace_id,
-                   perms_by_role=dict.fromkeys(_EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip
+    grant(obj=execution, users={user: perms}, workspace_id=execution.workspace_id,
+          perms_by_role=dict.fromkeys(_EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip
