@@ -1,9 +1,13 @@
-"""Shared pieces of the API: the documented error body."""
+"""Shared pieces of the API: the documented error body, file downloads."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import FileResponse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import APIException
@@ -73,3 +77,29 @@ def paginated(serializer: type[serializers.Serializer], name: str) -> serializer
             "results": serializer(many=True),
         },
     )
+
+
+# Blocks of a file sent to an ASGI client; each read happens in a thread, off the event loop.
+_FILE_BLOCK_BYTES = 256 * 1024
+
+
+def file_response(request: Any, handle: Any, *, filename: str, content_type: str) -> FileResponse:
+    """A download of an open binary file, sent block by block at constant memory.
+
+    Django's FileResponse streams blocks under WSGI, but under ASGI (our server) it reads a sync
+    iterator whole into memory before sending a byte; so on an ASGI request the blocks come from
+    an async iterator instead. The file is closed when the last block is sent or the client goes.
+    """
+    response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    if isinstance(getattr(request, "_request", request), ASGIRequest):
+        response.streaming_content = _blocks(handle)
+    return response
+
+
+async def _blocks(handle: Any) -> AsyncIterator[bytes]:
+    read = sync_to_async(handle.read, thread_sensitive=False)
+    try:
+        while block := await read(_FILE_BLOCK_BYTES):
+            yield block
+    finally:
+        await sync_to_async(handle.close, thread_sensitive=False)()

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
+from config.api import ERROR_RESPONSES, ApiError, error_response, file_response, paginated
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.models import DataSourceKind
@@ -431,18 +431,14 @@ class ExportDownloadApi(FileDownloadView):
         tags=["exports"],
     )
     def get(self, request: Request, export_id: str) -> Any:
-        from django.http import FileResponse
-
         from datasources.queries import export_path
 
         export = selectors.access_export(user=request.user, export_id=export_id)
         path = export_path(export)
         if not path.exists():
             raise ApiError(410, "export_expired", "The exported file is no longer in the result store.")
-        # FileResponse streams the file in blocks: constant memory whatever its size.
-        return FileResponse(
-            open(path, "rb"),
-            as_attachment=True,
-            filename=f"result-{export.pk}.{export.format}",
+        # Sent in blocks: constant memory whatever its size.
+        return file_response(
+            request, open(path, "rb"), filename=f"result-{export.pk}.{export.format}",
             content_type=CONTENT_TYPES[export.format],
-        )
+        )  # fmt: skip

@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
@@ -27,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError, error_example, paginated
+from config.api import ERROR_RESPONSES, ApiError, error_example, file_response, paginated
 from datasources.apis import CONTENT_TYPES, SOURCE_ERRORS, FileDownloadView, connector_error
 from datasources.connectors.base import ConnectorError
 from datasources.queries import query_export
@@ -586,11 +585,8 @@ class ExecutionResultApi(FileDownloadView):
         audit_outcome(decision, actor, rows_returned=exported.rows, execution_id=execution.pk)
         handle = open(exported.path, "rb")  # FileResponse closes it
         exported.path.unlink()  # the open handle keeps the data; nothing is left in the result store
-        response = FileResponse(
-            handle,
-            as_attachment=True,
-            filename=f"execution-{execution.pk}.{self.fmt}",
-            content_type=CONTENT_TYPES[self.fmt],
+        response = file_response(
+            request, handle, filename=f"execution-{execution.pk}.{self.fmt}", content_type=CONTENT_TYPES[self.fmt]
         )
         response["X-Result-Rows"] = str(exported.rows)
         return response

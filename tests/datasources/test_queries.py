@@ -165,3 +165,27 @@ def test_who_else_may_download_an_export(tenancy, api, sqlite_source, persona, s
     if persona != "anonymous":
         api.force_authenticate(getattr(tenancy, persona))
     assert api.get(f"/api/v1/exports/{export.pk}/download").status_code == status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_export_is_sent_in_blocks_by_the_asgi_server(tenancy, sqlite_source, tmp_path):
+    """Under ASGI, Django's FileResponse reads the whole file into memory before sending (it warns
+    "must consume synchronous iterators"); ours sends blocks from an async iterator."""
+    import httpx
+    from rest_framework_simplejwt.tokens import RefreshToken
+
+    from tests.conftest import asgi_server
+
+    export = queries.query_export_create(
+        datasource=sqlite_source, sql="SELECT * FROM web_events", fmt="csv", created_by=tenancy.ana
+    )
+    token = str(RefreshToken.for_user(tenancy.ana).access_token)
+    with asgi_server(tmp_path) as url:
+        with httpx.stream("GET", f"{url}/api/v1/exports/{export.pk}/download",
+                          headers={"Authorization": f"Bearer {token}"}, timeout=30) as response:  # fmt: skip
+            assert response.status_code == 200
+            assert int(response.headers["Content-Length"]) == export.bytes
+            chunks = list(response.iter_raw())
+    body = b"".join(chunks)
+    assert len(body) == export.bytes and body.count(b"\n") == 100_001
+    assert "must consume synchronous iterators" not in (tmp_path / "asgi.log").read_text()
