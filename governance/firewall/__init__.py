@@ -39,11 +39,13 @@ Decisions worth knowing:
 - In PostgreSQL, strings with a backslash are written as E'...' strings, which mean the same whether
   standard_conforming_strings is on or off. MySQL strings are written with doubled quotes, which
   NO_BACKSLASH_ESCAPES cannot turn into a closing quote.
-- Writes (when allowed): UPDATE and DELETE get the row filter AND-ed to their WHERE and may only
-  read and write visible, unmasked columns of their target (``sql_masked_column`` otherwise); an
-  INSERT must name its columns and is refused on a row-filtered table; ON CONFLICT, RETURNING *,
-  multi-table writes and MERGE are refused. DDL: tables, views and indexes only; what it drops,
-  alters, truncates or replaces must be seen in full.
+- Writes (when allowed): UPDATE and DELETE get the row filter AND-ed to their WHERE, which itself
+  becomes ``CASE WHEN <filter> THEN <where> ELSE FALSE END`` so that it never runs (and never
+  fails, telling a hidden row's existence or, in MySQL's messages, its value) on a row the filter
+  removes; they may only read and write visible, unmasked columns of their target
+  (``sql_masked_column`` otherwise); an INSERT must name its columns and is refused on a
+  row-filtered table; ON CONFLICT, RETURNING *, multi-table writes and MERGE are refused. DDL:
+  tables, views and indexes only; what it drops, alters, truncates or replaces must be seen in full.
 """
 
 from __future__ import annotations

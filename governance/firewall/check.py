@@ -631,11 +631,19 @@ class _Analysis:
         qualifier = qualifier or exp.to_identifier(visible.name, quoted=True)
         self.canonicalise(target, visible)
         if visible.row_filter is not None and isinstance(statement, exp.Update | exp.Delete):
-            # Only rows the actor sees can be changed or deleted.
+            # Only rows the actor sees can be changed or deleted. The statement's own condition is
+            # evaluated only on those rows: ANDed, the planner may evaluate it first, and an error
+            # it raises on a hidden row (a division by zero, a failing cast quoting the value) would
+            # tell that the row exists. CASE evaluates its THEN only when its WHEN holds; the filter
+            # ANDed in front keeps its indexes usable.
             condition = qualified(visible.row_filter, qualifier, dialect=self.dialect)
             where = statement.args.get("where")
             if isinstance(where, exp.Where):
-                condition = exp.and_(exp.Paren(this=where.this), exp.Paren(this=condition), copy=False)
+                guarded = exp.Case(
+                    ifs=[exp.If(this=exp.Paren(this=condition.copy()), true=exp.Paren(this=where.this))],
+                    default=exp.false(),
+                )
+                condition = exp.and_(exp.Paren(this=condition), guarded, copy=False)
             statement.set("where", exp.Where(this=condition))
 
     def check_insert(self, statement: exp.Insert, visible: VisibleTable) -> None:

@@ -654,3 +654,26 @@ def test_writes_only_reach_rows_the_actor_sees(
     result = engine.connector.execute_write(decision.sql_after, options=QueryOptions(timeout_seconds=10), dry_run=True)
     assert not result.committed
     assert result.rows_affected == (engine.truth.emea_counts["support_tickets"] if expected == "emea" else expected)
+
+
+@pytest.mark.parametrize("engine_name", ["postgresql", "sqlite", "mysql"])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "UPDATE {invoices} SET total_amount = total_amount + 1 WHERE 1 / (id - {inv_id}) <> 7",
+        "UPDATE {invoices} SET total_amount = total_amount + 1 "
+        "WHERE CAST(CASE WHEN id = {inv_id} THEN number ELSE '1' END AS INTEGER) > 0",
+    ],
+)
+def test_a_write_cannot_tell_by_an_error_that_a_hidden_row_exists(
+    engine_name: str, template: str, request: pytest.FixtureRequest
+) -> None:
+    """The statement's own condition runs only on rows the filter keeps (CASE WHEN filter THEN
+    condition): ANDed with the (costly) filter, PostgreSQL evaluated the cheaper division first and
+    its error told that a non-EMEA invoice with that id exists."""
+    engine: Engine = request.getfixturevalue(f"{engine_name}_engine")
+    policy = dataclasses.replace(engine.policy, allowed_kinds=frozenset({"select", "update", "delete"}))
+    decision = check_sql(engine.sql(template), policy)
+    assert decision.allowed and decision.sql_after is not None, decision
+    result = engine.connector.execute_write(decision.sql_after, options=QueryOptions(timeout_seconds=10), dry_run=True)
+    assert result.rows_affected == engine.truth.emea_counts["invoices"]

@@ -605,7 +605,8 @@ def test_a_policy_condition_is_copied_not_shared() -> None:
 def test_update_and_delete_only_touch_rows_the_actor_sees() -> None:
     update = allowed("UPDATE crm.contacts SET title = 'CTO' WHERE id = 7", ANA_WRITES)
     assert update.sql_after == (
-        'UPDATE "crm"."contacts" SET title = \'CTO\' WHERE (id = 7) AND ("contacts".region = \'EMEA\')'
+        'UPDATE "crm"."contacts" SET title = \'CTO\' WHERE ("contacts".region = \'EMEA\') '
+        "AND CASE WHEN (\"contacts\".region = 'EMEA') THEN (id = 7) ELSE FALSE END"
     )
     delete = allowed("DELETE FROM crm.contacts c", ANA_WRITES)
     assert delete.sql_after == 'DELETE FROM "crm"."contacts" AS c WHERE c.region = \'EMEA\''
@@ -642,14 +643,15 @@ def test_writes_cannot_read_or_change_what_the_actor_cannot_see(sql: str, code: 
 
 
 def test_a_filtered_write_still_reads_other_tables_through_the_rewrite() -> None:
-    # The write's own row filter is ANDed to its WHERE; a table read inside that WHERE must still
-    # become the protected subquery (a copy of the WHERE taken after the walk once escaped it).
+    # The write's own row filter guards its WHERE (twice: ANDed, and as the CASE's WHEN); a table
+    # read inside that WHERE must still become the protected subquery (a copy of the WHERE taken
+    # after the walk once escaped it).
     decision = allowed(
         "UPDATE crm.contacts SET title = 'x' WHERE customer_id IN (SELECT c.id FROM billing.customers c)",
         ANA_WRITES,
     )
     assert decision.sql_after is not None
-    assert decision.sql_after.count("region = 'EMEA'") == 2, decision.sql_after
+    assert decision.sql_after.count("region = 'EMEA'") == 3, decision.sql_after
     assert 'FROM "billing"."customers" AS "customers" WHERE' in decision.sql_after, decision.sql_after
 
 
