@@ -79,18 +79,20 @@ def paginated(serializer: type[serializers.Serializer], name: str) -> serializer
     )
 
 
-# Blocks of a file sent to an ASGI client; each read happens in a thread, off the event loop.
+# Blocks of a file sent to the client: each is one hop to the event loop.
 _FILE_BLOCK_BYTES = 256 * 1024
 
 
 def file_response(request: Any, handle: Any, *, filename: str, content_type: str) -> FileResponse:
     """A download of an open binary file, sent block by block at constant memory.
 
-    Django's FileResponse streams blocks under WSGI, but under ASGI (our server) it reads a sync
-    iterator whole into memory before sending a byte; so on an ASGI request the blocks come from
-    an async iterator instead. The file is closed when the last block is sent or the client goes.
+    Django's FileResponse streams blocks under WSGI (our server's HTTP path, config.http_threads),
+    but under Django's ASGI handler (HTTP_THREADS=0) it reads a sync iterator whole into memory
+    before sending a byte; so on an ASGI request the blocks come from an async iterator instead.
+    The file is closed when the last block is sent or the client goes.
     """
     response = FileResponse(handle, as_attachment=True, filename=filename, content_type=content_type)
+    response.block_size = _FILE_BLOCK_BYTES
     if isinstance(getattr(request, "_request", request), ASGIRequest):
         response.streaming_content = _blocks(handle)
     return response

@@ -22,8 +22,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.wsgi import get_wsgi_application  # noqa: E402
 
 from config.asgi_limits import BodyLimitMiddleware  # noqa: E402
+from config.http_threads import HttpRouter, ThreadedWsgi  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
 
 CLOSE_ORIGIN = 4403  # executions.consumers documents every close code
@@ -81,9 +83,16 @@ class ForgetContentTypes:
         return await self.app(scope, receive, send)
 
 
+# Plain HTTP through the WSGI handler in HTTP_THREADS threads (config.http_threads says why);
+# 0 serves it through Django's ASGI handler instead.
+http_app: Any = django_asgi_app
+if settings.HTTP_THREADS:
+    threaded = ThreadedWsgi(get_wsgi_application(), threads=settings.HTTP_THREADS)
+    http_app = HttpRouter(asgi=django_asgi_app, wsgi=threaded)
+
 application: Any = ProtocolTypeRouter(
     {
-        "http": BodyLimitMiddleware(django_asgi_app, limit=settings.MAX_REQUEST_BODY_BYTES),
+        "http": BodyLimitMiddleware(http_app, limit=settings.MAX_REQUEST_BODY_BYTES),
         "websocket": OriginCheck(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), allowed_origins()),
     }
 )

@@ -8,4 +8,9 @@ from datasources import views
 
 urlpatterns = [
     path("", views.datasource_list, name="datasource-list"),
+    path("new/", views.datasource_add, name="datasource-add"),
+    path("new/test", views.datasource_add_test, name="datasource-add-test"),
+    path("<uuid:datasource_id>/", views.datasource_detail, name="datasource-detail"),
+    path("<uuid:datasource_id>/status", views.datasource_status, name="datasource-status"),
+    path("<uuid:datasource_id>/refresh", views.datasource_refresh, name="datasource-refresh"),
 ]

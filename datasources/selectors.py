@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
-from datasources.models import CatalogTable, DataSource, QueryExport
+from datasources.models import CatalogColumn, CatalogTable, DataSource, QueryExport
 from governance.permissions import object_with_perms
 from governance.selectors import workspaces_for_user
 
@@ -48,6 +49,16 @@ def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: s
     return datasource
 
 
+def datasource_ids_with_perm(*, user: User | AnonymousUser, datasources: Iterable[DataSource], perm: str) -> set[Any]:
+    """Which of ``datasources`` the user holds ``perm`` (query/write/administer_datasource) on, in one query."""
+    ids = [datasource.pk for datasource in datasources]
+    if not ids or not user.is_authenticated:
+        return set()
+    query = DataSource.objects.filter(pk__in=ids)
+    allowed = get_objects_for_user(user, f"datasources.{perm}", klass=query, accept_global_perms=False)
+    return set(allowed.values_list("pk", flat=True))
+
+
 def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) -> QuerySet[CatalogTable]:
     query = (
         CatalogTable.objects.filter(datasource=datasource, is_present=True)
@@ -57,6 +68,35 @@ def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) ->
     if schema_name:
         query = query.filter(schema_name=schema_name)
     return query
+
+
+def catalog_browse(
+    *, datasource: DataSource, schema_name: str = "", name_contains: str = "", exclude_ids: Iterable[int] = ()
+) -> QuerySet[CatalogTable]:
+    """Present tables for the catalog browser, each with its present columns in order
+    (``present_columns``, prefetched in one query per page of tables)."""
+    query = catalog_tables(datasource=datasource, schema_name=schema_name or None).exclude(pk__in=list(exclude_ids))
+    if name_contains:
+        query = query.filter(name__icontains=name_contains)
+    return query.prefetch_related(
+        Prefetch(
+            "columns",
+            queryset=CatalogColumn.objects.filter(is_present=True).order_by("ordinal"),
+            to_attr="present_columns",
+        )
+    )
+
+
+def catalog_schema_counts(*, datasource: DataSource, exclude_ids: Iterable[int] = ()) -> list[tuple[str, int]]:
+    """Each schema of the catalog with its number of present tables, ordered by name."""
+    rows = (
+        CatalogTable.objects.filter(datasource=datasource, is_present=True)
+        .exclude(pk__in=list(exclude_ids))
+        .values_list("schema_name")
+        .annotate(tables=Count("id"))
+        .order_by("schema_name")
+    )
+    return [(schema, tables) for schema, tables in rows]
 
 
 def access_export(*, user: User | AnonymousUser, export_id: Any) -> QueryExport:
@@ -75,3 +115,19 @@ def access_export(*, user: User | AnonymousUser, export_id: Any) -> QueryExport:
     if export.created_by_id != user.pk and not user.has_perm("datasources.administer_datasource", datasource):
         raise Http404("No such export.")
     return export
+
+
+def catalog_schema_names(*, datasource_ids: Iterable[Any]) -> dict[uuid.UUID, list[str]]:
+    """The schemas of each data source's catalog (present tables only), sorted; the caller has
+    reached the sources through their chokepoint. Sources without named schemas are left out."""
+    rows = (
+        CatalogTable.objects.filter(datasource_id__in=list(datasource_ids), is_present=True)
+        .exclude(schema_name="")
+        .order_by("datasource_id", "schema_name")
+        .values_list("datasource_id", "schema_name")
+        .distinct()
+    )
+    names: dict[uuid.UUID, list[str]] = {}
+    for datasource_id, schema_name in rows:
+        names.setdefault(datasource_id, []).append(schema_name)
+    return names

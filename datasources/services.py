@@ -175,6 +175,23 @@ def datasource_test(*, datasource: DataSource) -> ConnectionInfo:
     return info
 
 
+def datasource_test_settings(
+    *, kind: str, settings: dict[str, Any], secrets: dict[str, Any] | None = None
+) -> ConnectionInfo:
+    """Connects with settings that are not saved (yet): the "Test connection" of the add form.
+
+    Raises ValidationError or ConnectorError like ``datasource_create`` for settings it refuses,
+    and ConnectorError when the source cannot be reached or refuses the credentials. Nothing is saved.
+    """
+    secrets = secrets or {}
+    normalised = _validated(kind, settings, secrets)
+    connector = build_connector(ConnectionConfig(kind=kind, settings=normalised, secrets=secrets), guard_policy())
+    try:
+        return connector.test()
+    finally:
+        connector.close()
+
+
 @transaction.atomic
 def datasource_refresh_start(*, datasource: DataSource) -> DataSource:
     """Marks the source as being introspected and enqueues the task after commit."""

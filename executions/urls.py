@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.urls import path
 
-from executions import views
+from executions import history_views, views
 
 urlpatterns = [
     path("", views.studio, name="studio"),
-    path("executions/", views.history, name="history"),
+    path("executions/", history_views.history, name="history"),
     path("executions/<uuid:execution_id>/", views.execution_page, name="execution-page"),
 ]

@@ -22,7 +22,7 @@ from rest_framework.views import APIView
 from config.api import ERROR_RESPONSES, ApiError, error_response, paginated
 from datasources.selectors import DataSourceNotFound
 from executions.apis import start_execution
-from executions.models import ExecutionStatus
+from executions.models import ExecutionStatus, PromptExecution
 from executions.selectors import executions_for_user
 from executions.services import ExecuteRequest
 from governance.selectors import access_workspace
@@ -296,6 +296,25 @@ class PromptRestoreApi(APIView):
         return Response(PromptOutput(prompt).data)
 
 
+def prompt_run(*, user: Any, prompt: Prompt) -> PromptExecution:
+    """Runs a saved prompt as saved (text, sources, schemas, model) as a new execution linked to it,
+    started like POST /prompts/execute: same limits, budget and errors (``ApiError`` with its code).
+    The API and the library page both run prompts through here."""
+    run = ExecuteRequest(
+        prompt_text=prompt.prompt_text,
+        workspace_id=prompt.workspace_id,
+        selected_data_source_ids=prompt.selected_data_source_ids,
+        selected_schema_names=prompt.selected_schema_names,
+        ai_model=prompt.ai_model_used,
+        tags=prompt.tags,
+        prompt_id=prompt.pk,
+    )
+    try:
+        return start_execution(user, run)
+    except DataSourceNotFound as exc:
+        raise ApiError(400, "unknown_datasource", "A data source of this prompt no longer exists.") from exc
+
+
 class RunOutput(serializers.Serializer):
     id = serializers.UUIDField()
     status = serializers.ChoiceField(choices=ExecutionStatus.choices)
@@ -339,20 +358,7 @@ class PromptRunApi(APIView):
     )
     def post(self, request: Request, prompt_id: str) -> Response:
         prompt = selectors.access_prompt(user=request.user, prompt_id=prompt_id)
-        run = ExecuteRequest(
-            prompt_text=prompt.prompt_text,
-            workspace_id=prompt.workspace_id,
-            selected_data_source_ids=prompt.selected_data_source_ids,
-            selected_schema_names=prompt.selected_schema_names,
-            ai_model=prompt.ai_model_used,
-            tags=prompt.tags,
-            prompt_id=prompt.pk,
-        )
-        # A run is a new execution, started like POST /prompts/execute: same limits, budget and errors.
-        try:
-            execution = start_execution(request.user, run)
-        except DataSourceNotFound as exc:
-            raise ApiError(400, "unknown_datasource", "A data source of this prompt no longer exists.") from exc
+        execution = prompt_run(user=request.user, prompt=prompt)
         body = {
             "id": execution.pk,
             "status": execution.status,

@@ -145,6 +145,9 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_C
 # (a request no longer pays for a new PostgreSQL connection); 0 = a connection per request, or
 # DB_CONN_MAX_AGE. Celery workers keep one connection between tasks instead (config/celery.py).
 DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 10, minimum=0)
+# Threads per ASGI process serving plain HTTP through Django's WSGI handler (config.http_threads);
+# each holds at most one pooled connection while it runs. 0: Django's ASGI handler serves HTTP.
+HTTP_THREADS = envint("HTTP_THREADS", 8, minimum=0)
 if DB_POOL_MAX_SIZE and not DATABASES["default"]["CONN_MAX_AGE"]:
     DATABASES["default"]["OPTIONS"]["pool"] = {
         "min_size": 1,

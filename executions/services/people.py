@@ -89,7 +89,9 @@ def interaction_answer(*, user: User, execution: PromptExecution, interaction_id
     return interaction
 
 
-def may_approve(*, user: User, execution: PromptExecution, interaction: Interaction) -> bool:
+def may_approve(*, user: User, execution: PromptExecution, interaction: Interaction | None = None) -> bool:
+    """Whether ``user`` decides the approval requests of ``execution`` (the pages ask it before
+    any request exists, to show or hide the buttons; the rule does not depend on the request)."""
     membership = Membership.objects.filter(user=user, workspace_id=execution.workspace_id).first()
     if membership is None:
         return False

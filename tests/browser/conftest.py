@@ -19,16 +19,23 @@ from tests.factories import PASSWORD
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
-# Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
-# themselves (set-up, assertions) are plain synchronous calls between page actions.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # How long a page may take to show what a step waits for (an execution through the worker).
 TIMEOUT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API keeps an event loop running in the main thread while it
+# lives, which would make every later test's async_to_sync refuse to run.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    # Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests make
+    # themselves (set-up, assertions) are plain synchronous calls between page actions.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield from _browser()
+
+
+def _browser() -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
