@@ -99,8 +99,12 @@ application: Any = ProtocolTypeRouter(
 if getattr(settings, "CELERY_FORGET_CONTENT_TYPES", False):
     application = ForgetContentTypes(application)
 
-# Everything loaded so far (Django, the apps, the URL and template machinery) lives as long as the
-# process: moved out of the collector's sight, so that the full collections a burst of new sockets
-# triggers do not walk it again and again (they showed as 100-400 ms pauses in bench/ws_fanout).
+# The collector's full collections walk every live object: with 2,000 sockets open they paused the
+# process for 100-250 ms and set bench/ws_fanout's p99 (140-160 ms; 8.7 ms with the collector
+# off). Everything loaded so far (Django, the apps, URL and template machinery) lives as long as
+# the process and is moved out of its sight; and a full collection comes after 1,000 collections of
+# the middle generation instead of 10 (p99 8.7 ms, max 40 ms, the same memory per socket). Young
+# generations are collected as usual, so short-lived cycles still go quickly.
 gc.collect()
 gc.freeze()
+gc.set_threshold(700, 10, 1000)
