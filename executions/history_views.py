@@ -23,8 +23,9 @@ from django.utils.cache import patch_vary_headers
 from agent.types import INTENTS
 from config.pages import workspace_page
 from datasources.selectors import datasources_for_user
-from executions.models import ExecutionStatus, PromptExecution
+from executions.models import PromptExecution
 from executions.selectors import executions_search
+from executions.views import STATUS_LABELS  # the studio says the same words
 from governance.models import Membership, Role
 
 PAGE_SIZE = 25
@@ -32,14 +33,6 @@ PAGE_SIZE = 25
 # their history says who ran each one; everyone else sees their own (and the odd shared one).
 _SEE_EVERY_RUN = frozenset({Role.OWNER, Role.ADMIN})
 
-STATUS_LABELS = {
-    ExecutionStatus.PENDING: "Queued",
-    ExecutionStatus.RUNNING: "Running",
-    ExecutionStatus.WAITING_FOR_USER: "Waiting for a person",
-    ExecutionStatus.COMPLETED: "Completed",
-    ExecutionStatus.FAILED: "Failed",
-    ExecutionStatus.CANCELLED: "Cancelled",
-}
 INTENT_LABELS = {intent: intent.replace("_", " ").capitalize() for intent in INTENTS}
 
 # The columns a row shows; the heavy JSON of an execution (preview, trace, final data) stays unread.
