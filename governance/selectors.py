@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -9,6 +10,7 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -17,6 +19,7 @@ from governance.models import (
     AuditEvent,
     ColumnMaskPolicy,
     Membership,
+    Organization,
     RowFilterPolicy,
     TableVisibilityPolicy,
     Workspace,
@@ -68,15 +71,68 @@ def membership_in(*, user: User | AnonymousUser, workspace_id: Any) -> Membershi
     """The user's membership of a workspace, with the user, the workspace and its organization, in
     one query; a workspace the user is not a member of does not exist for them (404)."""
     pk = _as_uuid(workspace_id)
-    membership = (
-        Membership.objects.filter(user=user, workspace_id=pk)
-        .select_related("user", "workspace", "workspace__organization")
-        .first()
-        if pk and user.is_authenticated
-        else None
-    )
+    membership = _membership_row(user.pk, pk) if pk and user.is_authenticated else None
     if membership is None:
         raise WorkspaceNotFound("No such workspace.")
+    return membership
+
+
+# The query every API call that starts work makes (execute, a saved prompt's run, the gateway's
+# actor): written once, the four objects built straight from its row. Through the ORM
+# (select_related over three joins) the same read cost 1.8 ms of Python for a 0.2 ms query.
+_JOINED: tuple[tuple[type[Any], str], ...] = ((Membership, "m"), (User, "u"), (Workspace, "w"), (Organization, "o"))
+
+
+@functools.cache
+def _membership_sql() -> str:
+    columns = ", ".join(
+        f'{alias}."{field.column}"' for model, alias in _JOINED for field in model._meta.concrete_fields
+    )
+    tables = {model: model._meta.db_table for model, _ in _JOINED}
+    # Table and column names come from the models; values are parameters.
+    return (
+        f"SELECT {columns} FROM {tables[Membership]} m "  # noqa: S608
+        f"JOIN {tables[User]} u ON u.id = m.user_id "
+        f"JOIN {tables[Workspace]} w ON w.id = m.workspace_id "
+        f"JOIN {tables[Organization]} o ON o.id = w.organization_id "
+        "WHERE m.user_id = %s AND m.workspace_id = %s LIMIT 1"
+    )
+
+
+@functools.cache
+def _row_readers() -> tuple[tuple[type[Any], list[str], list[tuple[Any, list[Any]]]], ...]:
+    """Per model: its attribute names, and per column what the ORM would apply to the value (the
+    backend's and the field's converters: JSON text to objects, and the like)."""
+    readers = []
+    for model, _ in _JOINED:
+        fields = model._meta.concrete_fields
+        columns = []
+        for field in fields:
+            expression = field.get_col(model._meta.db_table)
+            converters = [*connection.ops.get_db_converters(expression), *field.get_db_converters(connection)]
+            columns.append((expression, converters))
+        readers.append((model, [field.attname for field in fields], columns))
+    return tuple(readers)
+
+
+def _membership_row(user_id: Any, workspace_id: uuid.UUID) -> Membership | None:
+    with connection.cursor() as cursor:
+        cursor.execute(_membership_sql(), [user_id, workspace_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    objects: list[Any] = []
+    values = iter(row)
+    for model, attnames, columns in _row_readers():
+        converted = []
+        for (expression, converters), value in zip(columns, values, strict=False):
+            for converter in converters:
+                value = converter(value, expression, connection)
+            converted.append(value)
+        objects.append(model.from_db(connection.alias, attnames, converted))
+    membership, member, workspace, organization = objects
+    workspace.organization = organization
+    membership.user, membership.workspace = member, workspace
     return membership
 
 

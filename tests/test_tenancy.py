@@ -201,3 +201,24 @@ def test_one_statement_grants_users_and_role_groups_and_keeps_existing_rows(tena
 
     with pytest.raises(Permission.DoesNotExist, match="no_such_perm"):
         grant(obj=tenancy.acme, users={tenancy.vic: ("governance.no_such_perm",)})
+
+
+def test_membership_in_reads_what_the_orm_reads(tenancy):
+    """membership_in builds its four objects from one hand-written row; every field must come out
+    as the ORM's select_related gives it (attributes as a dict, ids as UUIDs, aware datetimes)."""
+    mine = selectors.membership_in(user=tenancy.ana, workspace_id=str(tenancy.acme.pk))
+    orm = Membership.objects.select_related("user", "workspace__organization").get(
+        user=tenancy.ana, workspace=tenancy.acme
+    )
+    for got, expected in (
+        (mine, orm),
+        (mine.user, orm.user),
+        (mine.workspace, orm.workspace),
+        (mine.workspace.organization, orm.workspace.organization),
+    ):
+        for field in type(expected)._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(expected, field.attname), field.name
+    assert mine.attributes == {"region": "EMEA"}
+    assert not mine._state.adding and mine._state.db == "default"
+    with pytest.raises(selectors.WorkspaceNotFound):
+        selectors.membership_in(user=tenancy.bob, workspace_id=tenancy.acme.pk)
