@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -105,3 +106,21 @@ async def _blocks(handle: Any) -> AsyncIterator[bytes]:
             yield block
     finally:
         await sync_to_async(handle.close, thread_sensitive=False)()
+
+
+_output_serializers = threading.local()
+
+
+def represent(serializer_class: type[serializers.Serializer], instance: Any) -> dict[str, Any]:
+    """``serializer_class(instance).data`` for an output serializer that needs no context, without
+    building its fields again: DRF deep-copies every declared field each time a serializer is made
+    (about 1 ms for an execution's 30 fields, on every execute and every GET). One instance per
+    thread keeps its bound fields; only ``to_representation`` runs per call."""
+    cache: dict[type[serializers.Serializer], serializers.Serializer] | None
+    cache = getattr(_output_serializers, "by_class", None)
+    if cache is None:
+        cache = _output_serializers.by_class = {}
+    serializer = cache.get(serializer_class)
+    if serializer is None:
+        serializer = cache[serializer_class] = serializer_class()
+    return dict(serializer.to_representation(instance))

@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import ERROR_RESPONSES, ApiError, error_example, file_response, paginated
+from config.api import ERROR_RESPONSES, ApiError, error_example, file_response, paginated, represent
 from datasources.apis import CONTENT_TYPES, SOURCE_ERRORS, FileDownloadView, connector_error
 from datasources.connectors.base import ConnectorError
 from datasources.queries import query_export
@@ -201,7 +201,7 @@ EXECUTION_EXAMPLE = {
 
 
 def _detail(execution: PromptExecution, status_code: int = status.HTTP_200_OK) -> Response:
-    return Response(ExecutionDetailOutput(execution).data, status=status_code)
+    return Response(represent(ExecutionDetailOutput, execution), status=status_code)
 
 
 # --- execute and re-run -------------------------------------------------------------------------
