@@ -459,7 +459,9 @@
     this.calls = new Map();
     this.interactions = new Map();
     this.socket = null;
+    this.feed = null;
     this.retries = 0;
+    this.silentFailures = 0;
     this.retryTimer = null;
     this.stopped = false;
     this.timeline = $("timeline");
@@ -485,18 +487,31 @@
 
   // --- the socket ---
 
+  // Sockets in a row that closed before the server said anything: a proxy or firewall that does
+  // not let WebSockets through. After this many, the page follows the event feed (SSE) instead.
+  var SOCKET_FAILURES_BEFORE_FEED = 3;
+
   Execution.prototype.connect = function () {
     var self = this;
-    if (this.stopped || this.socket) return;
+    if (this.stopped || this.socket || this.feed) return;
+    if (this.silentFailures >= SOCKET_FAILURES_BEFORE_FEED && window.EventSource) {
+      this.followFeed();
+      return;
+    }
     var scheme = location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + location.host + this.wsPath + "?after_seq=" + this.lastSeq);
+    var heard = false;
     this.socket = socket;
     socket.addEventListener("open", function () {
-      self.retries = 0;
       self.connection("");
     });
     socket.addEventListener("message", function (message) {
       var body;
+      if (!heard) {
+        heard = true;
+        self.retries = 0;
+        self.silentFailures = 0;
+      }
       try {
         body = JSON.parse(message.data);
       } catch (error) {
@@ -508,6 +523,7 @@
     socket.addEventListener("close", function (event) {
       if (self.socket === socket) self.socket = null;
       if (self.stopped) return;
+      if (!heard && !CLOSE_WORDS[event.code] && event.code !== 4429) self.silentFailures += 1;
       if (CLOSE_WORDS[event.code]) {
         self.stopped = true;
         self.connection(CLOSE_WORDS[event.code], true);
@@ -528,8 +544,37 @@
     });
   };
 
+  // The event feed: the same events as the socket, as Server-Sent Events, from the last one shown.
+  // The browser reconnects by itself (with Last-Event-ID); receive() drops anything seen already.
+  Execution.prototype.followFeed = function () {
+    var self = this;
+    if (this.stopped || this.feed) return;
+    var feed = new EventSource(this.apiBase + "events?after_seq=" + this.lastSeq);
+    this.feed = feed;
+    // receive() closes its source on a gap (start again from the last event) or at the end.
+    var source = {
+      close: function () {
+        feed.close();
+        if (self.feed === feed) self.feed = null;
+        if (!self.stopped) self.followFeed();
+      },
+    };
+    feed.addEventListener("open", function () {
+      self.connection("Following this run over the event feed: this network does not let the live connection through.");
+    });
+    feed.addEventListener("message", function (message) {
+      var event;
+      try {
+        event = JSON.parse(message.data);
+      } catch (error) {
+        return;
+      }
+      self.receive(source, event);
+    });
+  };
+
   Execution.prototype.reconnectNow = function () {
-    if (this.stopped || this.socket) return;
+    if (this.stopped || this.socket || this.feed) return;
     if (this.retryTimer) window.clearTimeout(this.retryTimer);
     this.retryTimer = null;
     this.connect();

@@ -231,3 +231,31 @@ def test_alice_cancels_a_waiting_run_and_runs_it_again(
     page.wait_for_url(lambda url: EXECUTION_URL.match(url) is not None and url != first)
     expect(page.get_by_role("region", name="The agent asks")).to_contain_text("billing.customers")
     expect(page.locator("#execution-status")).to_have_text("Waiting for a person")
+
+
+def test_where_websockets_are_blocked_the_page_follows_the_event_feed(
+    tenancy: Any,
+    postgres_demo_source: Any,  # noqa: F811
+    page: Any,
+) -> None:
+    """A proxy that lets the socket open and closes it at once, every time: after three silent
+    closes the page reads the same events from the SSE feed, and shows the whole run."""
+    closed: list[str] = []
+
+    def refuse(socket: Any) -> None:  # never connected to the server: closed as a proxy would
+        closed.append(socket.url)
+        socket.close()
+
+    page.route_web_socket(re.compile(r".*/ws/executions/.*"), refuse)
+    sign_in(page, "alice")
+    page.get_by_label("Prompt", exact=True).fill("how many customers do we have")
+    page.get_by_label("Model", exact=True).select_option("offline")
+    page.get_by_label("Prompt", exact=True).press("Control+Enter")
+    page.wait_for_url(EXECUTION_URL)
+
+    expect(page.locator("#execution-status")).to_have_text("Completed")
+    expect(page.locator("#answer-text")).to_contain_text("customers")
+    expect(page.locator("#connection-status")).to_contain_text("event feed")
+    expect(page.locator("#timeline > li").last).to_contain_text("Finished")
+    expect(page.locator("#timeline > li", has_text="Queued for a worker")).to_have_count(1)  # nothing twice
+    assert len(closed) == 3
