@@ -28,8 +28,9 @@ class DataSourceForm(forms.Form):
     description = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
     def connection(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``(settings, secrets)`` from the connection fields that are valid."""
-        raise NotImplementedError
+        """``(settings, secrets)`` from the connection fields that are valid: by default each as a
+        setting of its own name, and no secrets (kinds with passwords or lists say otherwise)."""
+        return {name: self.cleaned_data[name] for name in self.connection_fields if name in self.cleaned_data}, {}
 
     def connection_errors(self) -> dict[str, list[str]]:
         """Errors of the connection fields only (a test needs no name)."""
@@ -113,9 +114,6 @@ class SQLiteForm(DataSourceForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["path"].help_text += " " + _roots_help() + "."
-
-    def connection(self) -> tuple[dict[str, Any], dict[str, Any]]:
-        return ({"path": self.cleaned_data["path"]} if "path" in self.cleaned_data else {}), {}
 
 
 class FilesForm(DataSourceForm):

@@ -19,11 +19,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from config.pages import workspace_page
+from config.pages import redirect_next, workspace_page
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.forms import FORMS, DataSourceForm
@@ -262,10 +261,7 @@ def datasource_refresh(request: HttpRequest, membership: Membership, datasource_
     if _is_htmx(request):
         return _status_fragment(request, datasource, view)
     messages.info(request, f"{notice} Reload the page to follow its progress.")
-    target = request.POST.get("next") or ""
-    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
-        target = reverse("datasource-detail", kwargs={"datasource_id": datasource.pk})
-    return redirect(target)
+    return redirect_next(request, reverse("datasource-detail", kwargs={"datasource_id": datasource.pk}))
 
 
 # --- the catalog browser -----------------------------------------------------------------------

@@ -21,12 +21,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from config.api import ApiError
-from config.pages import workspace_page
+from config.pages import redirect_next, workspace_page
 from datasources.selectors import datasources_for_user
 from governance.models import Membership
 from prompts import selectors, services
@@ -151,12 +150,8 @@ def _prompt_here(
 
 def _back(request: HttpRequest) -> HttpResponse:
     """Back to the library view the person came from (its tab, search and page), never elsewhere."""
-    target = request.POST.get("next") or ""
     library = reverse("prompt-library")
-    safe = url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    )
-    return redirect(target if safe and target.startswith(library) else library)
+    return redirect_next(request, library, within=library)
 
 
 def _name(prompt: Prompt) -> str:
