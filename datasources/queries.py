@@ -27,7 +27,14 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from datasources.connectors import CONNECTORS
-from datasources.connectors.base import Connector, QueryOptions, QueryResult, WriteResult, to_json_value
+from datasources.connectors.base import (
+    Connector,
+    QueryOptions,
+    QueryResult,
+    WriteResult,
+    to_json_value,
+    written_table,
+)
 from datasources.models import DataSource, QueryExport
 from datasources.services import connector_for
 
@@ -156,8 +163,8 @@ def write_plan(sql: str, *, dialect: str, limit: int = 20) -> WritePlan:
 
 def _update_or_delete_plan(statement: exp.Update | exp.Delete, *, dialect: str, limit: int) -> WritePlan:
     kind = "update" if isinstance(statement, exp.Update) else "delete"
-    target = statement.this
-    if not isinstance(target, exp.Table):
+    target = written_table(statement)
+    if target is None:
         return WritePlan(kind=kind, table="", description=kind.upper())
     select = exp.select(exp.Star()).from_(target.copy(), copy=False)
     where = statement.args.get("where")
@@ -178,11 +185,11 @@ def _update_or_delete_plan(statement: exp.Update | exp.Delete, *, dialect: str, 
 
 def _insert_plan(statement: exp.Insert, *, dialect: str, limit: int) -> WritePlan:
     schema = statement.this
-    target = schema.this if isinstance(schema, exp.Schema) else schema
+    target = written_table(statement)
     columns = tuple(
         node.name for node in (schema.expressions if isinstance(schema, exp.Schema) else []) if hasattr(node, "name")
     )
-    table = _table_words(target, dialect) if isinstance(target, exp.Table) else ""
+    table = _table_words(target, dialect) if target is not None else ""
     source = statement.expression
     if isinstance(source, exp.Values):
         rows = [row.expressions if isinstance(row, exp.Tuple) else [row] for row in source.expressions]

@@ -112,8 +112,14 @@ def execute_write_preview(ctx: ToolContext, arguments: dict[str, Any], decision:
     preview["rows_affected"] = count
     shown = f"the first {PREVIEW_ROWS}" if count > PREVIEW_ROWS else "all of them"
     verb = {"update": "Changes", "delete": "Deletes", "insert": "Adds"}.get(plan.kind, "Changes")
+    rolled_back = "the dry run was rolled back."
+    if dry.sequences_consumed:
+        rolled_back += (
+            f" It used up values of {', '.join(dry.sequences_consumed)}, which the engine does not give back: "
+            "the ids the write generates will skip them."
+        )
     if plan.kind == "insert" and plan.affected_select is None:
-        note = f"Adds {count} row(s) to {plan.table}; the dry run was rolled back. The rows to add ({shown}):"
+        note = f"Adds {count} row(s) to {plan.table}; {rolled_back} The rows to add ({shown}):"
         return {
             **preview,
             "columns": list(plan.insert_columns),
@@ -121,15 +127,15 @@ def execute_write_preview(ctx: ToolContext, arguments: dict[str, Any], decision:
             "note": note,
         }
     if plan.affected_select is None:
-        return {**preview, "columns": [], "rows": [], "note": f"{verb} {count} row(s); the dry run was rolled back."}
+        return {**preview, "columns": [], "rows": [], "note": f"{verb} {count} row(s); {rolled_back}"}
     read = _read_as_actor(ctx, datasource, plan.affected_select)
     if isinstance(read, str):
-        note = f"{verb} {count} row(s); the dry run was rolled back. The rows cannot be shown: {read}"
+        note = f"{verb} {count} row(s); {rolled_back} The rows cannot be shown: {read}"
         return {**preview, "columns": [], "rows": [], "note": note}
     columns, rows = read
     where = "as they are now" if plan.kind != "insert" else "to add"
     note = (
-        f"{verb} {count} row(s) of {plan.table}; the dry run was rolled back. The rows {where} ({shown}), "
+        f"{verb} {count} row(s) of {plan.table}; {rolled_back} The rows {where} ({shown}), "
         "as you see them (masked columns stay masked):"
     )
     return {**preview, "columns": columns, "rows": rows, "note": note}

@@ -23,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sqlglot import exp
+
 # --- errors ------------------------------------------------------------------------------------
 
 
@@ -155,6 +157,9 @@ class WriteResult:
     duration_ms: float
     committed: bool  # False for a dry run (rolled back)
     preview: QueryResult | None = None  # for dry runs: the affected rows, when the engine can show them
+    # For dry runs: the sequences (or MySQL AUTO_INCREMENT counters) the statement advanced and that could
+    # not be put back, so the real write's generated ids will differ from the dry run's.
+    sequences_consumed: tuple[str, ...] = ()
 
 
 class StreamedResult(AbstractContextManager["StreamedResult"]):
@@ -212,7 +217,8 @@ class Connector(ABC):
     @abstractmethod
     def execute_write(self, sql: str, *, options: QueryOptions, dry_run: bool = False) -> WriteResult:
         """Runs one INSERT/UPDATE/DELETE or DDL statement in a read-write transaction with the
-        statement timeout, and commits it; a dry run rolls it back and reports the exact count.
+        statement timeout, and commits it; a dry run rolls it back and reports the exact count, and
+        names in ``sequences_consumed`` the id sequences it advanced and could not set back.
 
         ``sql`` is what the governance firewall let through (``GatewayDecision.sql_after``), never
         a model's own text. A dry run of DDL where the engine commits DDL at once (MySQL) raises
@@ -318,6 +324,16 @@ def query_result(
         truncated=collected.truncated,
         duration_ms=elapsed_ms(started),
     )
+
+
+def written_table(statement: exp.Expr) -> exp.Table | None:
+    """The table an INSERT, UPDATE, DELETE or MERGE writes to, as the statement names it."""
+    if not isinstance(statement, exp.Insert | exp.Update | exp.Delete | exp.Merge):
+        return None
+    target = statement.this
+    if isinstance(target, exp.Schema):  # INSERT INTO t (a, b)
+        target = target.this
+    return target if isinstance(target, exp.Table) else None
 
 
 def check_known_settings(settings: dict[str, Any], known: Iterable[str]) -> None:

@@ -13,8 +13,11 @@ from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pymysql
+import sqlglot
 from pymysql.constants import FIELD_TYPE
 from pymysql.cursors import Cursor, SSCursor
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from datasources.connectors.base import (
     ConnectionConfig,
@@ -38,6 +41,7 @@ from datasources.connectors.base import (
     setting_port,
     setting_str,
     setting_str_list,
+    written_table,
 )
 from datasources.connectors.guards import resolve_host
 
@@ -108,6 +112,20 @@ def _first_keyword(sql: str) -> str:
     rest = _LEADING_NOISE.sub("", sql, count=1)
     match = re.match(r"[A-Za-z]+", rest)
     return match.group(0).lower() if match else ""
+
+
+def _auto_increment_target(sql: str) -> tuple[str, str] | None:
+    """(database or "", table) of an INSERT or REPLACE: InnoDB does not roll back the AUTO_INCREMENT
+    counter they advance, and setting it back is DDL (an implicit commit)."""
+    try:
+        statement = sqlglot.parse_one(sql, read="mysql")
+        if isinstance(statement, exp.Command) and statement.name.upper() == "REPLACE":
+            # sqlglot keeps REPLACE as an opaque command; what follows the keyword is INSERT's syntax.
+            statement = sqlglot.parse_one(f"INSERT {statement.expression.name}", read="mysql")
+    except SqlglotError:
+        return None
+    table = written_table(statement) if isinstance(statement, exp.Insert) else None
+    return (table.db, table.name) if table is not None else None
 
 
 def _ssl_context(sslmode: str) -> ssl.SSLContext | None:
@@ -226,6 +244,17 @@ class MySQLConnector(Connector):
             else:
                 # MySQL limits SELECT statements only; writes get a watchdog (see execute_write).
                 cursor.execute("SET SESSION max_execution_time = %s", (max(1, int(seconds * 1000)),))
+
+    def _auto_increment(self, conn: pymysql.connections.Connection, table: tuple[str, str]) -> int | None:
+        """The table's AUTO_INCREMENT counter (None without an auto-increment column); read in
+        information_schema, which is not transactional."""
+        with conn.cursor() as cursor:
+            if not self._is_mariadb(conn):
+                # MySQL 8 caches table statistics, the counter among them, for a day by default.
+                cursor.execute("SET SESSION information_schema_stats_expiry = 0")
+            cursor.execute(_AUTO_INCREMENT_SQL, table)
+            row = cursor.fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
     def _start_read_only(self, conn: pymysql.connections.Connection, seconds: float) -> None:
         self._set_time_limit(conn, seconds)
@@ -419,6 +448,8 @@ class MySQLConnector(Connector):
         conn = self._connect(read_timeout=options.timeout_seconds + _READ_TIMEOUT_GRACE_SECONDS)
         watchdog: threading.Timer | None = None
         preview: QueryResult | None = None
+        counted = _auto_increment_target(sql) if dry_run else None
+        consumed: tuple[str, ...] = ()
         try:
             self._set_time_limit(conn, options.timeout_seconds)
             if not self._is_mariadb(conn):
@@ -426,6 +457,7 @@ class MySQLConnector(Connector):
                 watchdog.daemon = True
             cursor = Cursor(conn)
             with self._running(conn):
+                counter = self._auto_increment(conn, counted) if counted is not None else None
                 cursor.execute("START TRANSACTION")
                 if watchdog is not None:
                     watchdog.start()
@@ -437,6 +469,10 @@ class MySQLConnector(Connector):
                     preview = query_result(columns, types, collected, started=started)
                 if watchdog is not None:
                     watchdog.cancel()
+                if counted is not None and counter is not None and self._auto_increment(conn, counted) != counter:
+                    # The rollback leaves the counter where the statement put it (past the ids it drew,
+                    # or past an explicit id above it): the real write's ids will skip them.
+                    consumed = (f"{'.'.join(filter(None, counted))} AUTO_INCREMENT",)
             self._check_silent_interrupt(conn, started, options.timeout_seconds)
             if dry_run:
                 conn.rollback()
@@ -449,7 +485,11 @@ class MySQLConnector(Connector):
                 watchdog.cancel()
             conn.close()  # an uncommitted transaction is rolled back
         return WriteResult(
-            rows_affected=rows_affected, duration_ms=elapsed_ms(started), committed=not dry_run, preview=preview
+            rows_affected=rows_affected,
+            duration_ms=elapsed_ms(started),
+            committed=not dry_run,
+            preview=preview,
+            sequences_consumed=consumed,
         )
 
     def _stop_for_timeout(self) -> None:
@@ -528,6 +568,11 @@ class _MySQLStream(StreamedResult):
         # Closing the socket, not the cursor, which would first read the rest of the result.
         self._stack.close()
 
+
+_AUTO_INCREMENT_SQL = """
+SELECT AUTO_INCREMENT FROM information_schema.TABLES
+WHERE TABLE_SCHEMA = COALESCE(NULLIF(%s, ''), DATABASE()) AND TABLE_NAME = %s
+"""
 
 _TABLES_SQL = """
 SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, TABLE_ROWS, TABLE_COMMENT

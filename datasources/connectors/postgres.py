@@ -14,9 +14,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import psycopg
+import sqlglot
+from psycopg import errors as pgerrors
 from psycopg import pq
 from psycopg import sql as pgsql
 from psycopg_pool import ConnectionPool, PoolTimeout
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
 
 from datasources.connectors.base import (
     ConnectionConfig,
@@ -40,6 +44,7 @@ from datasources.connectors.base import (
     setting_port,
     setting_str,
     setting_str_list,
+    written_table,
 )
 from datasources.connectors.guards import resolve_host
 
@@ -416,7 +421,9 @@ class PostgresConnector(Connector):
     def execute_write(self, sql: str, *, options: QueryOptions, dry_run: bool = False) -> WriteResult:
         started = time.monotonic()
         preview: QueryResult | None = None
+        consumed: tuple[str, ...] = ()
         with self._session(timeout_seconds=options.timeout_seconds, read_only=False, rollback=dry_run) as conn:
+            watch = _SequenceWatch.start(conn, sql) if dry_run else None
             cursor = conn.cursor()
             # binary=True makes psycopg use the extended protocol: exactly one statement.
             cursor.execute(sql, binary=True)
@@ -425,8 +432,14 @@ class PostgresConnector(Connector):
                 collected = collect_rows(cursor, options)
                 columns, types = _describe(cursor)
                 preview = query_result(columns, types, collected, started=started)
+            if watch is not None:
+                consumed = watch.restore(conn)  # before the rollback: setval outlasts it
         return WriteResult(
-            rows_affected=rows_affected, duration_ms=elapsed_ms(started), committed=not dry_run, preview=preview
+            rows_affected=rows_affected,
+            duration_ms=elapsed_ms(started),
+            committed=not dry_run,
+            preview=preview,
+            sequences_consumed=consumed,
         )
 
     def stream(self, sql: str, *, options: QueryOptions, batch_rows: int = 10_000) -> StreamedResult:
@@ -464,6 +477,168 @@ def _describe_statement(conn: psycopg.Connection[Any], sql: str) -> tuple[list[s
         info = conn.adapters.types.get(oid)
         types.append(info.get_type_display(oid=oid, fmod=fmod) if info is not None else str(oid))
     return names, types
+
+
+# --- sequences in dry runs ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    oid: int
+    schema: str
+    name: str
+    readable: bool  # SELECT on it: its exact state can be read, so it can be set back
+    shared: bool  # the default of a table outside the lock draws from it too
+
+    @property
+    def label(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+
+# (last_value, is_called); without SELECT on the sequence (USAGE only) last_value is None until the
+# sequence is first called, which is enough to tell a change.
+_SequenceState = tuple[int | None, bool]
+
+
+# The sequences the defaults of a table draw from: serial and identity sequences (owned by one of its
+# columns) and any other a column default calls, each with whether a table outside the lock (LOCK
+# TABLE takes the partitions and child tables too) has a default drawing from it as well.
+_SEQUENCES_SQL = """
+WITH RECURSIVE target AS (
+    SELECT c.oid, n.nspname, c.relname
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = to_regclass(%(table)s)
+), locked (relid) AS (
+    SELECT oid FROM target
+    UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN locked l ON i.inhparent = l.relid
+), drawn (seqid) AS (
+    SELECT d.objid FROM pg_catalog.pg_depend d JOIN target t ON d.refobjid = t.oid
+    WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+    UNION
+    SELECT d.refobjid FROM pg_catalog.pg_depend d
+    JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid JOIN target t ON ad.adrelid = t.oid
+    WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+)
+SELECT t.nspname, t.relname, s.oid::bigint, n.nspname, s.relname, has_sequence_privilege(s.oid, 'SELECT'),
+       EXISTS (
+           SELECT FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_attrdef ad ON ad.oid = d.objid
+           WHERE d.classid = 'pg_attrdef'::regclass AND d.refclassid = 'pg_class'::regclass
+             AND d.refobjid = s.oid AND ad.adrelid NOT IN (SELECT relid FROM locked)
+       )
+FROM target t
+JOIN drawn ON true
+JOIN pg_catalog.pg_class s ON s.oid = drawn.seqid AND s.relkind = 'S'
+JOIN pg_catalog.pg_namespace n ON n.oid = s.relnamespace
+ORDER BY n.nspname, s.relname
+"""
+
+
+@dataclass(frozen=True)
+class _SequenceWatch:
+    """Sequences are not transactional: a dry run that draws ids (serial, identity, a default calling
+    nextval) would leave them used up after its rollback, and the real write would get other ids
+    than those the dry run showed, after a gap. The watch notes where the sequences of the written
+    table stand, and sets them back after the statement, before the rollback.
+
+    The table is locked against other writers (SHARE ROW EXCLUSIVE: readers go on, writers of the
+    table wait for the dry run, and so does a second dry run), so that no one else draws from its
+    defaults meanwhile. The lock waits within the session's statement timeout.
+    """
+
+    sequences: tuple[_Sequence, ...]
+    before: tuple[_SequenceState, ...]
+    locked: bool
+
+    @classmethod
+    def start(cls, conn: psycopg.Connection[Any], sql: str) -> _SequenceWatch | None:
+        table = _defaults_target(sql)
+        if table is None:
+            return None
+        rows = conn.execute(_SEQUENCES_SQL, {"table": table}).fetchall()
+        if not rows:
+            return None
+        locked = True
+        try:
+            with conn.transaction():  # a savepoint: the login may insert but not lock in this mode
+                lock = pgsql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(pgsql.Identifier(*rows[0][:2]))
+                conn.execute(lock)
+        except pgerrors.InsufficientPrivilege:
+            locked = False
+        sequences = tuple(_Sequence(*row[2:]) for row in rows)
+        return cls(sequences, tuple(_sequence_state(conn, sequence) for sequence in sequences), locked)
+
+    def restore(self, conn: psycopg.Connection[Any]) -> tuple[str, ...]:
+        """Sets back what the statement advanced; returns the names of the sequences it could not."""
+        consumed: list[str] = []
+        for sequence, before in zip(self.sequences, self.before, strict=True):
+            after = _sequence_state(conn, sequence)
+            if after == before:
+                continue
+            # Set back only a change surely the dry run's alone (the table locked, no other table's
+            # default drawing from the sequence) to a state exactly known (SELECT on the sequence).
+            safe = self.locked and sequence.readable and not sequence.shared
+            if not (safe and _set_back(conn, sequence, before, after)):
+                consumed.append(sequence.label)
+        return tuple(consumed)
+
+
+def _defaults_target(sql: str) -> str | None:
+    """The table whose column defaults the statement may evaluate, as ``to_regclass`` reads a name:
+    INSERT and MERGE fill the columns they leave out, an UPDATE does only for SET c = DEFAULT.
+    None for anything else (a DELETE or DDL draws from no default)."""
+    try:
+        statement = sqlglot.parse_one(sql, read="postgres")
+    except SqlglotError:
+        return None
+    if isinstance(statement, exp.Update) and not any(_is_default(node.expression) for node in statement.expressions):
+        return None
+    table = written_table(statement) if isinstance(statement, exp.Insert | exp.Update | exp.Merge) else None
+    return ".".join(part.sql(dialect="postgres") for part in table.parts) if table is not None else None
+
+
+def _is_default(node: exp.Expr) -> bool:
+    # sqlglot reads the DEFAULT of "SET c = DEFAULT" as a column of that name, not quoted.
+    return (
+        isinstance(node, exp.Column)
+        and not node.table
+        and isinstance(node.this, exp.Identifier)
+        and not node.this.quoted
+        and node.name.upper() == "DEFAULT"
+    )
+
+
+def _sequence_state(conn: psycopg.Connection[Any], sequence: _Sequence) -> _SequenceState:
+    if sequence.readable:
+        query = pgsql.SQL("SELECT last_value, is_called FROM {}").format(
+            pgsql.Identifier(sequence.schema, sequence.name)
+        )
+        row = conn.execute(query).fetchone()
+    else:
+        row = conn.execute(
+            "SELECT v, v IS NOT NULL FROM pg_catalog.pg_sequence_last_value(%s::oid::regclass) AS v", (sequence.oid,)
+        ).fetchone()
+    assert row is not None
+    return row[0], bool(row[1])
+
+
+def _set_back(
+    conn: psycopg.Connection[Any], sequence: _Sequence, before: _SequenceState, after: _SequenceState
+) -> bool:
+    """setval, only while the sequence is still where the dry run left it, so that a session that
+    called its nextval explicitly since (not through the locked table) is not handed its value again.
+    setval is not transactional: it outlasts the dry run's rollback."""
+    try:
+        with conn.transaction():  # a savepoint: the login may draw from the sequence but not set it
+            query = pgsql.SQL(
+                "SELECT pg_catalog.setval(%(oid)s::oid::regclass, %(value)s, %(called)s) FROM {} "
+                "WHERE last_value = %(now)s AND is_called = %(now_called)s"
+            ).format(pgsql.Identifier(sequence.schema, sequence.name))
+            params = {"oid": sequence.oid, "value": before[0], "called": before[1], "now": after[0],
+                      "now_called": after[1]}  # fmt: skip
+            return conn.execute(query, params).fetchone() is not None
+    except pgerrors.InsufficientPrivilege:
+        logger.info("the dry run could not set back the sequence %s (no UPDATE privilege)", sequence.label)
+        return False
 
 
 class _PostgresStream(StreamedResult):

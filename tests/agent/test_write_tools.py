@@ -324,6 +324,45 @@ def test_an_insert_preview_shows_the_rows_to_add_then_the_write_adds_them(tenanc
     assert scratch.truth("SELECT count(*) FROM {t}") == [(42,)]
 
 
+@pytest.fixture
+def tickets(scratch: Scratch) -> Iterator[Scratch]:
+    """A table beside the scratch one whose ids the engine generates: serial, AUTO_INCREMENT, AUTOINCREMENT."""
+    name = f"w_tickets_{uuid.uuid4().hex[:8]}"
+    table = f"public.{name}" if scratch.engine == "postgresql" else name
+    id_column = {
+        "sqlite": "id INTEGER PRIMARY KEY AUTOINCREMENT",
+        "postgresql": "id serial PRIMARY KEY",
+        "mysql": "id INT AUTO_INCREMENT PRIMARY KEY",
+    }[scratch.engine]
+    create = f"CREATE TABLE {table} ({id_column}, title VARCHAR(100))"
+    query_write(datasource=scratch.datasource, sql=create, dry_run=False)
+    introspection = datasource_services.connector_for(scratch.datasource).introspect()
+    catalog_apply(datasource=scratch.datasource, introspection=introspection)
+    try:
+        yield replace(scratch, table=table, name=name)
+    finally:
+        query_write(datasource=scratch.datasource, sql=f"DROP TABLE {table}", dry_run=False)
+
+
+def test_an_insert_preview_says_when_its_dry_run_used_up_ids(tenancy, tickets):
+    set_safety_level(tenancy, "standard")
+    ctx = context(tenancy, "adam")
+    arguments = write_args(tickets, "INSERT INTO {t} (title) VALUES ('first'), ('second')")
+    decision = decide(ctx, execute_write, arguments)
+
+    shown = execute_write.preview(ctx, arguments, decision) if execute_write.preview else {}
+    result = execute_write.run(ctx, arguments, decision)
+
+    assert (shown["rows_affected"], result.observation) == (2, {"rows_affected": 2})
+    ids = [row[0] for row in tickets.truth("SELECT id FROM {t} ORDER BY id")]
+    if tickets.engine == "mysql":  # InnoDB does not roll back AUTO_INCREMENT
+        assert f"used up values of {tickets.qualified} AUTO_INCREMENT, which" in shown["note"]
+        assert ids == [3, 4]
+    else:  # SQLite rolls its sequence back; PostgreSQL's dry run sets it back
+        assert "used up" not in shown["note"]
+        assert ids == [1, 2]
+
+
 def test_a_failing_write_reports_the_engines_error(tenancy, scratch):
     set_safety_level(tenancy, "permissive")
     ctx = context(tenancy, "adam")

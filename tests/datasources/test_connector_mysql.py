@@ -338,3 +338,72 @@ def test_validate_settings_normalises_and_refuses_without_connecting() -> None:
         with pytest.raises(ConnectorError) as caught:
             MySQLConnector.validate_settings({**base, **changes}, policy)
         assert caught.value.code == code, changes
+
+
+@pytest.fixture
+def tickets(database: str) -> Iterator[str]:
+    """An empty table with an AUTO_INCREMENT id."""
+    conn = _admin(database)
+    with conn.cursor() as cursor:
+        cursor.execute("CREATE TABLE tickets (id INT AUTO_INCREMENT PRIMARY KEY, title TEXT NOT NULL) ENGINE=InnoDB")
+    try:
+        yield "tickets"
+    finally:
+        with conn.cursor() as cursor:
+            cursor.execute("DROP TABLE tickets")
+        conn.close()
+
+
+def ticket_ids(database: str) -> list[int]:
+    conn = _admin(database)
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT id FROM tickets ORDER BY id")
+            return [row[0] for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "real_ids"),
+    [
+        ("INSERT INTO tickets (title) VALUES ('first'), ('second')", [3, 4]),
+        ("REPLACE INTO tickets (title) VALUES ('first'), ('second')", [3, 4]),
+        ("INSERT INTO tickets (id, title) VALUES (100, 'first'), (101, 'second')", [102, 103]),  # explicit ids
+    ],
+)
+def test_a_dry_run_that_advances_auto_increment_says_so(
+    connector: MySQLConnector, database: str, tickets: str, sql: str, real_ids: list[int]
+) -> None:
+    dry = connector.execute_write(sql, options=QueryOptions(), dry_run=True)
+    real = connector.execute_write("INSERT INTO tickets (title) VALUES ('real'), ('real')", options=QueryOptions())
+
+    assert (dry.rows_affected, dry.committed, dry.sequences_consumed) == (2, False, ("tickets AUTO_INCREMENT",))
+    assert real.sequences_consumed == ()
+    assert ticket_ids(database) == real_ids  # InnoDB rolled back the rows, not the counter
+
+
+def test_a_dry_run_names_the_counter_as_the_statement_names_the_table(
+    connector: MySQLConnector, database: str, tickets: str
+) -> None:
+    dry = connector.execute_write(
+        f"INSERT INTO `{database}`.tickets (title) VALUES ('first')", options=QueryOptions(), dry_run=True
+    )
+
+    assert dry.sequences_consumed == (f"{database}.tickets AUTO_INCREMENT",)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT INTO orders (id, customer_id, amount) VALUES (1000, 1, 1)",  # no AUTO_INCREMENT column
+        "DELETE FROM tickets",
+        "UPDATE tickets SET title = 'x'",
+    ],
+)
+def test_a_dry_run_that_leaves_auto_increment_alone_says_nothing(
+    connector: MySQLConnector, tickets: str, sql: str
+) -> None:
+    dry = connector.execute_write(sql, options=QueryOptions(), dry_run=True)
+
+    assert dry.sequences_consumed == ()

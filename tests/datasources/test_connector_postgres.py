@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 
 from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors.base import WriteResult
 from datasources.connectors.postgres import PostgresConnector, close_pools
 from tests.conftest import _free_port, wait_for
 
@@ -351,3 +352,229 @@ def test_validate_settings_normalises_and_refuses_without_connecting() -> None:
         with pytest.raises(ConnectorError) as caught:
             PostgresConnector.validate_settings({**base, **changes}, policy)
         assert caught.value.code == code, changes
+
+
+# --- sequences in dry runs ---------------------------------------------------------------------
+
+# Tables whose ids a default draws from a sequence: serial, identity, and a default calling nextval.
+ID_COLUMNS = {
+    "serial": "id serial PRIMARY KEY",
+    "identity": "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    "nextval": "id bigint PRIMARY KEY DEFAULT nextval('public.ticket_numbers')",
+}
+
+
+def admin_connection(database: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(dbname=database, autocommit=True, **_server())
+
+
+@pytest.fixture
+def tickets(database: str, request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
+    """An empty table ``public.tickets`` with ids from a sequence (``request.param`` of ID_COLUMNS,
+    serial by default); yields the table and its sequence."""
+    kind = getattr(request, "param", "serial")
+    with admin_connection(database) as conn:
+        conn.execute("CREATE SEQUENCE public.ticket_numbers")
+        conn.execute(f"CREATE TABLE public.tickets ({ID_COLUMNS[kind]}, title text NOT NULL)")
+        row = conn.execute("SELECT pg_get_serial_sequence('public.tickets', 'id')").fetchone()
+    sequence = row[0] if row and row[0] else "public.ticket_numbers"
+    try:
+        yield "public.tickets", sequence
+    finally:
+        with admin_connection(database) as conn:
+            conn.execute("DROP TABLE public.tickets")
+            conn.execute("DROP SEQUENCE public.ticket_numbers")
+
+
+def next_id(database: str, sequence: str) -> int:
+    """Draws from ``sequence``, as the next writer would."""
+    with admin_connection(database) as conn:
+        row = conn.execute("SELECT nextval(%s)", (sequence,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def returned_ids(result: WriteResult) -> list[int]:
+    assert result.preview is not None
+    return [row[0] for row in result.preview.rows]
+
+
+@pytest.mark.parametrize("tickets", list(ID_COLUMNS), indirect=True)
+def test_a_dry_run_insert_shows_the_ids_the_real_insert_gets(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, sequence = tickets
+    sql = f"INSERT INTO {table} (title) VALUES ('first'), ('second') RETURNING id"
+
+    for expected in ([1, 2], [3, 4]):  # from a sequence never called yet, then from one that was
+        dry = connector.execute_write(sql, options=QueryOptions(), dry_run=True)
+        again = connector.execute_write(sql, options=QueryOptions(), dry_run=True)
+        real = connector.execute_write(sql, options=QueryOptions())
+
+        assert returned_ids(dry) == returned_ids(again) == returned_ids(real) == expected
+        assert dry.sequences_consumed == again.sequences_consumed == real.sequences_consumed == ()
+    assert next_id(database, sequence) == 5  # no gap
+
+
+def test_an_update_setting_an_id_to_its_default_is_set_back_too(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, sequence = tickets
+    connector.execute_write(f"INSERT INTO {table} (title) VALUES ('first')", options=QueryOptions())
+
+    dry = connector.execute_write(
+        f"UPDATE {table} SET id = DEFAULT WHERE id = 1 RETURNING id", options=QueryOptions(), dry_run=True
+    )
+
+    assert (returned_ids(dry), dry.sequences_consumed) == ([2], ())
+    assert next_id(database, sequence) == 2
+
+
+@pytest.mark.parametrize("tickets", ["nextval"], indirect=True)
+def test_a_sequence_another_tables_default_draws_from_is_not_set_back_but_named(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, sequence = tickets
+    with admin_connection(database) as conn:
+        conn.execute("CREATE TABLE public.tasks (id bigint DEFAULT nextval('public.ticket_numbers'), title text)")
+    try:
+        # The writers of public.tasks are not locked out: the change might not be the dry run's alone.
+        dry = connector.execute_write(
+            f"INSERT INTO {table} (title) VALUES ('first') RETURNING id", options=QueryOptions(), dry_run=True
+        )
+    finally:
+        with admin_connection(database) as conn:
+            conn.execute("DROP TABLE public.tasks")
+
+    assert (returned_ids(dry), dry.sequences_consumed) == ([1], (sequence,))
+    assert next_id(database, sequence) == 2
+
+
+@pytest.fixture
+def ticket_writer(database: str, tickets: tuple[str, str]) -> Iterator[Callable[[str, str], PostgresConnector]]:
+    """Makes a login granted ``table_grants`` on the tickets and ``sequence_grants`` on their
+    sequence, and returns a connector for it; the logins are dropped afterwards."""
+    roles: list[str] = []
+
+    def make(table_grants: str, sequence_grants: str) -> PostgresConnector:
+        role, password = f"psa_ticket_writer_{os.getpid()}_{len(roles)}", "writer-password-4711"
+        roles.append(role)
+        with admin_connection(database) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            conn.execute(f"GRANT {table_grants} ON {tickets[0]} TO {role}")
+            conn.execute(f"GRANT {sequence_grants} ON SEQUENCE {tickets[1]} TO {role}")
+        return pg_connector(database, user=role, password=password)
+
+    try:
+        yield make
+    finally:
+        close_pools()  # the logins' pooled connections
+        with admin_connection(database) as conn:
+            for role in roles:
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE {role}")
+
+
+@pytest.mark.parametrize(
+    ("table_grants", "sequence_grants"),
+    [
+        ("INSERT", "USAGE"),  # it cannot lock the table in SHARE ROW EXCLUSIVE mode, nor read the sequence
+        ("INSERT, UPDATE", "USAGE, SELECT"),  # it locks and reads, but setval needs UPDATE on the sequence
+    ],
+)
+def test_a_login_that_cannot_set_the_sequence_back_is_told_its_dry_run_used_up_ids(
+    database: str,
+    tickets: tuple[str, str],
+    ticket_writer: Callable[[str, str], PostgresConnector],
+    table_grants: str,
+    sequence_grants: str,
+) -> None:
+    table, sequence = tickets
+    writer = ticket_writer(table_grants, sequence_grants)
+    sql = f"INSERT INTO {table} (title) VALUES ('first'), ('second')"  # RETURNING would need SELECT
+
+    dry = writer.execute_write(sql, options=QueryOptions(), dry_run=True)
+    real = writer.execute_write(sql, options=QueryOptions())
+
+    assert (dry.rows_affected, dry.committed, dry.sequences_consumed) == (2, False, (sequence,))
+    assert (real.rows_affected, real.sequences_consumed) == (2, ())
+    with admin_connection(database) as conn:
+        ids = [row[0] for row in conn.execute(f"SELECT id FROM {table} ORDER BY id")]
+    assert ids == [3, 4]  # the dry run used up 1 and 2
+
+
+def test_a_writer_waits_for_a_dry_run_and_then_gets_the_ids_it_showed(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, sequence = tickets
+    connector.execute_write(f"INSERT INTO {table} (title) VALUES ('first')", options=QueryOptions())
+    gate = 4711_0000 + os.getpid() % 10_000
+    # The dry run's statement waits for an advisory lock the test holds: it is running, and holds
+    # its table lock, until the test lets it go.
+    dry_sql = (
+        f"INSERT INTO {table} (title) SELECT 'dry' FROM (SELECT pg_advisory_xact_lock({gate})) AS gate RETURNING id"
+    )
+    results: dict[str, Any] = {}
+
+    def dry_run() -> None:
+        results["dry"] = connector.execute_write(dry_sql, options=QueryOptions(timeout_seconds=30), dry_run=True)
+
+    def write() -> None:
+        with admin_connection(database) as conn:
+            row = conn.execute(f"INSERT INTO {table} (title) VALUES ('concurrent') RETURNING id").fetchone()
+        results["write"] = row[0] if row else None
+
+    def table_locks(granted: bool) -> set[str]:
+        with admin_connection(database) as conn:
+            rows = conn.execute(
+                "SELECT mode FROM pg_locks WHERE relation = %s::regclass AND granted = %s", (table, granted)
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    with admin_connection(database) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (gate,))
+        dry_thread = threading.Thread(target=dry_run)
+        dry_thread.start()
+        wait_for(lambda: "ShareRowExclusiveLock" in table_locks(True), timeout=10, what="the dry run's table lock")
+        write_thread = threading.Thread(target=write)
+        write_thread.start()
+        wait_for(lambda: "RowExclusiveLock" in table_locks(False), timeout=10, what="the writer waiting")
+        assert "write" not in results
+        holder.execute("SELECT pg_advisory_unlock(%s)", (gate,))
+        dry_thread.join(timeout=10)
+        write_thread.join(timeout=10)
+
+    assert not dry_thread.is_alive() and not write_thread.is_alive()
+    assert (returned_ids(results["dry"]), results["dry"].sequences_consumed) == ([2], ())
+    assert results["write"] == 2
+    assert next_id(database, sequence) == 3
+
+
+def test_a_dry_run_waits_for_the_table_lock_no_longer_than_the_statement_timeout(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, _ = tickets
+    with admin_connection(database) as writer, writer.transaction():
+        writer.execute(f"INSERT INTO {table} (title) VALUES ('uncommitted')")  # holds ROW EXCLUSIVE
+        started = time.monotonic()
+        with pytest.raises(ConnectorError) as caught:
+            connector.execute_write(
+                f"INSERT INTO {table} (title) VALUES ('dry')", options=QueryOptions(timeout_seconds=0.5), dry_run=True
+            )
+
+    assert caught.value.code == "query_timeout"
+    assert time.monotonic() - started < 4
+
+
+def test_a_delete_dry_run_does_not_lock_the_table(
+    connector: PostgresConnector, database: str, tickets: tuple[str, str]
+) -> None:
+    table, _ = tickets
+    with admin_connection(database) as writer, writer.transaction():
+        writer.execute(f"INSERT INTO {table} (title) VALUES ('uncommitted')")  # holds ROW EXCLUSIVE
+
+        dry = connector.execute_write(
+            f"DELETE FROM {table} RETURNING id", options=QueryOptions(timeout_seconds=5), dry_run=True
+        )
+
+    assert (dry.rows_affected, dry.sequences_consumed) == (0, ())
