@@ -8,6 +8,7 @@ never trusts a stale id: a workspace they have left simply stops being current.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
 from functools import wraps
 from typing import Any
 
@@ -15,17 +16,19 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from governance import selectors
-from governance.models import Membership, Role
+from governance.models import Membership
+from governance.roles import WORKSPACE_PERMISSIONS
 
 SESSION_WORKSPACE_KEY = "psa_workspace_id"
 _CACHE_ATTR = "_psa_memberships"
 
-# Roles that may see the governance overview and the audit log.
-GOVERNANCE_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# Roles that may see the governance overview and the audit log (its ``manage_policies``).
+GOVERNANCE_ROLES = frozenset(role for role, perms in WORKSPACE_PERMISSIONS.items() if "manage_policies" in perms)
 
 
 def memberships(request: HttpRequest) -> list[Membership]:
@@ -93,3 +96,30 @@ def redirect_next(request: HttpRequest, default: str, *, within: str = "") -> Ht
     host = request.get_host()
     safe = url_has_allowed_host_and_scheme(target, allowed_hosts={host}, require_https=request.is_secure())
     return redirect(target if safe and target.startswith(within) else default)
+
+
+def is_fragment_request(request: HttpRequest) -> bool:
+    """An htmx request for part of a page (not a boost, not htmx restoring a page from history)."""
+    headers = request.headers
+    whole_page = headers.get("HX-History-Restore-Request") or headers.get("HX-Boosted")
+    return headers.get("HX-Request") == "true" and not whole_page
+
+
+def query_without_page(request: HttpRequest) -> str:
+    """The page's filters as a query string, without its page number (for the page links)."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def day_bounds(start: date | None, end: date | None) -> tuple[datetime | None, datetime | None]:
+    """A range of days as instants: the start of ``start``, and the start of the day after ``end``
+    (exclusive, so ``end`` is included whole); None where a day is not given."""
+    return (
+        _day_start(start) if start else None,
+        _day_start(end + timedelta(days=1)) if end else None,
+    )
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

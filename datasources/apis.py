@@ -266,38 +266,28 @@ class DataSourceTablesApi(APIView):
         tags=["datasources"],
     )  # fmt: skip
     def get(self, request: Request, datasource_id: str) -> Response:
-        from django.db.models import Prefetch
-
-        from datasources.models import CatalogColumn
-
-        datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
-        tables = selectors.catalog_tables(datasource=datasource, schema_name=request.query_params.get("schema"))
-        tables = tables.prefetch_related(
-            Prefetch(
-                "columns",
-                queryset=CatalogColumn.objects.filter(is_present=True).order_by("ordinal"),
-                to_attr="present_columns",
-            )
-        )
         # What this member may see: hidden tables and columns left out, masked columns marked.
-        from governance.catalog import hidden_table_ids
+        from governance.catalog import hidden_table_ids, visible_columns
         from governance.policies import catalog_view
         from governance.selectors import membership_of
 
+        datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
         membership = membership_of(user=request.user, workspace=datasource.workspace)  # type: ignore[arg-type]
         assert membership is not None  # access_datasource found the source in one of their workspaces
         view = catalog_view(membership=membership, datasource=datasource)
-        tables = tables.exclude(pk__in=hidden_table_ids({datasource.pk: view}))
+        tables = selectors.catalog_browse(
+            datasource=datasource,
+            schema_name=request.query_params.get("schema") or "",
+            exclude_ids=hidden_table_ids({datasource.pk: view}),
+        )
         paginator = LimitOffsetPagination()
         page = paginator.paginate_queryset(tables, request, view=self) or []
         for table in page:
-            shown = []
-            for column in table.present_columns:
-                state = view.column_state(table.schema_name, table.name, column.name)
-                if state is not None:
-                    column.masked = state
-                    shown.append(column)
-            table.present_columns = shown
+            present = table.present_columns  # type: ignore[attr-defined]  # catalog_browse's prefetch
+            shown = visible_columns(view, table.schema_name, table.name, present)
+            for column, state in shown:
+                column.masked = state
+            table.present_columns = [column for column, _ in shown]  # type: ignore[attr-defined]
         return paginator.get_paginated_response(TableOutput(page, many=True).data)
 
 

@@ -8,12 +8,11 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
-from guardian.shortcuts import get_objects_for_user
 
 from datasources.models import CatalogColumn, CatalogTable, DataSource, QueryExport
-from governance.permissions import object_with_perms
+from governance.permissions import objects_with_perm, visible_object
 from governance.selectors import workspaces_for_user
 
 
@@ -25,28 +24,33 @@ def datasources_for_user(*, user: User | AnonymousUser, workspace_id: Any = None
     """Data sources of the user's workspaces that they may at least view."""
     if not user.is_authenticated:
         return DataSource.objects.none()
-    query = DataSource.objects.filter(workspace__in=workspaces_for_user(user=user)).select_related("workspace")
+    # Role defaults and per-object grants alike live in guardian.
+    query = objects_with_perm(user, "datasources.view_datasource", DataSource)
+    query = query.filter(workspace__in=workspaces_for_user(user=user)).select_related("workspace")
     if workspace_id is not None:
         query = query.filter(workspace_id=workspace_id)
-    # Role defaults and per-object grants alike live in guardian.
-    return get_objects_for_user(user, "datasources.view_datasource", klass=query, accept_global_perms=False)
+    return query
 
 
 def access_datasource(*, user: User | AnonymousUser, datasource_id: Any, perm: str | None = None) -> DataSource:
     """The one way to reach a data source for a user: another workspace's source is a 404,
     a source of my workspace without ``perm`` (query/write/administer/view_datasource) a 403."""
-    try:
-        pk = uuid.UUID(str(datasource_id))
-    except ValueError:
-        raise DataSourceNotFound("No such data source.") from None
-    if not user.is_authenticated:
-        raise DataSourceNotFound("No such data source.")
-    datasource, perms = object_with_perms(DataSource, pk, user)
-    if datasource is None or "view_datasource" not in perms:
-        raise DataSourceNotFound("No such data source.")
+    datasource, perms = datasource_with_perms(user=user, datasource_id=datasource_id)
     if perm is not None and perm not in perms:
         raise PermissionDenied("Your role does not allow this on this data source.")
     return datasource
+
+
+def datasource_with_perms(*, user: User | AnonymousUser, datasource_id: Any) -> tuple[DataSource, set[str]]:
+    """``access_datasource`` without a required permission: the source (404 as there) and the
+    codenames of the user's permissions on it, for a page that shows what they may do."""
+    return visible_object(
+        DataSource,
+        datasource_id,
+        user,
+        view_perm="view_datasource",
+        not_found=DataSourceNotFound("No such data source."),
+    )
 
 
 def datasource_ids_with_perm(*, user: User | AnonymousUser, datasources: Iterable[DataSource], perm: str) -> set[Any]:
@@ -54,17 +58,12 @@ def datasource_ids_with_perm(*, user: User | AnonymousUser, datasources: Iterabl
     ids = [datasource.pk for datasource in datasources]
     if not ids or not user.is_authenticated:
         return set()
-    query = DataSource.objects.filter(pk__in=ids)
-    allowed = get_objects_for_user(user, f"datasources.{perm}", klass=query, accept_global_perms=False)
+    allowed = objects_with_perm(user, f"datasources.{perm}", DataSource).filter(pk__in=ids)
     return set(allowed.values_list("pk", flat=True))
 
 
 def catalog_tables(*, datasource: DataSource, schema_name: str | None = None) -> QuerySet[CatalogTable]:
-    query = (
-        CatalogTable.objects.filter(datasource=datasource, is_present=True)
-        .annotate(column_count=Count("columns", filter=Q(columns__is_present=True)))
-        .order_by("schema_name", "name")
-    )
+    query = CatalogTable.objects.filter(datasource=datasource, is_present=True).order_by("schema_name", "name")
     if schema_name:
         query = query.filter(schema_name=schema_name)
     return query

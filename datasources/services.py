@@ -25,7 +25,7 @@ from datasources.connectors.base import (
 )
 from datasources.models import DataSource, DataSourceKind, DataSourceStatus
 from governance.models import Workspace
-from governance.roles import DATASOURCE_PERMISSIONS, grant_to_roles
+from governance.roles import DATASOURCE_PERMISSIONS, grant
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def datasource_create(
             datasource.save()
     except IntegrityError:
         raise ValidationError({"name": "This workspace already has a data source with this name."}) from None
-    grant_to_roles(
+    grant(
         obj=datasource,
         workspace_id=datasource.workspace_id,
         perms_by_role={

@@ -22,18 +22,19 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
-from config.pages import redirect_next, workspace_page
+from config.pages import is_fragment_request, redirect_next, workspace_page
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.forms import FORMS, DataSourceForm
 from datasources.models import CatalogTable, DataSource, DataSourceKind, DataSourceStatus
-from governance.catalog import hidden_table_ids
+from governance.catalog import hidden_table_ids, visible_columns
 from governance.models import MaskStrategy, Membership
 from governance.policies import catalog_view
 from governance.selectors import access_workspace
 
 TABLES_PER_PAGE = 20
 SLOW_REFRESH = timedelta(minutes=2)
+ADMINISTER = "administer_datasource"  # the permission a refresh needs
 
 # What each connector error means for the person who typed the settings, in plain words; the
 # connector's own message (never a password) follows as the detail.
@@ -63,19 +64,17 @@ def plain_error(code: str, message: str = "") -> Outcome:
     return Outcome(False, PLAIN_ERRORS.get(code, "The data source reported an error."), message)
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true" and request.headers.get("HX-History-Restore-Request") != "true"
-
-
-def _access(request: HttpRequest, membership: Membership, datasource_id: Any, perm: str | None = None) -> DataSource:
-    """The source, if it is one of the current workspace's and the member may see it (else 404);
-    a 403 when they may see it but not ``perm`` it."""
-    datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
+def _access(
+    request: HttpRequest, membership: Membership, datasource_id: Any, perm: str | None = None
+) -> tuple[DataSource, set[str]]:
+    """The source, if it is one of the current workspace's and the member may see it (else 404),
+    with the codenames of their permissions on it; a 403 when they may see it but not ``perm`` it."""
+    datasource, perms = selectors.datasource_with_perms(user=request.user, datasource_id=datasource_id)
     if datasource.workspace_id != membership.workspace_id:
         raise Http404("No such data source in this workspace.")
-    if perm is not None:
-        datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id, perm=perm)
-    return datasource
+    if perm is not None and perm not in perms:
+        raise PermissionDenied("Your role does not allow this on this data source.")
+    return datasource, perms
 
 
 def _may_add(request: HttpRequest, membership: Membership) -> bool:
@@ -86,11 +85,6 @@ def _may_add(request: HttpRequest, membership: Membership) -> bool:
     return True
 
 
-def _may_administer(request: HttpRequest, datasource: DataSource) -> bool:
-    ids = selectors.datasource_ids_with_perm(user=request.user, datasources=[datasource], perm="administer_datasource")
-    return datasource.pk in ids
-
-
 def _ago(when: datetime | None) -> str:
     if when is None:
         return ""
@@ -99,7 +93,7 @@ def _ago(when: datetime | None) -> str:
     return f"{timesince(when, depth=1)} ago"
 
 
-def _status_context(datasource: DataSource, *, can_refresh: bool, view: str) -> dict[str, Any]:
+def _status_context(datasource: DataSource, *, can_refresh: bool) -> dict[str, Any]:
     error = None
     if datasource.status == DataSourceStatus.ERROR:
         error = plain_error(datasource.error_code, datasource.status_message)
@@ -107,7 +101,6 @@ def _status_context(datasource: DataSource, *, can_refresh: bool, view: str) -> 
     return {
         "ds": datasource,
         "can_refresh": can_refresh,
-        "view": view,
         "error": error,
         "reading": reading,
         "read_ago": _ago(datasource.last_introspected_at),
@@ -123,10 +116,8 @@ def _status_context(datasource: DataSource, *, can_refresh: bool, view: str) -> 
 @require_GET
 def datasource_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     datasources = list(selectors.datasources_for_user(user=request.user, workspace_id=membership.workspace_id))
-    administrable = selectors.datasource_ids_with_perm(
-        user=request.user, datasources=datasources, perm="administer_datasource"
-    )
-    rows = [_status_context(ds, can_refresh=ds.pk in administrable, view="row") for ds in datasources]
+    administrable = selectors.datasource_ids_with_perm(user=request.user, datasources=datasources, perm=ADMINISTER)
+    rows = [_status_context(ds, can_refresh=ds.pk in administrable) for ds in datasources]
     return render(
         request,
         "datasources/list.html",
@@ -218,7 +209,7 @@ def datasource_add_test(request: HttpRequest, membership: Membership) -> HttpRes
     access_workspace(user=request.user, workspace_id=membership.workspace_id, perm="manage_datasources")
     form = FORMS[_kind(request)](request.POST)
     outcome = _test(form)
-    if _is_htmx(request):
+    if is_fragment_request(request):
         return render(request, "datasources/_test_result.html", {"outcome": outcome})
     return _add_page(request, form, outcome)
 
@@ -226,9 +217,9 @@ def datasource_add_test(request: HttpRequest, membership: Membership) -> HttpRes
 # --- status and refresh ------------------------------------------------------------------------
 
 
-def _status_fragment(request: HttpRequest, datasource: DataSource, view: str) -> HttpResponse:
+def _status_fragment(request: HttpRequest, datasource: DataSource, view: str, perms: set[str]) -> HttpResponse:
     template = "datasources/_row.html" if view == "row" else "datasources/_panel.html"
-    context = _status_context(datasource, can_refresh=_may_administer(request, datasource), view=view)
+    context = _status_context(datasource, can_refresh=ADMINISTER in perms)
     return render(request, template, context)
 
 
@@ -237,11 +228,11 @@ def _status_fragment(request: HttpRequest, datasource: DataSource, view: str) ->
 def datasource_status(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """The status of a source (a list row or the catalog page's panel), polled every second while
     its schema is read. When a polled read ends, the catalog page reloads to show the new catalog."""
-    datasource = _access(request, membership, datasource_id)
+    datasource, perms = _access(request, membership, datasource_id)
     view = "row" if request.GET.get("view") == "row" else "panel"
-    response = _status_fragment(request, datasource, view)
+    response = _status_fragment(request, datasource, view, perms)
     finished = datasource.status != DataSourceStatus.INTROSPECTING
-    if finished and view == "panel" and request.GET.get("polling") and _is_htmx(request):
+    if finished and view == "panel" and request.GET.get("polling") and is_fragment_request(request):
         response["HX-Refresh"] = "true"
     return response
 
@@ -250,7 +241,7 @@ def datasource_status(request: HttpRequest, membership: Membership, datasource_i
 @require_POST
 def datasource_refresh(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """Starts reading the schema again (the refresh task); the page then follows its progress."""
-    datasource = _access(request, membership, datasource_id, perm="administer_datasource")
+    datasource, perms = _access(request, membership, datasource_id, perm=ADMINISTER)
     view = "row" if request.POST.get("view") == "row" else "panel"
     try:
         datasource = services.datasource_refresh_start(datasource=datasource)
@@ -258,8 +249,8 @@ def datasource_refresh(request: HttpRequest, membership: Membership, datasource_
     except services.RefreshInProgress:
         datasource.refresh_from_db()
         notice = f"The schema of {datasource.name} is already being read."
-    if _is_htmx(request):
-        return _status_fragment(request, datasource, view)
+    if is_fragment_request(request):
+        return _status_fragment(request, datasource, view, perms)
     messages.info(request, f"{notice} Reload the page to follow its progress.")
     return redirect_next(request, reverse("datasource-detail", kwargs={"datasource_id": datasource.pk}))
 
@@ -276,7 +267,10 @@ class ColumnRow:
     references: str
     comment: str
     masked: str  # the mask strategy in force for this member, "" when shown as is
-    mask_label: str
+
+    @property
+    def mask_label(self) -> str:
+        return MaskStrategy(self.masked).label if self.masked in MaskStrategy.values else self.masked
 
 
 @dataclass(frozen=True)
@@ -294,7 +288,7 @@ class TableRow:
 def datasource_detail(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """The catalog as the current member sees it: tables and columns hidden from them by policy are
     left out, and columns the gateway masks for them are marked (the gateway's own decision)."""
-    datasource = _access(request, membership, datasource_id)
+    datasource, perms = _access(request, membership, datasource_id)
     view = catalog_view(membership=membership, datasource=datasource)
     hidden = hidden_table_ids({datasource.pk: view})
     schema = request.GET.get("schema", "")[:255]
@@ -306,26 +300,21 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
     page = Paginator(tables, TABLES_PER_PAGE).get_page(request.GET.get("page"))
     rows = []
     for table in page.object_list:
-        columns = []
-        for column in table.present_columns:  # type: ignore[attr-defined]
-            state = view.column_state(table.schema_name, table.name, column.name)
-            if state is None:
-                continue  # hidden from this member: not even its name
-            label = MaskStrategy(state).label if state in MaskStrategy.values else state
-            columns.append(
-                ColumnRow(
-                    name=column.name,
-                    data_type=column.data_type,
-                    nullable=column.nullable,
-                    is_primary_key=column.is_primary_key,
-                    references=column.references,
-                    comment=column.comment,
-                    masked=state,
-                    mask_label=label,
-                )
+        present = table.present_columns  # type: ignore[attr-defined]
+        columns = tuple(
+            ColumnRow(
+                name=column.name,
+                data_type=column.data_type,
+                nullable=column.nullable,
+                is_primary_key=column.is_primary_key,
+                references=column.references,
+                comment=column.comment,
+                masked=state,
             )
-        rows.append(TableRow(table, tuple(columns)))
-    context = _status_context(datasource, can_refresh=_may_administer(request, datasource), view="panel")
+            for column, state in visible_columns(view, table.schema_name, table.name, present)
+        )
+        rows.append(TableRow(table, columns))
+    context = _status_context(datasource, can_refresh=ADMINISTER in perms)
     context.update(
         {
             "datasource": datasource,

@@ -36,6 +36,7 @@ from executions.selectors import access_execution, executions_search
 from governance.gateway import actor_for, audit_outcome, authorize
 from governance.selectors import access_workspace, membership_in
 from prompts.selectors import prompts_for_user
+from prompts.services import MAX_TAG_CHARS, MAX_TAGS
 
 # --- documentation helpers ----------------------------------------------------------------------
 
@@ -277,7 +278,7 @@ class ExecuteApi(APIView):
             help_text='A model of the workspace, "offline", or empty: routing decides.',
         )
         tags = serializers.ListField(
-            child=serializers.CharField(max_length=64), required=False, default=list, max_length=20
+            child=serializers.CharField(max_length=MAX_TAG_CHARS), required=False, default=list, max_length=MAX_TAGS
         )
         options = OptionsInput(required=False)
 

@@ -8,7 +8,6 @@ Filtering is ``executions_search``, the API's list; what a row shows is read in 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django import forms
@@ -17,21 +16,18 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 
 from agent.types import INTENTS
-from config.pages import workspace_page
+from config.pages import day_bounds, is_fragment_request, query_without_page, workspace_page
 from datasources.selectors import datasources_for_user
 from executions.models import PromptExecution
 from executions.selectors import executions_search
+from executions.services.create import EXECUTION_ROLES_WITH_ACCESS
 from executions.views import STATUS_LABELS  # the studio says the same words
-from governance.models import Membership, Role
+from governance.models import Membership
 
 PAGE_SIZE = 25
-# Owners and admins see every run of their workspace (executions.services.execution_grant), so
-# their history says who ran each one; everyone else sees their own (and the odd shared one).
-_SEE_EVERY_RUN = frozenset({Role.OWNER, Role.ADMIN})
 
 INTENT_LABELS = {intent: intent.replace("_", " ").capitalize() for intent in INTENTS}
 
@@ -66,10 +62,6 @@ class HistoryFilters(forms.Form):
         return cleaned
 
 
-def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
 def _rows(query: QuerySet[PromptExecution]) -> QuerySet[PromptExecution]:
     return (
         query.select_related("user")
@@ -79,13 +71,6 @@ def _rows(query: QuerySet[PromptExecution]) -> QuerySet[PromptExecution]:
             cost_usd=KeyTextTransform("cost_usd", "ai_metadata"),
         )
     )
-
-
-def is_fragment_request(request: HttpRequest) -> bool:
-    """An htmx request for the results alone (not a boost, not htmx restoring a page from history)."""
-    headers = request.headers
-    return headers.get("HX-Request") == "true" and not headers.get("HX-History-Restore-Request") \
-        and not headers.get("HX-Boosted")  # fmt: skip
 
 
 @workspace_page
@@ -99,24 +84,25 @@ def history(request: HttpRequest, membership: Membership) -> HttpResponse:
     if form.is_bound:
         form.is_valid()  # invalid fields are shown and left out; the valid ones still filter
         values = form.cleaned_data
+        created_after, created_before = day_bounds(values.get("date_from"), values.get("date_to"))
         filters = {
             "q": values.get("q") or "",
             "status": values.get("status") or None,
             "intent": values.get("intent") or None,
             "datasource_id": values.get("datasource") or None,
-            "created_after": _day_start(values["date_from"]) if values.get("date_from") else None,
-            "created_before": _day_start(values["date_to"] + timedelta(days=1)) if values.get("date_to") else None,
+            "created_after": created_after,
+            "created_before": created_before,
         }
     executions = executions_search(user=request.user, workspace_id=workspace_id, **filters)
     page = Paginator(_rows(executions), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "page": page,
         "filtered": any(filters.values()),
-        "query": query.urlencode(),
-        "show_author": membership.role in _SEE_EVERY_RUN or request.user.is_superuser,
+        "query": query_without_page(request),
+        # Owners and admins see every run of their workspace (executions.services.execution_grant), so
+        # their history says who ran each one; everyone else sees their own (and the odd shared one).
+        "show_author": membership.role in EXECUTION_ROLES_WITH_ACCESS or request.user.is_superuser,
         "status_labels": STATUS_LABELS,
         "intent_labels": INTENT_LABELS,
     }

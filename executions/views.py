@@ -18,19 +18,18 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from agent.selectors import OFFLINE, models_for_workspace
+from agent.selectors import models_for_workspace
 from config.api import ApiError
 from config.pages import SESSION_WORKSPACE_KEY, memberships, workspace_page
 from datasources.selectors import catalog_schema_names, datasources_for_user
 from executions import services
 from executions.apis import start_execution
 from executions.models import ExecutionStatus, Phase, PromptExecution
-from executions.selectors import access_execution, recent_executions_of
+from executions.selectors import execution_with_perms, recent_executions_of
 from governance.models import Membership
 from prompts.selectors import PromptNotFound, access_prompt
+from prompts.services import MAX_TAG_CHARS, MAX_TAGS
 
-MAX_TAGS = 20
-MAX_TAG_CHARS = 64
 STATUS_LABELS: dict[str, str] = {
     ExecutionStatus.PENDING: "Queued",
     ExecutionStatus.RUNNING: "Running",
@@ -133,7 +132,6 @@ def _editor_context(request: HttpRequest, membership: Membership, values: Editor
         "has_schemas": any(row["schemas"] for row in source_rows),
         "source_names": [{"id": row["id"], "name": row["name"]} for row in source_rows],
         "models": models,
-        "offline": OFFLINE,
         "recent": [
             {
                 "id": run.pk,
@@ -219,7 +217,7 @@ def _result_state(execution: PromptExecution) -> dict[str, Any]:
 def execution_page(request: HttpRequest, membership: Membership, execution_id: str) -> HttpResponse:
     """One execution in the studio, live or finished. Someone who may not view it (another
     workspace's included) gets a 404; opening one of another of their workspaces switches to it."""
-    execution = access_execution(user=request.user, execution_id=execution_id)
+    execution, perms = execution_with_perms(user=request.user, execution_id=execution_id)
     if execution.workspace_id != membership.workspace_id:
         other = next((m for m in memberships(request) if m.workspace_id == execution.workspace_id), None)
         if other is not None:
@@ -239,7 +237,8 @@ def execution_page(request: HttpRequest, membership: Membership, execution_id: s
         "phase_label": PHASE_LABELS.get(execution.phase, execution.phase),
         "took": f"{execution.total_duration_ms / 1000:.1f} s" if execution.total_duration_ms is not None else "",
         "state": _result_state(execution),
-        "can_change": request.user.has_perm("executions.change_promptexecution", execution),
+        "words": {"status": STATUS_LABELS, "phase": PHASE_LABELS},
+        "can_change": "change_promptexecution" in perms,
         "can_approve": services.may_approve(user=cast(User, request.user), execution=execution),
         "is_author": execution.user_id == request.user.pk,
     }

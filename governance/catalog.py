@@ -7,14 +7,22 @@ model knows it will see masked values there.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol, TypeVar
 
 from datasources.catalog import TableMatch, catalog_search
 from datasources.models import CatalogTable, DataSource
 from datasources.selectors import datasources_for_user
 from governance.models import Membership
 from governance.policies import CatalogView, catalog_view
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Named)
 
 
 def catalog_views(*, membership: Membership, datasources: Sequence[DataSource]) -> dict[Any, CatalogView]:
@@ -33,13 +41,20 @@ def hidden_table_ids(views: dict[Any, CatalogView]) -> list[int]:
     return ids
 
 
-def apply_view(match: TableMatch, view: CatalogView) -> TableMatch:
-    columns = []
-    for column in match.columns:
-        state = view.column_state(match.schema, match.name, column.name)
+def visible_columns(view: CatalogView, schema: str, table: str, columns: Iterable[C]) -> list[tuple[C, str]]:
+    """The columns of a table (anything with a ``name``) that the view shows, each with its mask
+    state ("" when shown as is); hidden columns are left out, names and all."""
+    shown = []
+    for column in columns:
+        state = view.column_state(schema, table, column.name)
         if state is not None:
-            columns.append(dataclasses.replace(column, masked=state))
-    return dataclasses.replace(match, columns=tuple(columns))
+            shown.append((column, state))
+    return shown
+
+
+def apply_view(match: TableMatch, view: CatalogView) -> TableMatch:
+    columns = visible_columns(view, match.schema, match.name, match.columns)
+    return dataclasses.replace(match, columns=tuple(dataclasses.replace(c, masked=state) for c, state in columns))
 
 
 def visible_catalog_search(

@@ -1,4 +1,5 @@
-"""One object of a workspace with the user's object permissions on it, in one query.
+"""Guardian's object permissions, read the fast way: one object of a workspace with the user's
+permissions on it in one query, and the objects a user holds a permission on.
 
 Every chokepoint (``access_datasource``, ``access_execution``) needs the same two answers: is the
 object in one of the user's workspaces, and which of guardian's object permissions does the user
@@ -8,18 +9,48 @@ the ORM spent several times the database's own time building them; this asks onc
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, TypeVar
 
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Model
+from django.db.models import Model, QuerySet
+from django.http import Http404
 from guardian.core import ObjectPermissionChecker
 from guardian.models import GroupObjectPermission, UserObjectPermission
+from guardian.shortcuts import get_objects_for_user
 
 from governance.models import Membership
 
 M = TypeVar("M", bound=Model)
 _SQL: dict[type[Model], str] = {}
+
+
+def objects_with_perm(user: User | AnonymousUser, perm: str, model: type[M]) -> QuerySet[M]:
+    """The ``model`` rows the user holds ``perm`` (``app_label.codename``) on, personally or through
+    a role group (global permissions do not count); filter the result, not guardian's input. Given a
+    filtered queryset, guardian restricts its permission rows to that queryset's ids (compared as
+    text), which PostgreSQL joins row by row once the tables are analysed: 0.8 s for an owner's
+    history of 1,000 executions, 4 ms when asked about the whole model."""
+    return get_objects_for_user(user, perm, klass=model, accept_global_perms=False)
+
+
+def visible_object(
+    model: type[M], object_id: Any, user: User | AnonymousUser, *, view_perm: str, not_found: Http404
+) -> tuple[M, set[str]]:
+    """The object (a model with a ``workspace``) if the user may view it (``view_perm``), with the
+    codenames of their permissions on it; ``not_found`` is raised for anything else: a malformed
+    id, an anonymous user, an object of another workspace or one they may not view."""
+    try:
+        pk = uuid.UUID(str(object_id))
+    except ValueError:
+        raise not_found from None
+    if not user.is_authenticated:
+        raise not_found
+    found, perms = object_with_perms(model, pk, user)
+    if found is None or view_perm not in perms:
+        raise not_found
+    return found, perms
 
 
 def object_with_perms(model: type[M], pk: Any, user: User) -> tuple[M | None, set[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Permission
 from django.db import connection
 
 from governance.models import Role
@@ -31,21 +31,6 @@ DATASOURCE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def grant_to_roles(*, obj: Any, workspace_id: object, perms_by_role: Mapping[str, Sequence[str]]) -> None:
-    """Gives each role's group of the workspace its object permissions (``app_label.codename``) on
-    ``obj``: how a new data source, prompt or execution gets its role defaults."""
-    grant(obj=obj, workspace_id=workspace_id, perms_by_role=perms_by_role)
-
-
-def grant_object_perms(
-    *, obj: Any, users: Mapping[Any, Sequence[str]] | None = None, groups: Mapping[Group, Sequence[str]] | None = None
-) -> None:
-    """Object permissions (``app_label.codename``) on ``obj`` for users and groups (rows that exist
-    already are kept)."""
-    _grant_rows(obj, [(user.pk, perm) for user, perms in (users or {}).items() for perm in perms],
-                [(group.name, perm) for group, perms in (groups or {}).items() for perm in perms])  # fmt: skip
-
-
 def grant(
     *,
     obj: Any,
@@ -60,7 +45,25 @@ def grant(
     group_rows = [
         (role_group_name(workspace_id, role), perm) for role, perms in (perms_by_role or {}).items() for perm in perms
     ]
-    _grant_rows(obj, user_rows, group_rows)
+    if not user_rows and not group_rows:
+        return
+    opts = obj._meta
+    codename = lambda perm: perm.split(".", 1)[-1]  # noqa: E731
+    params = {
+        "app_label": opts.app_label,
+        "model": opts.model_name,
+        "object_pk": str(obj.pk),
+        "user_ids": [int(user_id) for user_id, _ in user_rows],
+        "user_perms": [codename(perm) for _, perm in user_rows],
+        "group_names": [name for name, _ in group_rows],
+        "group_perms": [codename(perm) for _, perm in group_rows],
+        "all_perms": [codename(perm) for _, perm in (*user_rows, *group_rows)],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_GRANT_SQL, params)
+        unknown = cursor.fetchone()[0]
+    if unknown:
+        raise Permission.DoesNotExist(f"No permission {sorted(unknown)} for {opts.app_label}.")
 
 
 # Permission ids are looked up in the statement rather than cached: a test run's flush re-creates
@@ -91,25 +94,3 @@ WITH perms AS (
 SELECT ARRAY(SELECT DISTINCT c FROM unnest(%(all_perms)s::text[]) AS c WHERE c NOT IN (SELECT codename FROM perms)),
        (SELECT count(*) FROM to_users), (SELECT count(*) FROM to_groups)
 """
-
-
-def _grant_rows(obj: Any, user_rows: list[tuple[Any, str]], group_rows: list[tuple[str, str]]) -> None:
-    if not user_rows and not group_rows:
-        return
-    opts = obj._meta
-    codename = lambda perm: perm.split(".", 1)[-1]  # noqa: E731
-    params = {
-        "app_label": opts.app_label,
-        "model": opts.model_name,
-        "object_pk": str(obj.pk),
-        "user_ids": [int(user_id) for user_id, _ in user_rows],
-        "user_perms": [codename(perm) for _, perm in user_rows],
-        "group_names": [name for name, _ in group_rows],
-        "group_perms": [codename(perm) for _, perm in group_rows],
-        "all_perms": [codename(perm) for _, perm in (*user_rows, *group_rows)],
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_GRANT_SQL, params)
-        unknown = cursor.fetchone()[0]
-    if unknown:
-        raise Permission.DoesNotExist(f"No permission {sorted(unknown)} for {opts.app_label}.")

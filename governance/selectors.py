@@ -182,7 +182,12 @@ def workspace_policies(*, workspace: Workspace) -> WorkspacePolicies:
         table_visibility=list(
             TableVisibilityPolicy.objects.filter(workspace=workspace).select_related("datasource").order_by(*order)
         ),
-        approval_rules=list(ApprovalRule.objects.filter(workspace=workspace).order_by("-enabled", "action")),
+        # The workspace and its organization: an approval rule names them (its __str__).
+        approval_rules=list(
+            ApprovalRule.objects.filter(workspace=workspace)
+            .select_related("workspace__organization")
+            .order_by("-enabled", "action")
+        ),
     )
 
 

@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from guardian.shortcuts import assign_perm
 from sqlglot import exp
 
 from datasources.models import CatalogTable, DataSource
@@ -22,7 +21,7 @@ from governance.models import (
     RowFilterPolicy,
     Workspace,
 )
-from governance.roles import WORKSPACE_PERMISSIONS, role_group_name
+from governance.roles import WORKSPACE_PERMISSIONS, grant, role_group_name
 
 _ATTRIBUTE_KEY = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _SCALARS = (str, int, float, bool)
@@ -56,10 +55,8 @@ def workspace_create(*, organization: Organization, name: str, slug: str, safety
         workspace.safety_level = safety_level
     workspace.full_clean()
     workspace.save()
-    for role, perms in WORKSPACE_PERMISSIONS.items():
-        group = Group.objects.create(name=role_group_name(workspace.pk, role))
-        for perm in perms:
-            assign_perm(perm, group, workspace)
+    Group.objects.bulk_create([Group(name=role_group_name(workspace.pk, role)) for role in WORKSPACE_PERMISSIONS])
+    grant(obj=workspace, workspace_id=workspace.pk, perms_by_role=WORKSPACE_PERMISSIONS)
     return workspace
 
 

@@ -4,15 +4,14 @@ members get a 403, like the API."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
@@ -20,7 +19,8 @@ from django.utils.text import get_text_list
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from config.pages import workspace_page
+from config.pages import day_bounds, workspace_page
+from executions.services.people import DEFAULT_APPROVERS
 from governance import selectors
 from governance.models import (
     ApprovalRule,
@@ -49,8 +49,8 @@ _MASKED_AS: dict[str, str] = {
 DECISIONS = [("", "Any decision"), ("allowed", "Allowed"), ("denied", "Denied"), ("needs_approval", "Needs approval")]
 
 
-def _roles(roles: list[str]) -> str:
-    return get_text_list([_ROLE_PLURAL.get(role, role) for role in roles], "and")
+def _roles(roles: Sequence[str], conjunction: str = "and") -> str:
+    return get_text_list([_ROLE_PLURAL.get(role, role) for role in roles], conjunction)
 
 
 # --- policies in plain words -------------------------------------------------------------------
@@ -106,7 +106,7 @@ def describe_table_visibility(policy: TableVisibilityPolicy) -> SafeString:
 
 
 def describe_approval_rule(rule: ApprovalRule) -> SafeString:
-    approvers = get_text_list([_ROLE_PLURAL.get(r, r) for r in rule.approver_roles], "or") or "owners or admins"
+    approvers = _roles(rule.approver_roles, "or") or _roles(DEFAULT_APPROVERS, "or")
     count = rule.required_approvals
     return format_html(
         "{} need {} approval{} from {}, not the person who asked (unless an owner).",
@@ -154,22 +154,20 @@ class AuditPage:
     newer_url: str
     older_url: str
     newest_url: str
-
-
-def _day_start(day: Any) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+    filtered: bool  # some filter is set
 
 
 def _audit_page(request: HttpRequest, membership: Membership, form: AuditFilterForm) -> AuditPage:
     """One page of the filtered log, by id (keyset): constant cost however long the log is."""
     data = form.cleaned_data if form.is_valid() else {}
+    since, until = day_bounds(data.get("since"), data.get("until"))
     events = selectors.audit_events(
         workspace=membership.workspace,
         actor_username=data.get("actor") or "",
         tool=data.get("tool") or "",
         decision=data.get("decision") or "",
-        since=_day_start(data["since"]) if data.get("since") else None,
-        until=_day_start(data["until"] + timedelta(days=1)) if data.get("until") else None,
+        since=since,
+        until=until,
     )
     if data.get("after") is not None:
         page = list(events.filter(id__gt=data["after"]).order_by("id")[:EVENTS_PER_PAGE])[::-1]
@@ -191,6 +189,7 @@ def _audit_page(request: HttpRequest, membership: Membership, form: AuditFilterF
         newer_url=url(after=page[0].id) if newer else "",
         older_url=url(before=page[-1].id) if older else "",
         newest_url=url() if newer else "",
+        filtered=bool(filters),
     )
 
 
@@ -206,8 +205,7 @@ def governance_overview(request: HttpRequest, membership: Membership) -> HttpRes
     )
     form = AuditFilterForm(request.GET or None)
     audit = _audit_page(request, membership, form)
-    filtered = any(request.GET.get(key) for key in ("actor", "tool", "decision", "since", "until"))
-    audit_context = {"audit": audit, "form": form, "filtered": filtered}
+    audit_context = {"audit": audit, "form": form, "filtered": audit.filtered}
     # htmx asks for the audit log alone when the filters change or a page is turned.
     if request.headers.get("HX-Target") == "audit" and not request.headers.get("HX-History-Restore-Request"):
         return render(request, "governance/_audit.html", audit_context)

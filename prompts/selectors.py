@@ -11,8 +11,8 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Count, F, Func, Q, QuerySet
 from django.http import Http404
-from guardian.shortcuts import get_objects_for_user
 
+from governance.permissions import objects_with_perm
 from governance.selectors import workspaces_for_user
 from prompts.models import Prompt
 
@@ -27,18 +27,12 @@ def prompts_for_user(
     """Prompts of the user's workspaces that they may view (soft-deleted ones only when asked)."""
     if not user.is_authenticated:
         return Prompt.objects.none()
-    # Guardian is asked about the model and the filters come after (see executions_for_user: given a
-    # filtered queryset, guardian's query is joined row by row and slows down with every prompt).
-    query = _with_perm(user, "prompts.view_prompt").filter(workspace__in=workspaces_for_user(user=user))
+    query = objects_with_perm(user, "prompts.view_prompt", Prompt).filter(workspace__in=workspaces_for_user(user=user))
     if workspace_id is not None:
         query = query.filter(workspace_id=workspace_id)
     if not include_deleted:
         query = query.filter(deleted_at=None)
     return query
-
-
-def _with_perm(user: User | AnonymousUser, perm: str) -> QuerySet[Prompt]:
-    return get_objects_for_user(user, perm, klass=Prompt, accept_global_perms=False)
 
 
 def access_prompt(
@@ -63,7 +57,7 @@ def prompts_changeable(*, user: User | AnonymousUser, prompts: Sequence[Prompt])
     ``access_prompt`` applies), in one query: what a page shows its edit buttons for."""
     if not user.is_authenticated or not prompts:
         return set()
-    allowed = _with_perm(user, "prompts.change_prompt").filter(pk__in=[prompt.pk for prompt in prompts])
+    allowed = objects_with_perm(user, "prompts.change_prompt", Prompt).filter(pk__in=[prompt.pk for prompt in prompts])
     return set(allowed.values_list("pk", flat=True))
 
 
@@ -97,7 +91,7 @@ def prompts_search(
     only those the person may restore (author, owners and admins: change_prompt)."""
     if deleted:
         query = prompts_for_user(user=user, workspace_id=workspace_id, include_deleted=True).exclude(deleted_at=None)
-        query = query.filter(pk__in=_with_perm(user, "prompts.change_prompt").values("pk"))
+        query = query.filter(pk__in=objects_with_perm(user, "prompts.change_prompt", Prompt).values("pk"))
     else:
         query = prompts_for_user(user=user, workspace_id=workspace_id)
     if q:

@@ -25,7 +25,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from config.api import ApiError
-from config.pages import redirect_next, workspace_page
+from config.pages import is_fragment_request, query_without_page, redirect_next, workspace_page
 from datasources.selectors import datasources_for_user
 from governance.models import Membership
 from prompts import selectors, services
@@ -78,12 +78,6 @@ class LibraryItem:
         return self.prompt.title or Truncator(self.prompt.prompt_text).chars(100)
 
 
-def _is_fragment(request: HttpRequest) -> bool:
-    headers = request.headers
-    return headers.get("HX-Request") == "true" and not headers.get("HX-History-Restore-Request") \
-        and not headers.get("HX-Boosted")  # fmt: skip
-
-
 def _source_names(request: HttpRequest, membership: Membership) -> dict[Any, str]:
     sources = datasources_for_user(user=request.user, workspace_id=membership.workspace_id)
     return dict(sources.order_by("name").values_list("pk", "name"))
@@ -116,8 +110,6 @@ def prompt_library(request: HttpRequest, membership: Membership) -> HttpResponse
         )
         for prompt in shown
     ]
-    query = request.GET.copy()
-    query.pop("page", None)
     context = {
         "form": form,
         "page": page,
@@ -125,11 +117,11 @@ def prompt_library(request: HttpRequest, membership: Membership) -> HttpResponse
         "deleted": deleted,
         "filtered": bool(values.get("q") or tag),
         "tag": tag,
-        "query": query.urlencode(),
+        "query": query_without_page(request),
         "tags": selectors.prompt_tags(user=request.user, workspace_id=membership.workspace_id),
         "here": request.get_full_path(),
     }
-    template = "prompts/_results.html" if _is_fragment(request) else "prompts/library.html"
+    template = "prompts/_results.html" if is_fragment_request(request) else "prompts/library.html"
     response = render(request, template, context)
     patch_vary_headers(response, ["HX-Request"])
     return response
@@ -224,7 +216,7 @@ def prompt_edit_page(request: HttpRequest, membership: Membership, prompt_id: An
     missing = sum(1 for pk in prompt.selected_data_source_ids if pk not in names)
     if request.method == "POST":
         form = PromptEditForm(request.POST, datasources=choices)
-        if form.is_valid() and _save(request, prompt, form):
+        if form.is_valid() and _save(request, membership, prompt, form):
             messages.success(request, f"Saved “{_name(prompt)}”.")
             return redirect("prompt-library")
     else:
@@ -240,7 +232,7 @@ def prompt_edit_page(request: HttpRequest, membership: Membership, prompt_id: An
     return render(request, "prompts/edit.html", {"form": form, "prompt": prompt, "missing_sources": missing})
 
 
-def _save(request: HttpRequest, prompt: Prompt, form: PromptEditForm) -> bool:
+def _save(request: HttpRequest, membership: Membership, prompt: Prompt, form: PromptEditForm) -> bool:
     """Checks the fields with the API's rules (prompt_fields_clean) and saves; a refusal becomes the
     field's error on the form."""
     values = form.cleaned_data
@@ -248,7 +240,7 @@ def _save(request: HttpRequest, prompt: Prompt, form: PromptEditForm) -> bool:
     try:
         fields = services.prompt_fields_clean(
             user=user,
-            workspace=prompt.workspace,
+            workspace=membership.workspace,  # the prompt's (``_prompt_here``), already loaded
             values={
                 "title": values["title"],
                 "prompt_text": values["prompt_text"],

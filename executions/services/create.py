@@ -30,7 +30,7 @@ from prompts.selectors import access_prompt
 from prompts.services import prompt_create
 
 logger = logging.getLogger(__name__)
-_EXECUTION_ROLES_WITH_ACCESS = (Role.OWNER, Role.ADMIN)  # see every execution of their workspace
+EXECUTION_ROLES_WITH_ACCESS = (Role.OWNER, Role.ADMIN)  # see every execution of their workspace
 
 
 # --- create -------------------------------------------------------------------------------------
@@ -125,4 +125,4 @@ def execution_grant(execution: PromptExecution, user: User) -> None:
     """Its author views and changes an execution; so do the owners and admins of its workspace."""
     perms = ("executions.view_promptexecution", "executions.change_promptexecution")
     grant(obj=execution, users={user: perms}, workspace_id=execution.workspace_id,
-          perms_by_role=dict.fromkeys(_EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip
+          perms_by_role=dict.fromkeys(EXECUTION_ROLES_WITH_ACCESS, perms))  # fmt: skip

@@ -32,7 +32,7 @@ from executions.services.lifecycle import (
 from governance.models import ApprovalRule, Membership, Role
 
 logger = logging.getLogger(__name__)
-_DEFAULT_APPROVERS = (Role.OWNER, Role.ADMIN)
+DEFAULT_APPROVERS = (Role.OWNER, Role.ADMIN)
 
 
 # --- people: answers, decisions, cancel ---------------------------------------------------------
@@ -96,7 +96,7 @@ def may_approve(*, user: User, execution: PromptExecution, interaction: Interact
     if membership is None:
         return False
     rules = ApprovalRule.objects.filter(workspace_id=execution.workspace_id, enabled=True)
-    roles = {role for rule in rules for role in rule.approver_roles} or set(_DEFAULT_APPROVERS)
+    roles = {role for rule in rules for role in rule.approver_roles} or set(DEFAULT_APPROVERS)
     if membership.role not in roles:
         return False
     # Four eyes: the person who asked does not approve their own request, unless they own the workspace.

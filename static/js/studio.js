@@ -241,27 +241,26 @@
         form.requestSubmit();
       }
     });
-    form.addEventListener("submit", function (event) {
+    // While a run is being started the Run button says so and a second submit does nothing.
+    function setSubmitting(on) {
       var button = $("run-button");
+      form.dataset.submitting = on ? "true" : "false";
+      if (!button) return;
+      if (on) button.setAttribute("aria-disabled", "true");
+      else button.removeAttribute("aria-disabled");
+      button.firstChild.textContent = on ? "Starting… " : "Run ";
+    }
+    form.addEventListener("submit", function (event) {
       if (form.dataset.submitting === "true") {
         event.preventDefault();
         return;
       }
-      form.dataset.submitting = "true";
-      if (button) {
-        button.setAttribute("aria-disabled", "true");
-        button.firstChild.textContent = "Starting… ";
-      }
+      setSubmitting(true);
     });
 
     // Back to this page from the next one (the browser's page cache): the editor runs again.
     window.addEventListener("pageshow", function () {
-      var button = $("run-button");
-      form.dataset.submitting = "false";
-      if (button) {
-        button.removeAttribute("aria-disabled");
-        button.firstChild.textContent = "Run ";
-      }
+      setSubmitting(false);
     });
 
     // Recent prompts and examples put their text in the editor.
@@ -399,22 +398,11 @@
 
   // --- one execution -----------------------------------------------------------------------------
 
-  var STATUS_WORDS = {
-    pending: "Queued",
-    running: "Running",
-    waiting_for_user: "Waiting for a person",
-    completed: "Completed",
-    failed: "Failed",
-    cancelled: "Cancelled",
-  };
-  var PHASE_WORDS = {
-    queued: "Waiting for a worker",
-    enrichment: "Finding the tables the question is about",
-    classification: "Understanding the request",
-    reasoning: "Working on it",
-    delivery: "Preparing the answer",
-    done: "Done",
-  };
+  // The words for statuses and phases are the server's (executions.views), so that what the page
+  // was rendered with and what the script writes live are the same.
+  var WORDS = readJson("execution-words") || { status: {}, phase: {} };
+  var STATUS_WORDS = WORDS.status;
+  var PHASE_WORDS = WORDS.phase;
   var TOOL_WORDS = {
     classify_intent: "Classify the request",
     search_catalog: "Search the catalog",
@@ -442,19 +430,16 @@
 
   function Execution(root) {
     this.root = root;
-    this.id = root.getAttribute("data-execution-id");
     this.detailUrl = root.getAttribute("data-api");
     this.apiBase = this.detailUrl + "/"; // + respond, approve, reject, cancel, rerun
     this.wsPath = root.getAttribute("data-websocket-path");
     this.canChange = root.getAttribute("data-can-change") === "true";
-    this.canApprove = root.getAttribute("data-can-approve") === "true";
     this.isAuthor = root.getAttribute("data-is-author") === "true";
     this.state = readJson("execution-state") || {};
     this.lastSeq = 0;
     this.progress = 0;
-    this.ended = ["completed", "failed", "cancelled"].indexOf(this.state.status) >= 0;
+    this.ended = TERMINAL_STATUS[this.state.status] === true;
     this.renderedEnded = this.ended; // the page came with the final state: replayed events only fill the timeline
-    this.resultShown = false;
     this.turns = new Map();
     this.calls = new Map();
     this.interactions = new Map();
@@ -748,18 +733,18 @@
     badge.textContent = text;
   }
 
+  // A tool call that did not run: its badge (class and word), the note's class and its lead-in.
+  var TOOL_SETBACKS = {
+    "tool.denied": { badge: "denied", note: "denial", lead: "Not allowed: " },
+    "tool.failed": { badge: "failed", note: "failure", lead: "Failed: " },
+  };
+
   Execution.prototype.toolDone = function (type, p) {
     var call = this.call(p);
-    if (type === "tool.denied") {
-      setBadge(call.badge, "denied", "denied");
-      call.details.append(
-        el("p", { class: "denial" }, [el("strong", {}, "Not allowed: "), explain(p.code, p.message)])
-      );
-      return;
-    }
-    if (type === "tool.failed") {
-      setBadge(call.badge, "failed", "failed");
-      call.details.append(el("p", { class: "failure" }, [el("strong", {}, "Failed: "), explain(p.code, p.message)]));
+    var setback = TOOL_SETBACKS[type];
+    if (setback) {
+      setBadge(call.badge, setback.badge, setback.badge);
+      call.details.append(el("p", { class: setback.note }, [el("strong", {}, setback.lead), explain(p.code, p.message)]));
       return;
     }
     setBadge(call.badge, "ok", "done");
@@ -811,21 +796,7 @@
       el("div", { class: "answer-row" }, [input, submit]),
     ]);
     function send(text) {
-      error.textContent = "";
-      card.querySelectorAll("button").forEach(function (button) {
-        button.disabled = true;
-      });
-      api("POST", self.apiBase + "respond", { interaction_id: p.interaction_id, text: text }).then(
-        function () {
-          self.announce("Answer sent. The run goes on.");
-        },
-        function (failure) {
-          error.textContent = failureText(failure);
-          card.querySelectorAll("button").forEach(function (button) {
-            button.disabled = false;
-          });
-        }
-      );
+      self.post(card, error, "respond", { interaction_id: p.interaction_id, text: text }, "Answer sent. The run goes on.");
     }
     if ((p.choices || []).length) {
       var choices = el("div", { class: "choices", role: "group", "aria-label": "Choices" });
@@ -902,25 +873,39 @@
     actions.querySelectorAll("[data-decision]").forEach(function (button) {
       button.addEventListener("click", function () {
         var decision = button.getAttribute("data-decision");
-        error.textContent = "";
-        actions.querySelectorAll("button").forEach(function (b) {
-          b.disabled = true;
-        });
-        api("POST", self.apiBase + decision, { interaction_id: p.interaction_id, comment: comment.value }).then(
-          function () {
-            self.announce(decision === "approve" ? "Approved. The run goes on." : "Rejected. The run goes on without it.");
-          },
-          function (failure) {
-            error.textContent = failureText(failure);
-            actions.querySelectorAll("button").forEach(function (b) {
-              b.disabled = false;
-            });
-          }
+        self.post(
+          actions,
+          error,
+          decision,
+          { interaction_id: p.interaction_id, comment: comment.value },
+          decision === "approve" ? "Approved. The run goes on." : "Rejected. The run goes on without it."
         );
       });
     });
     card.append(actions, error);
     return card;
+  };
+
+  // Sends an answer or a decision: the buttons in scope wait for the reply; on success the
+  // announcement is read out, on failure the error says why and the buttons work again.
+  Execution.prototype.post = function (scope, error, action, body, announcement) {
+    var self = this;
+    function enable(on) {
+      scope.querySelectorAll("button").forEach(function (button) {
+        button.disabled = !on;
+      });
+    }
+    error.textContent = "";
+    enable(false);
+    api("POST", this.apiBase + action, body).then(
+      function () {
+        self.announce(announcement);
+      },
+      function (failure) {
+        error.textContent = failureText(failure);
+        enable(true);
+      }
+    );
   };
 
   Execution.prototype.interactionClosed = function (p) {
@@ -1009,9 +994,7 @@
 
   Execution.prototype.setStatus = function (status) {
     if (this.ended && !TERMINAL_STATUS[status]) return;
-    var badge = $("execution-status");
-    badge.className = "badge " + status;
-    badge.textContent = STATUS_WORDS[status] || status;
+    setBadge($("execution-status"), status, STATUS_WORDS[status] || status);
   };
   Execution.prototype.setProgress = function (phase, percentage) {
     var value = Math.max(this.progress, Math.min(100, Number(percentage) || 0));
@@ -1051,7 +1034,6 @@
     }
     var columns = state.columns || [];
     if (columns.length === 0) return;
-    this.resultShown = true;
     var rows = state.rows || [];
     var total = typeof state.rows_returned === "number" ? state.rows_returned : rows.length;
     $("row-count").textContent =
@@ -1060,8 +1042,9 @@
         : plural(total, "row", "rows");
     $("download-csv").hidden = $("download-parquet").hidden = !state.sql;
     $("result").hidden = false;
-    new ResultTable($("result-table"), columns, rows).render();
-    drawChart(columns, rows);
+    var kinds = columnKinds(columns, rows);
+    new ResultTable($("result-table"), columns, rows, kinds).render();
+    drawChart(columns, rows, kinds);
   };
 
   Execution.prototype.copySql = function () {
@@ -1094,34 +1077,29 @@
     $("action-status").textContent = text;
   };
 
+  // A button that POSTs an action on this run: disabled while it is sent, enabled again (with
+  // the error shown) when it fails; done gets the server's reply.
+  Execution.prototype.command = function (id, action, done) {
+    var self = this;
+    var button = $(id);
+    button.disabled = true;
+    api("POST", this.apiBase + action).then(done, function (failure) {
+      button.disabled = false;
+      self.showError(failure.code, failure.message);
+    });
+  };
+
   Execution.prototype.cancel = function () {
     var self = this;
-    var button = $("cancel-button");
-    button.disabled = true;
-    api("POST", this.apiBase + "cancel").then(
-      function () {
-        self.announce("Cancelling…");
-      },
-      function (failure) {
-        button.disabled = false;
-        self.showError(failure.code, failure.message);
-      }
-    );
+    this.command("cancel-button", "cancel", function () {
+      self.announce("Cancelling…");
+    });
   };
 
   Execution.prototype.rerun = function () {
-    var self = this;
-    var button = $("rerun-button");
-    button.disabled = true;
-    api("POST", this.apiBase + "rerun").then(
-      function (execution) {
-        location.assign("/executions/" + execution.id + "/");
-      },
-      function (failure) {
-        button.disabled = false;
-        self.showError(failure.code, failure.message);
-      }
-    );
+    this.command("rerun-button", "rerun", function (execution) {
+      location.assign("/executions/" + execution.id + "/");
+    });
   };
 
   // --- the result table: sortable by any column ----------------------------------------------
@@ -1143,15 +1121,20 @@
     return "text";
   }
 
-  function ResultTable(table, columns, rows) {
-    this.table = table;
-    this.columns = columns;
-    this.rows = rows.slice();
-    this.kinds = columns.map(function (_, index) {
+  // The kind of each column, from its values in every row.
+  function columnKinds(columns, rows) {
+    return columns.map(function (_, index) {
       return kindOf(rows.map(function (row) {
         return row[index];
       }));
     });
+  }
+
+  function ResultTable(table, columns, rows, kinds) {
+    this.table = table;
+    this.columns = columns;
+    this.rows = rows.slice();
+    this.kinds = kinds;
     this.sortColumn = -1;
     this.ascending = true;
   }
@@ -1207,13 +1190,8 @@
   var MAX_BARS = 40;
   var chart = null;
 
-  function chartSpec(columns, rows) {
+  function chartSpec(columns, rows, kinds) {
     if (rows.length < 2 || typeof window.uPlot !== "function") return null;
-    var kinds = columns.map(function (_, index) {
-      return kindOf(rows.map(function (row) {
-        return row[index];
-      }));
-    });
     var category = kinds.indexOf("date");
     if (category < 0) category = kinds.indexOf("text");
     if (category < 0) return null;
@@ -1225,14 +1203,14 @@
     return { category: category, measure: measure, line: kinds[category] === "date" };
   }
 
-  function drawChart(columns, rows) {
+  function drawChart(columns, rows, kinds) {
     var figure = $("chart");
     var target = $("chart-canvas");
     if (chart) {
       chart.destroy();
       chart = null;
     }
-    var spec = chartSpec(columns, rows);
+    var spec = chartSpec(columns, rows, kinds);
     if (!spec) {
       figure.hidden = true;
       return;
