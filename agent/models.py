@@ -58,7 +58,7 @@ class ModelConfig(models.Model):
     """
 
     workspace = models.ForeignKey(
-        "governance.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="model_configs"
+        "workspaces.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="model_configs"
     )
     name = models.CharField(max_length=120, help_text='What users pick, e.g. "gpt-4o (Acme key)".')
     model = models.CharField(max_length=200, help_text="The provider's model name, e.g. gpt-4o.")

@@ -60,8 +60,8 @@ def report(name: str, figures: dict[str, Any]) -> None:
 
 def bench_workspace(slug: str, name: str) -> Any:
     """A workspace of the "bench" organisation, created once, so demo data and logins stay untouched."""
-    from governance import services
-    from governance.models import Organization, Workspace
+    from workspaces import services
+    from workspaces.models import Organization, Workspace
 
     workspace = Workspace.objects.filter(slug=slug, organization__slug="bench").first()
     if workspace is not None:

@@ -67,9 +67,9 @@ from rest_framework_simplejwt.tokens import RefreshToken  # noqa: E402
 
 from config.celery import app  # noqa: E402
 from config.tasks import echo  # noqa: E402
-from governance import services  # noqa: E402
-from governance.models import Role  # noqa: E402
 from tests.factories import make_user  # noqa: E402
+from workspaces import services  # noqa: E402
+from workspaces.models import Role  # noqa: E402
 
 N = 50 if args.quick else 300
 

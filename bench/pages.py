@@ -38,11 +38,11 @@ from datasources import services as datasource_services  # noqa: E402
 from datasources.models import DataSource  # noqa: E402
 from executions.models import ExecutionEvent, ExecutionStatus, Phase, PromptExecution, Turn, TurnStatus  # noqa: E402
 from executions.services.create import execution_grant  # noqa: E402
-from governance import services as governance_services  # noqa: E402
-from governance.models import Role  # noqa: E402
 from prompts.models import Prompt  # noqa: E402
 from prompts.services import prompt_create  # noqa: E402
 from tests.factories import make_user  # noqa: E402
+from workspaces import services as workspace_services  # noqa: E402
+from workspaces.models import Role  # noqa: E402
 
 EXECUTIONS = 1000
 PROMPTS = 50
@@ -207,8 +207,8 @@ def run_pages(client: Client, targets: dict[str, tuple[str, dict[str, str]]]) ->
 def main() -> None:
     workspace = bench_workspace("pages-bench", "Pages bench")
     owner, analyst = make_user("bench-pages-owner"), make_user("bench-pages-analyst")
-    governance_services.membership_set(workspace=workspace, user=owner, role=Role.OWNER)
-    governance_services.membership_set(workspace=workspace, user=analyst, role=Role.ANALYST)
+    workspace_services.membership_set(workspace=workspace, user=owner, role=Role.OWNER)
+    workspace_services.membership_set(workspace=workspace, user=analyst, role=Role.ANALYST)
     clean(workspace)
     try:
         source = bench_source(workspace)

@@ -91,10 +91,10 @@ from datasources.catalog import catalog_apply  # noqa: E402
 from datasources.models import DataSource  # noqa: E402
 from executions import services  # noqa: E402
 from executions.models import TERMINAL_STATUSES, ExecutionEvent, ExecutionStatus, PromptExecution, Turn  # noqa: E402
-from governance import services as governance_services  # noqa: E402
-from governance.models import Role, Workspace  # noqa: E402
 from tests.factories import make_user  # noqa: E402
 from tests.fakes.openai_server import ScriptedModelServer, ScriptedReply, reply, tool_call  # noqa: E402
+from workspaces import services as workspace_services  # noqa: E402
+from workspaces.models import Role, Workspace  # noqa: E402
 
 QUICK = args.quick
 # Fixed names (one run at a time), so that runs leave no broker keys behind but these queues' own.
@@ -334,7 +334,7 @@ def main() -> None:
     check_database()
     workspace = bench_workspace("turn-bench", "Turn bench")
     user = make_user("bench-turns")
-    governance_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
+    workspace_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
     source = bench_source(workspace)
     if app.control.ping(destination=list(HOSTNAMES), timeout=1):
         raise SystemExit(f"a bench worker of an earlier run still answers ({', '.join(HOSTNAMES)}): stop it first")

@@ -53,9 +53,9 @@ from guardian.shortcuts import assign_perm  # noqa: E402
 from executions import events  # noqa: E402
 from executions.consumers import ticket_issue  # noqa: E402
 from executions.models import PromptExecution  # noqa: E402
-from governance import services as governance_services  # noqa: E402
-from governance.models import Role, Workspace  # noqa: E402
 from tests.factories import make_user  # noqa: E402
+from workspaces import services as workspace_services  # noqa: E402
+from workspaces.models import Role, Workspace  # noqa: E402
 
 QUICK = args.quick
 CLIENTS = 500 if QUICK else 2000
@@ -279,7 +279,7 @@ def main() -> None:
     workspace = bench_workspace("ws-fanout", "WS fan-out")
     try:
         user = make_user("bench-ws-fanout")
-        governance_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
+        workspace_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
         delete_executions(workspace)  # what an interrupted earlier run left
         executions = make_executions(workspace, user, EXECUTIONS + 1)
         warmup, executions = executions[0], executions[1:]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("governance.urls")),
+    path("", include("workspaces.urls")),  # tokens, me, workspaces and their members
     path("", include("datasources.urls")),
     path("", include("executions.api_urls")),  # execute, executions, results, rerun, prompt runs
     path("", include("executions.feed_urls")),  # the event feed (JSON, SSE) and WebSocket tickets

@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from governance import selectors
-from governance.models import Membership
-from governance.roles import WORKSPACE_PERMISSIONS
+from workspaces import selectors
+from workspaces.models import Membership
+from workspaces.roles import WORKSPACE_PERMISSIONS
 
 SESSION_WORKSPACE_KEY = "psa_workspace_id"
 _CACHE_ATTR = "_psa_memberships"

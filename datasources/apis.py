@@ -16,7 +16,7 @@ from config.api import ERROR_RESPONSES, ApiError, error_response, file_response,
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.models import DataSourceKind
-from governance.selectors import access_workspace
+from workspaces.selectors import access_workspace
 
 # HTTP status of each connector error: our input (400), the source refused (422), it is down (502).
 CONNECTOR_STATUS = {
@@ -269,7 +269,7 @@ class DataSourceTablesApi(APIView):
         # What this member may see: hidden tables and columns left out, masked columns marked.
         from governance.catalog import hidden_table_ids, visible_columns
         from governance.policies import catalog_view
-        from governance.selectors import membership_of
+        from workspaces.selectors import membership_of
 
         datasource = selectors.access_datasource(user=request.user, datasource_id=datasource_id)
         membership = membership_of(user=request.user, workspace=datasource.workspace)  # type: ignore[arg-type]
@@ -350,7 +350,7 @@ class CatalogSearchApi(APIView):
         values = data.validated_data
         # The catalog as this member may see it: hidden tables and columns left out, masks marked.
         from governance.catalog import visible_catalog_search
-        from governance.selectors import membership_of
+        from workspaces.selectors import membership_of
 
         workspace = access_workspace(user=request.user, workspace_id=values["workspace_id"])
         for datasource_id in values["datasource_ids"]:

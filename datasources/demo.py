@@ -18,7 +18,7 @@ from psycopg import sql
 
 from datasources import services
 from datasources.models import DataSource
-from governance.models import Workspace
+from workspaces.models import Workspace
 
 logger = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ class DataSourceStatus(models.TextChoices):
 
 class DataSource(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="datasources")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="datasources")
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=16, choices=DataSourceKind.choices)
@@ -180,7 +180,7 @@ class QueryExport(models.Model):
     """A full query result exported to the result store, downloadable by who may see it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="+")
     datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="exports")
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     format = models.CharField(max_length=8)  # csv | parquet

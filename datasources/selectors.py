@@ -12,8 +12,8 @@ from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
 from datasources.models import CatalogColumn, CatalogTable, DataSource, QueryExport
-from governance.permissions import objects_with_perm, visible_object
-from governance.selectors import workspaces_for_user
+from workspaces.permissions import objects_with_perm, visible_object
+from workspaces.selectors import workspaces_for_user
 
 
 class DataSourceNotFound(Http404):

@@ -24,8 +24,8 @@ from datasources.connectors.base import (
     GuardPolicy,
 )
 from datasources.models import DataSource, DataSourceKind, DataSourceStatus
-from governance.models import Workspace
-from governance.roles import DATASOURCE_PERMISSIONS, grant
+from workspaces.models import Workspace
+from workspaces.roles import DATASOURCE_PERMISSIONS, grant
 
 logger = logging.getLogger(__name__)
 

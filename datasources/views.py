@@ -28,9 +28,10 @@ from datasources.connectors.base import ConnectorError
 from datasources.forms import FORMS, DataSourceForm
 from datasources.models import CatalogTable, DataSource, DataSourceKind, DataSourceStatus
 from governance.catalog import hidden_table_ids, visible_columns
-from governance.models import MaskStrategy, Membership
+from governance.models import MaskStrategy
 from governance.policies import catalog_view
-from governance.selectors import access_workspace
+from workspaces.models import Membership
+from workspaces.selectors import access_workspace
 
 TABLES_PER_PAGE = 20
 SLOW_REFRESH = timedelta(minutes=2)

@@ -16,7 +16,8 @@ from django.db import connection
 from django.db.models import Aggregate, Avg, Count, FloatField, Sum
 
 from executions.models import PromptExecution
-from governance.models import AuditEvent, Workspace
+from governance.models import AuditEvent
+from workspaces.models import Workspace
 
 TOP_PROMPTS = 10
 

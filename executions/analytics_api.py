@@ -19,8 +19,8 @@ from rest_framework.views import APIView
 
 from config.api import ERROR_RESPONSES, ApiError
 from executions.analytics import workspace_analytics
-from governance.selectors import access_workspace
 from prompts.apis import RATE_LIMITED
+from workspaces.selectors import access_workspace
 
 PERIODS = {"7d": timedelta(days=7), "30d": timedelta(days=30), "90d": timedelta(days=90)}
 MAX_WINDOW = timedelta(days=366)

@@ -34,9 +34,9 @@ from executions import ratelimits, services
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn
 from executions.selectors import access_execution, executions_search
 from governance.gateway import actor_for, audit_outcome, authorize
-from governance.selectors import access_workspace, membership_in
 from prompts.selectors import prompts_for_user
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
+from workspaces.selectors import access_workspace, membership_in
 
 # --- documentation helpers ----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from executions.models import PromptExecution
 from executions.selectors import executions_search
 from executions.services.create import EXECUTION_ROLES_WITH_ACCESS
 from executions.views import STATUS_LABELS  # the studio says the same words
-from governance.models import Membership
+from workspaces.models import Membership
 
 PAGE_SIZE = 25
 

@@ -41,7 +41,7 @@ class PromptExecution(models.Model):
     """One run of a prompt (the seed's ``prompt_executions``, same fields plus ours)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="executions")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="executions")
     prompt = models.ForeignKey(
         "prompts.Prompt", null=True, blank=True, on_delete=models.SET_NULL, related_name="executions"
     )

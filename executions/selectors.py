@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from executions.models import ExecutionEvent, PromptExecution
-from governance.permissions import objects_with_perm, visible_object
-from governance.selectors import workspaces_for_user
+from workspaces.permissions import objects_with_perm, visible_object
+from workspaces.selectors import workspaces_for_user
 
 
 class ExecutionNotFound(Http404):

@@ -26,9 +26,9 @@ from executions import services
 from executions.apis import start_execution
 from executions.models import ExecutionStatus, Phase, PromptExecution
 from executions.selectors import execution_with_perms, recent_executions_of
-from governance.models import Membership
 from prompts.selectors import PromptNotFound, access_prompt
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
+from workspaces.models import Membership
 
 STATUS_LABELS: dict[str, str] = {
     ExecutionStatus.PENDING: "Queued",

@@ -13,8 +13,8 @@ from typing import Any, Protocol, TypeVar
 from datasources.catalog import TableMatch, catalog_search
 from datasources.models import CatalogTable, DataSource
 from datasources.selectors import datasources_for_user
-from governance.models import Membership
 from governance.policies import CatalogView, catalog_view
+from workspaces.models import Membership
 
 
 class _Named(Protocol):

@@ -1,57 +1,14 @@
-"""The demo organisation, workspace and users that ``make run`` creates (idempotent)."""
+"""The demo's policies that ``make run`` creates on the demo workspace (idempotent); the workspace
+and its users are ``workspaces.demo``'s."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
-
-from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from datasources.models import DataSource
 from governance import services
-from governance.models import Organization, Role, Workspace
-
-DEMO_ORG_SLUG = "acme"
-DEMO_WORKSPACE_SLUG = "analytics"
-
-
-@dataclass(frozen=True)
-class DemoUser:
-    username: str
-    role: str
-    attributes: dict[str, Any]
-    staff: bool = False
-
-
-DEMO_USERS = (
-    DemoUser("admin", Role.OWNER, {"region": "GLOBAL", "department": "it"}, staff=True),
-    DemoUser("analyst", Role.ANALYST, {"region": "EMEA", "department": "sales"}),
-    DemoUser("viewer", Role.VIEWER, {"region": "NA", "department": "support"}),
-)
-
-
-@transaction.atomic
-def demo_workspace_ensure(*, passwords: dict[str, str]) -> Workspace:
-    organization = Organization.objects.filter(slug=DEMO_ORG_SLUG).first() or services.organization_create(
-        name="Acme Corporation", slug=DEMO_ORG_SLUG
-    )
-    workspace = Workspace.objects.filter(organization=organization, slug=DEMO_WORKSPACE_SLUG).first()
-    if workspace is None:
-        workspace = services.workspace_create(organization=organization, name="Analytics", slug=DEMO_WORKSPACE_SLUG)
-    user_model = get_user_model()
-    for demo in DEMO_USERS:
-        user, _ = user_model.objects.get_or_create(
-            username=demo.username, defaults={"email": f"{demo.username}@acme.example"}
-        )
-        user.set_password(passwords[demo.username])
-        user.is_staff = demo.staff
-        user.is_superuser = demo.staff
-        user.save()
-        services.membership_set(workspace=workspace, user=user, role=demo.role, attributes=demo.attributes)
-    return workspace
-
+from governance.models import ColumnMaskPolicy, RowFilterPolicy
+from workspaces.models import Role, Workspace
 
 # What the demo shows of governance: analysts and viewers see their own region's customers and
 # contacts of the warehouse, with e-mails partly and phone numbers fully masked; owners and admins
@@ -63,8 +20,6 @@ DEMO_MASKS = (("billing", "customers", "email", "partial"), ("billing", "custome
 
 def demo_policies_ensure(*, workspace: Workspace, datasources: Sequence[DataSource]) -> int:
     """Creates the demo's policies on the PostgreSQL warehouse once; returns how many it created."""
-    from governance.models import ColumnMaskPolicy, RowFilterPolicy
-
     created = 0
     for datasource in datasources:
         if datasource.kind != "postgresql" or datasource.status != "ready":

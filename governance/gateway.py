@@ -25,9 +25,10 @@ from datasources.models import DataSource
 from datasources.selectors import access_datasource
 from governance.audit import arguments_hash, audit_append
 from governance.firewall import FirewallPolicy, check_sql
-from governance.models import ApprovalAction, ApprovalRule, Membership, SafetyLevel, Workspace
+from governance.models import ApprovalAction, ApprovalRule
 from governance.policies import PolicyError, default_schema, dialect_of, visible_tables
-from governance.selectors import membership_in
+from workspaces.models import Membership, SafetyLevel, Workspace
+from workspaces.selectors import membership_in
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +193,7 @@ def authorize(actor: Actor, tool: str, arguments: dict[str, Any], *, execution_i
 
 
 def _decide(actor: Actor, spec: ToolSpec, arguments: dict[str, Any]) -> GatewayDecision:
-    if spec.workspace_permission and not actor.user.has_perm(f"governance.{spec.workspace_permission}",
+    if spec.workspace_permission and not actor.user.has_perm(f"workspaces.{spec.workspace_permission}",
                                                              actor.workspace):  # fmt: skip
         return _deny(spec.name, "permission_denied", "Your role in this workspace does not allow this.")
     datasource = None

@@ -24,13 +24,8 @@ from datasources.connectors import CONNECTORS
 from datasources.models import CatalogColumn, CatalogTable, DataSource
 from governance.firewall import MaskStrategy as FirewallMask
 from governance.firewall import VisibleTable
-from governance.models import (
-    ColumnMaskPolicy,
-    MaskStrategy,
-    Membership,
-    RowFilterPolicy,
-    TableVisibilityPolicy,
-)
+from governance.models import ColumnMaskPolicy, MaskStrategy, RowFilterPolicy, TableVisibilityPolicy
+from workspaces.models import Membership
 
 _PLACEHOLDER = re.compile(r"\{\{\s*user\.([a-z][a-z0-9_]*)\s*\}\}")
 _SLOT = "__psa_attribute_{}__"

@@ -27,11 +27,11 @@ from governance.models import (
     AuditEvent,
     ColumnMaskPolicy,
     MaskStrategy,
-    Membership,
-    Role,
     RowFilterPolicy,
     TableVisibilityPolicy,
 )
+from workspaces.models import Membership, Role
+from workspaces.selectors import access_workspace, workspace_members
 
 EVENTS_PER_PAGE = 50
 _ROLE_PLURAL: dict[str, str] = {
@@ -200,9 +200,7 @@ def _audit_page(request: HttpRequest, membership: Membership, form: AuditFilterF
 @require_GET
 @vary_on_headers("HX-Request")
 def governance_overview(request: HttpRequest, membership: Membership) -> HttpResponse:
-    workspace = selectors.access_workspace(
-        user=request.user, workspace_id=membership.workspace_id, perm="manage_policies"
-    )
+    workspace = access_workspace(user=request.user, workspace_id=membership.workspace_id, perm="manage_policies")
     form = AuditFilterForm(request.GET or None)
     audit = _audit_page(request, membership, form)
     audit_context = {"audit": audit, "form": form, "filtered": audit.filtered}
@@ -237,8 +235,8 @@ def governance_overview(request: HttpRequest, membership: Membership) -> HttpRes
         "policy_count": policies.count,
         "staff": staff,
         "add_links": add_links,
-        "workspace_admin_url": reverse("admin:governance_workspace_change", args=[workspace.pk]) if staff else "",
-        "members": selectors.workspace_members(workspace=workspace).order_by("user__username")[:500],
+        "workspace_admin_url": reverse("admin:workspaces_workspace_change", args=[workspace.pk]) if staff else "",
+        "members": workspace_members(workspace=workspace).order_by("user__username")[:500],
         "tools": selectors.audit_recent_tools(workspace=workspace),
     }
     return render(request, "governance/overview.html", context)

@@ -25,9 +25,9 @@ from executions.apis import start_execution
 from executions.models import ExecutionStatus, PromptExecution
 from executions.selectors import executions_for_user
 from executions.services import ExecuteRequest
-from governance.selectors import access_workspace
 from prompts import selectors, services
 from prompts.models import Prompt
+from workspaces.selectors import access_workspace
 
 TAGS = ["prompts"]
 _EXAMPLE_ID = "0b7d3f64-5c2a-4f1e-9d8b-3a6e2c1f0a99"

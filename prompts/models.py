@@ -15,8 +15,8 @@ class Prompt(models.Model):
         SAVED = "saved"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    organization = models.ForeignKey("governance.Organization", on_delete=models.CASCADE, related_name="+")
-    workspace = models.ForeignKey("governance.Workspace", on_delete=models.CASCADE, related_name="prompts")
+    organization = models.ForeignKey("workspaces.Organization", on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey("workspaces.Workspace", on_delete=models.CASCADE, related_name="prompts")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     title = models.CharField(max_length=200, blank=True)
     prompt_text = models.TextField()

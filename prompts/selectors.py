@@ -12,9 +12,9 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import CharField, Count, F, Func, Q, QuerySet
 from django.http import Http404
 
-from governance.permissions import objects_with_perm
-from governance.selectors import workspaces_for_user
 from prompts.models import Prompt
+from workspaces.permissions import objects_with_perm
+from workspaces.selectors import workspaces_for_user
 
 
 class PromptNotFound(Http404):

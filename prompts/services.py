@@ -20,9 +20,9 @@ from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from datasources.selectors import access_datasource
-from governance.models import Role, Workspace
-from governance.roles import grant, role_group_name
 from prompts.models import Prompt
+from workspaces.models import Role, Workspace
+from workspaces.roles import grant, role_group_name
 
 _MANAGERS = (Role.OWNER, Role.ADMIN)
 _LIBRARY_READERS = (Role.ANALYST, Role.VIEWER)

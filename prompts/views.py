@@ -27,10 +27,10 @@ from django.views.decorators.http import require_POST
 from config.api import ApiError
 from config.pages import is_fragment_request, query_without_page, redirect_next, workspace_page
 from datasources.selectors import datasources_for_user
-from governance.models import Membership
 from prompts import selectors, services
 from prompts.apis import prompt_run
 from prompts.models import Prompt
+from workspaces.models import Membership
 
 PAGE_SIZE = 20
 DELETED_TAB = "deleted"

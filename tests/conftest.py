@@ -27,9 +27,9 @@ from datasources import services as datasource_services
 from datasources.catalog import catalog_apply
 from datasources.demo import demo_data_load
 from datasources.models import DataSource
-from governance.models import Role, Workspace
 from tests.factories import make_member, make_organization, make_workspace
 from tests.fakes.openai_server import scripted_model  # noqa: F401  (a fixture, shared by every test)
+from workspaces.models import Role, Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,8 +5,8 @@ from typing import Any
 import factory
 from django.contrib.auth.models import User
 
-from governance import services
-from governance.models import Membership, Organization, Workspace
+from workspaces import services
+from workspaces.models import Membership, Organization, Workspace
 
 PASSWORD = "correct-horse-battery"
 

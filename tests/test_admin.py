@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from governance.models import Membership, Workspace
-from governance.roles import role_group_name
 from tests.factories import make_user
+from workspaces.models import Membership, Workspace
+from workspaces.roles import role_group_name
 
 pytestmark = pytest.mark.django_db
 
@@ -25,11 +25,11 @@ def admin_client(tenancy):
     "url",
     [
         "/admin/",
-        "/admin/governance/organization/",
-        "/admin/governance/workspace/",
-        "/admin/governance/membership/",
-        "/admin/governance/workspace/add/",
-        "/admin/governance/membership/add/",
+        "/admin/workspaces/organization/",
+        "/admin/workspaces/workspace/",
+        "/admin/workspaces/membership/",
+        "/admin/workspaces/workspace/add/",
+        "/admin/workspaces/membership/add/",
     ],
 )
 def test_admin_pages_render(admin_client, url):
@@ -38,7 +38,7 @@ def test_admin_pages_render(admin_client, url):
 
 def test_a_workspace_added_in_the_admin_gets_its_role_groups(admin_client, tenancy):
     response = admin_client.post(
-        "/admin/governance/workspace/add/",
+        "/admin/workspaces/workspace/add/",
         {
             "organization": str(tenancy.acme.organization_id),
             "name": "Finance",
@@ -57,7 +57,7 @@ def test_a_workspace_added_in_the_admin_gets_its_role_groups(admin_client, tenan
 def test_a_role_changed_in_the_admin_moves_the_member_to_the_new_group(admin_client, tenancy):
     membership = Membership.objects.get(user=tenancy.vic)
     response = admin_client.post(
-        f"/admin/governance/membership/{membership.pk}/change/",
+        f"/admin/workspaces/membership/{membership.pk}/change/",
         {"user": tenancy.vic.pk, "workspace": str(tenancy.acme.pk), "role": "analyst", "attributes": "{}"},
     )
     assert response.status_code == 302

@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from rest_framework_simplejwt.tokens import AccessToken
 
-from governance import services
-from governance.models import Membership
 from tests.factories import PASSWORD
+from workspaces import services
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 

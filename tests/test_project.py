@@ -6,8 +6,8 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from governance.demo import DEMO_USERS
-from governance.models import Membership, Workspace
+from workspaces.demo import DEMO_USERS
+from workspaces.models import Membership, Workspace
 
 
 @pytest.mark.django_db

@@ -6,10 +6,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from governance import selectors, services
-from governance.models import Membership, Role
-from governance.roles import role_group_name
 from tests.factories import make_user
+from workspaces import selectors, services
+from workspaces.models import Membership, Role
+from workspaces.roles import role_group_name
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_a_member_is_in_exactly_their_role_group_and_it_follows_role_changes(ten
 )
 def test_roles_grant_object_permissions_through_guardian(tenancy, persona, perm, allowed):
     user = getattr(tenancy, persona)
-    assert user.has_perm(f"governance.{perm}", tenancy.acme) is allowed
+    assert user.has_perm(f"workspaces.{perm}", tenancy.acme) is allowed
 
 
 def test_bob_should_have_no_access_to_acme(tenancy):
@@ -184,23 +184,23 @@ def test_one_statement_grants_users_and_role_groups_and_keeps_existing_rows(tena
     from django.contrib.auth.models import Permission
     from guardian.models import GroupObjectPermission, UserObjectPermission
 
-    from governance.roles import grant
+    from workspaces.roles import grant
 
-    by_role = {Role.ANALYST: ("governance.manage_policies",), "no-such-role": ("governance.view_workspace",)}
+    by_role = {Role.ANALYST: ("workspaces.manage_policies",), "no-such-role": ("workspaces.view_workspace",)}
     with django_assert_num_queries(1):
-        grant(obj=tenancy.acme, users={tenancy.vic: ("governance.manage_members",)}, workspace_id=tenancy.acme.pk,
+        grant(obj=tenancy.acme, users={tenancy.vic: ("workspaces.manage_members",)}, workspace_id=tenancy.acme.pk,
               perms_by_role=by_role)  # fmt: skip
-    grant(obj=tenancy.acme, users={tenancy.vic: ("governance.manage_members",)})  # again: nothing doubles
+    grant(obj=tenancy.acme, users={tenancy.vic: ("workspaces.manage_members",)})  # again: nothing doubles
 
-    assert tenancy.vic.has_perm("governance.manage_members", tenancy.acme)
-    assert make_user("ana").has_perm("governance.manage_policies", tenancy.acme)  # a fresh read of ana's perms
-    assert not make_user("vic").has_perm("governance.manage_policies", tenancy.acme)
+    assert tenancy.vic.has_perm("workspaces.manage_members", tenancy.acme)
+    assert make_user("ana").has_perm("workspaces.manage_policies", tenancy.acme)  # a fresh read of ana's perms
+    assert not make_user("vic").has_perm("workspaces.manage_policies", tenancy.acme)
     assert UserObjectPermission.objects.filter(user=tenancy.vic, object_pk=str(tenancy.acme.pk)).count() == 1
     no_such_group = role_group_name(tenancy.acme.pk, "no-such-role")
     assert not GroupObjectPermission.objects.filter(group__name=no_such_group).exists()
 
     with pytest.raises(Permission.DoesNotExist, match="no_such_perm"):
-        grant(obj=tenancy.acme, users={tenancy.vic: ("governance.no_such_perm",)})
+        grant(obj=tenancy.acme, users={tenancy.vic: ("workspaces.no_such_perm",)})
 
 
 def test_membership_in_reads_what_the_orm_reads(tenancy):

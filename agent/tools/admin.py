@@ -31,9 +31,10 @@ from datasources.services import (
 )
 from governance.compliance import propose_mask_policies, scan_datasource
 from governance.gateway import GatewayDecision
-from governance.models import ColumnMaskPolicy, Role, RowFilterPolicy
+from governance.models import ColumnMaskPolicy, RowFilterPolicy
 from governance.policies import PolicyError, catalog_view, dialect_of, parse_predicate, render_predicate
 from governance.services import DEFAULT_POLICY_ROLES, column_mask_policy_create, row_filter_policy_create
+from workspaces.models import Role
 
 POLICY_KINDS = ("mask", "row_filter")
 MASK_STRATEGIES = ("redact", "hash", "partial", "null")

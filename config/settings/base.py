@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "guardian",
     "channels",
     "config",
+    "workspaces",
     "governance",
     "datasources",
     "prompts",
@@ -257,7 +258,7 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
     "ENUM_NAME_OVERRIDES": {
-        "RoleEnum": "governance.models.Role",
+        "RoleEnum": "workspaces.models.Role",
         "PromptStatusEnum": "prompts.models.Prompt.Status",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus",
     },

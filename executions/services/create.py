@@ -23,11 +23,11 @@ from executions.services.lifecycle import (
     enqueue_turn_on_commit,
 )
 from governance.gateway import Actor, actor_for
-from governance.models import Membership, Role
-from governance.roles import grant
 from prompts.models import Prompt
 from prompts.selectors import access_prompt
 from prompts.services import prompt_create
+from workspaces.models import Membership, Role
+from workspaces.roles import grant
 
 logger = logging.getLogger(__name__)
 EXECUTION_ROLES_WITH_ACCESS = (Role.OWNER, Role.ADMIN)  # see every execution of their workspace

@@ -29,7 +29,8 @@ from executions.services.lifecycle import (
     enqueue_turn_on_commit,
     finish,
 )
-from governance.models import ApprovalRule, Membership, Role
+from governance.models import ApprovalRule
+from workspaces.models import Membership, Role
 
 logger = logging.getLogger(__name__)
 DEFAULT_APPROVERS = (Role.OWNER, Role.ADMIN)

@@ -53,7 +53,7 @@ from executions.services.lifecycle import (
 )
 from governance.catalog import visible_catalog_search
 from governance.gateway import Actor, actor_for
-from governance.models import Membership
+from workspaces.models import Membership
 
 logger = logging.getLogger(__name__)
 # Tools whose calls change nothing and may run side by side within one turn.

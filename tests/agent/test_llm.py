@@ -68,7 +68,7 @@ def ask(prompt: str, workspace: Any, **kwargs: Any) -> Any:
 
 
 def acme_config(**kwargs: Any) -> ModelConfig:
-    from governance.models import Workspace
+    from workspaces.models import Workspace
 
     fields: dict[str, Any] = {"name": "gpt-4o (Acme key)", "model": "gpt-4o", "api_key": ACME_KEY}
     fields.update(kwargs)

@@ -27,8 +27,9 @@ from datasources.models import CatalogTable, DataSource
 from datasources.queries import query_read
 from governance.catalog import apply_view, visible_catalog_search
 from governance.gateway import Actor, authorize
-from governance.models import ColumnMaskPolicy, Membership
+from governance.models import ColumnMaskPolicy
 from governance.policies import catalog_view
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 

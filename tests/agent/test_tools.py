@@ -33,10 +33,10 @@ from governance.models import (
     ApprovalRule,
     AuditEvent,
     ColumnMaskPolicy,
-    Membership,
     RowFilterPolicy,
     TableVisibilityPolicy,
 )
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 

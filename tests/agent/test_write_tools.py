@@ -41,7 +41,8 @@ from datasources.models import CatalogColumn, DataSource
 from datasources.queries import query_read, query_write, write_plan
 from governance import services as governance_services
 from governance.gateway import Actor, GatewayDecision, authorize
-from governance.models import ColumnMaskPolicy, Membership, RowFilterPolicy
+from governance.models import ColumnMaskPolicy, RowFilterPolicy
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 

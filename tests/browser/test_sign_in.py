@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from governance.models import Role
 from tests.browser.conftest import sign_in
 from tests.factories import make_member
+from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,10 +13,10 @@ import pytest
 from guardian.shortcuts import assign_perm
 
 from executions.models import PromptExecution
-from governance.models import SafetyLevel
 from tests.browser.conftest import screenshot, sign_in
 from tests.executions.conftest import marker, postgres_demo_source, scratch_sqlite  # noqa: F401  (fixtures)
 from tests.fakes.openai_server import reply, tool_call
+from workspaces.models import SafetyLevel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

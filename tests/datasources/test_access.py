@@ -60,8 +60,8 @@ def test_another_organisation_an_inactive_member_and_garbage_ids_find_nothing(te
 
 
 def test_a_superuser_member_holds_every_permission_and_a_stranger_superuser_none(tenancy, source) -> None:
-    from governance.models import Role
     from tests.factories import make_member, make_user
+    from workspaces.models import Role
 
     root = make_member(tenancy.acme, "root", Role.VIEWER).user
     root.is_superuser = True

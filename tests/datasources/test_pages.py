@@ -11,8 +11,9 @@ from django.test import Client
 
 from datasources.models import DataSource, DataSourceStatus
 from governance import services as governance_services
-from governance.models import Role, TableVisibilityPolicy
+from governance.models import TableVisibilityPolicy
 from tests.factories import make_member, make_workspace
+from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
 

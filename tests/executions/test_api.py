@@ -22,9 +22,10 @@ import pytest
 from django.utils import timezone
 
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn, TurnStatus
-from governance.models import AuditEvent, RowFilterPolicy, SafetyLevel
+from governance.models import AuditEvent, RowFilterPolicy
 from tests.executions.conftest import run, wait_status
 from tests.fakes.openai_server import reply, tool_call
+from workspaces.models import SafetyLevel
 
 RESULT_SQL = "SELECT region, count(*) AS n FROM billing_customers GROUP BY region ORDER BY region"
 

@@ -13,10 +13,10 @@ from agent.models import ToolLedger
 from executions import services
 from executions.models import ExecutionStatus, Turn, TurnStatus
 from executions.tasks import run_turn
-from governance.models import SafetyLevel
 from tests.conftest import wait_for
 from tests.executions.conftest import assert_timeline_intact, event_types, run, wait_status
 from tests.fakes.openai_server import delay, reply, tool_call
+from workspaces.models import SafetyLevel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,12 +16,12 @@ from guardian.shortcuts import assign_perm
 
 from datasources.models import DataSource
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn, TurnStatus
-from governance import services as governance_services
-from governance.models import Role
 from prompts.models import Prompt
 from prompts.services import prompt_create
 from tests.executions.conftest import run
 from tests.factories import make_workspace
+from workspaces import services as workspace_services
+from workspaces.models import Role
 
 pytestmark = pytest.mark.django_db
 
@@ -131,7 +131,7 @@ def test_the_execution_page_carries_what_its_script_starts_from(tenancy: Any, cl
 
 def test_an_execution_of_another_of_my_workspaces_switches_to_it(tenancy: Any, client: Client) -> None:
     marketing = make_workspace(organization=tenancy.acme.organization, name="Marketing")
-    governance_services.membership_set(workspace=marketing, user=tenancy.ana, role=Role.ANALYST, attributes={})
+    workspace_services.membership_set(workspace=marketing, user=tenancy.ana, role=Role.ANALYST, attributes={})
     execution = run(tenancy.ana, marketing, "Campaigns last month")
 
     response = signed_in(client, tenancy.ana).get(f"/executions/{execution.pk}/")

@@ -13,10 +13,11 @@ from django.core.exceptions import PermissionDenied
 
 from executions import services
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn
-from governance.models import RowFilterPolicy, SafetyLevel
+from governance.models import RowFilterPolicy
 from tests.conftest import wait_for
 from tests.executions.conftest import assert_timeline_intact, event_types, run, wait_status
 from tests.fakes.openai_server import error, reply, tool_call
+from workspaces.models import SafetyLevel
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

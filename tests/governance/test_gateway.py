@@ -13,11 +13,11 @@ from governance.models import (
     ApprovalRule,
     AuditEvent,
     ColumnMaskPolicy,
-    Membership,
     RowFilterPolicy,
     TableVisibilityPolicy,
 )
 from governance.policies import PolicyError, render_predicate
+from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 

@@ -81,14 +81,14 @@ def test_policies_are_said_in_plain_words_with_links_to_the_admin_for_staff(tena
     assert "the table is hidden from analysts and viewers" in page and '<span class="badge">off</span>' in page
     assert "Data writes (INSERT, UPDATE, DELETE) need 2 approvals from owners" in page
     # Adam is not staff: the admin would refuse him, so no link to it.
-    assert "/admin/governance/" not in page and "needs a staff account" in page
+    assert "/admin/governance/" not in page and "/admin/workspaces/" not in page and "needs a staff account" in page
 
     tenancy.alice.is_staff = True
     tenancy.alice.save(update_fields=["is_staff"])
     page = client_as(tenancy.alice).get("/governance/").content.decode()
     assert f'href="/admin/governance/rowfilterpolicy/{row_filter.pk}/change/"' in page
     assert f'href="/admin/governance/columnmaskpolicy/{mask.pk}/change/"' in page
-    assert f'href="/admin/governance/workspace/{tenancy.acme.pk}/change/"' in page
+    assert f'href="/admin/workspaces/workspace/{tenancy.acme.pk}/change/"' in page
 
 
 def test_no_policies_says_what_policies_do_and_where_to_add_them(tenancy):

@@ -130,8 +130,8 @@ def test_a_refused_change_is_said_in_words_not_an_error_page(tenancy) -> None:
 
 
 def test_a_prompt_of_my_other_workspace_is_not_found_on_this_workspaces_page(tenancy) -> None:
-    from governance.models import Role
-    from governance.services import membership_set
+    from workspaces.models import Role
+    from workspaces.services import membership_set
 
     membership_set(workspace=tenancy.globex, user=tenancy.ana, role=Role.ANALYST)
     globex_prompt = prompt_create(workspace=tenancy.globex, created_by=tenancy.ana, prompt_text="Tickets", saved=True)

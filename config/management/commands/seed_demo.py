@@ -8,7 +8,8 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from config.env import local_secret
 from datasources.demo import demo_datasources_ensure
-from governance.demo import DEMO_USERS, demo_policies_ensure, demo_workspace_ensure
+from governance.demo import demo_policies_ensure
+from workspaces.demo import DEMO_USERS, demo_workspace_ensure
 
 
 class Command(BaseCommand):

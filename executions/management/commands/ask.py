@@ -13,7 +13,7 @@ from django.http import Http404
 
 from executions import selectors, services
 from executions.models import PromptExecution
-from governance.selectors import memberships_for_user
+from workspaces.selectors import memberships_for_user
 
 _SHOWN = ("tool", "code", "message", "phase", "percentage", "question", "choices")
 

@@ -14,8 +14,8 @@ from rest_framework_simplejwt.serializers import TokenObtainPairSerializer, Toke
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from governance.models import Membership
-from governance.selectors import memberships_for_user
+from workspaces.models import Membership
+from workspaces.selectors import memberships_for_user
 
 
 def _claims_for(membership: Membership | None) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from config.api import ERROR_RESPONSES
-from governance import selectors, services
-from governance.models import Role
-from governance.tokens import WorkspaceTokenObtainSerializer, WorkspaceTokenRefreshSerializer
+from workspaces import selectors, services
+from workspaces.models import Role
+from workspaces.tokens import WorkspaceTokenObtainSerializer, WorkspaceTokenRefreshSerializer
 
 
 class WorkspaceOutput(serializers.Serializer):

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from governance import apis
+from workspaces import apis
 
 urlpatterns = [
     path("auth/token/", apis.TokenObtainApi.as_view(), name="token-obtain"),

@@ -20,7 +20,7 @@ from guardian.core import ObjectPermissionChecker
 from guardian.models import GroupObjectPermission, UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
-from governance.models import Membership
+from workspaces.models import Membership
 
 M = TypeVar("M", bound=Model)
 _SQL: dict[type[Model], str] = {}

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.models import Permission
 from django.db import connection
 
-from governance.models import Role
+from workspaces.models import Role
 
 WORKSPACE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     Role.OWNER: ("view_workspace", "change_workspace", "manage_members", "manage_policies", "manage_datasources"),
