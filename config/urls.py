@@ -19,6 +19,7 @@ urlpatterns = [
     path("workspace/switch", pages.workspace_switch, name="workspace-switch"),
     path("prompts/", include("prompts.page_urls")),
     path("datasources/", include("datasources.page_urls")),
+    path("datasources/", include("governance.catalog_page_urls")),  # the catalog browser: what a member sees
     path("governance/", include("governance.page_urls")),
     path("", include("executions.urls")),
 ]

@@ -1,4 +1,5 @@
-"""The pages of datasources (the API's routes are elsewhere)."""
+"""The pages of datasources (the API's routes are elsewhere; the catalog browser, ``/datasources/<id>/``,
+is ``governance.catalog_page_urls``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ urlpatterns = [
     path("", views.datasource_list, name="datasource-list"),
     path("new/", views.datasource_add, name="datasource-add"),
     path("new/test", views.datasource_add_test, name="datasource-add-test"),
-    path("<uuid:datasource_id>/", views.datasource_detail, name="datasource-detail"),
     path("<uuid:datasource_id>/status", views.datasource_status, name="datasource-status"),
     path("<uuid:datasource_id>/refresh", views.datasource_refresh, name="datasource-refresh"),
 ]

@@ -9,8 +9,6 @@ urlpatterns = [
     path("datasources/<str:datasource_id>/", apis.DataSourceDetailApi.as_view(), name="datasource-detail"),
     path("datasources/<str:datasource_id>/test", apis.DataSourceTestApi.as_view(), name="datasource-test"),
     path("datasources/<str:datasource_id>/refresh", apis.DataSourceRefreshApi.as_view(), name="datasource-refresh"),
-    path("datasources/<str:datasource_id>/tables/", apis.DataSourceTablesApi.as_view(), name="datasource-tables"),
-    path("catalog/search", apis.CatalogSearchApi.as_view(), name="catalog-search"),
     path("exports/<str:export_id>/", apis.ExportDetailApi.as_view(), name="export-detail"),
     path("exports/<str:export_id>/download", apis.ExportDownloadApi.as_view(), name="export-download"),
 ]

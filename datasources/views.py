@@ -1,6 +1,7 @@
 """Server-rendered pages of data sources: the workspace's list, adding one (its connection is
-tested before anything is saved), refreshing a catalog with the refresh task's real progress, and
-the catalog browser, which shows what the governance gateway lets the current member see.
+tested before anything is saved) and refreshing a catalog with the refresh task's real progress.
+The catalog browser, which shows what the governance gateway lets the current member see, lives in
+``governance.catalog_views``.
 
 Every source is reached through ``access_datasource``; a source of another workspace than the
 current one is a 404, like one of another organisation.
@@ -14,7 +15,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -26,14 +26,10 @@ from config.pages import is_fragment_request, redirect_next, workspace_page
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.forms import FORMS, DataSourceForm
-from datasources.models import CatalogTable, DataSource, DataSourceKind, DataSourceStatus
-from governance.catalog import hidden_table_ids, visible_columns
-from governance.models import MaskStrategy
-from governance.policies import catalog_view
+from datasources.models import DataSource, DataSourceKind, DataSourceStatus
 from workspaces.models import Membership
 from workspaces.selectors import access_workspace
 
-TABLES_PER_PAGE = 20
 SLOW_REFRESH = timedelta(minutes=2)
 ADMINISTER = "administer_datasource"  # the permission a refresh needs
 
@@ -65,7 +61,7 @@ def plain_error(code: str, message: str = "") -> Outcome:
     return Outcome(False, PLAIN_ERRORS.get(code, "The data source reported an error."), message)
 
 
-def _access(
+def datasource_in_workspace(
     request: HttpRequest, membership: Membership, datasource_id: Any, perm: str | None = None
 ) -> tuple[DataSource, set[str]]:
     """The source, if it is one of the current workspace's and the member may see it (else 404),
@@ -94,7 +90,7 @@ def _ago(when: datetime | None) -> str:
     return f"{timesince(when, depth=1)} ago"
 
 
-def _status_context(datasource: DataSource, *, can_refresh: bool) -> dict[str, Any]:
+def status_context(datasource: DataSource, *, can_refresh: bool) -> dict[str, Any]:
     error = None
     if datasource.status == DataSourceStatus.ERROR:
         error = plain_error(datasource.error_code, datasource.status_message)
@@ -118,7 +114,7 @@ def _status_context(datasource: DataSource, *, can_refresh: bool) -> dict[str, A
 def datasource_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     datasources = list(selectors.datasources_for_user(user=request.user, workspace_id=membership.workspace_id))
     administrable = selectors.datasource_ids_with_perm(user=request.user, datasources=datasources, perm=ADMINISTER)
-    rows = [_status_context(ds, can_refresh=ds.pk in administrable) for ds in datasources]
+    rows = [status_context(ds, can_refresh=ds.pk in administrable) for ds in datasources]
     return render(
         request,
         "datasources/list.html",
@@ -220,7 +216,7 @@ def datasource_add_test(request: HttpRequest, membership: Membership) -> HttpRes
 
 def _status_fragment(request: HttpRequest, datasource: DataSource, view: str, perms: set[str]) -> HttpResponse:
     template = "datasources/_row.html" if view == "row" else "datasources/_panel.html"
-    context = _status_context(datasource, can_refresh=ADMINISTER in perms)
+    context = status_context(datasource, can_refresh=ADMINISTER in perms)
     return render(request, template, context)
 
 
@@ -229,7 +225,7 @@ def _status_fragment(request: HttpRequest, datasource: DataSource, view: str, pe
 def datasource_status(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """The status of a source (a list row or the catalog page's panel), polled every second while
     its schema is read. When a polled read ends, the catalog page reloads to show the new catalog."""
-    datasource, perms = _access(request, membership, datasource_id)
+    datasource, perms = datasource_in_workspace(request, membership, datasource_id)
     view = "row" if request.GET.get("view") == "row" else "panel"
     response = _status_fragment(request, datasource, view, perms)
     finished = datasource.status != DataSourceStatus.INTROSPECTING
@@ -242,7 +238,7 @@ def datasource_status(request: HttpRequest, membership: Membership, datasource_i
 @require_POST
 def datasource_refresh(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """Starts reading the schema again (the refresh task); the page then follows its progress."""
-    datasource, perms = _access(request, membership, datasource_id, perm=ADMINISTER)
+    datasource, perms = datasource_in_workspace(request, membership, datasource_id, perm=ADMINISTER)
     view = "row" if request.POST.get("view") == "row" else "panel"
     try:
         datasource = services.datasource_refresh_start(datasource=datasource)
@@ -254,91 +250,3 @@ def datasource_refresh(request: HttpRequest, membership: Membership, datasource_
         return _status_fragment(request, datasource, view, perms)
     messages.info(request, f"{notice} Reload the page to follow its progress.")
     return redirect_next(request, reverse("datasource-detail", kwargs={"datasource_id": datasource.pk}))
-
-
-# --- the catalog browser -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ColumnRow:
-    name: str
-    data_type: str
-    nullable: bool
-    is_primary_key: bool
-    references: str
-    comment: str
-    masked: str  # the mask strategy in force for this member, "" when shown as is
-
-    @property
-    def mask_label(self) -> str:
-        return MaskStrategy(self.masked).label if self.masked in MaskStrategy.values else self.masked
-
-
-@dataclass(frozen=True)
-class TableRow:
-    table: CatalogTable
-    columns: tuple[ColumnRow, ...]
-
-    @property
-    def masked_count(self) -> int:
-        return sum(1 for column in self.columns if column.masked)
-
-
-@workspace_page
-@require_GET
-def datasource_detail(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
-    """The catalog as the current member sees it: tables and columns hidden from them by policy are
-    left out, and columns the gateway masks for them are marked (the gateway's own decision)."""
-    datasource, perms = _access(request, membership, datasource_id)
-    view = catalog_view(membership=membership, datasource=datasource)
-    hidden = hidden_table_ids({datasource.pk: view})
-    schema = request.GET.get("schema", "")[:255]
-    search = request.GET.get("q", "").strip()[:100]
-    schemas = selectors.catalog_schema_counts(datasource=datasource, exclude_ids=hidden)
-    tables = selectors.catalog_browse(
-        datasource=datasource, schema_name=schema, name_contains=search, exclude_ids=hidden
-    )
-    page = Paginator(tables, TABLES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = []
-    for table in page.object_list:
-        present = table.present_columns  # type: ignore[attr-defined]
-        columns = tuple(
-            ColumnRow(
-                name=column.name,
-                data_type=column.data_type,
-                nullable=column.nullable,
-                is_primary_key=column.is_primary_key,
-                references=column.references,
-                comment=column.comment,
-                masked=state,
-            )
-            for column, state in visible_columns(view, table.schema_name, table.name, present)
-        )
-        rows.append(TableRow(table, columns))
-    context = _status_context(datasource, can_refresh=ADMINISTER in perms)
-    context.update(
-        {
-            "datasource": datasource,
-            "settings_shown": _settings_shown(datasource),
-            "has_secrets": bool(datasource.secrets),
-            "schemas": schemas,
-            "schema": schema,
-            "search": search,
-            "page": page,
-            "tables": rows,
-            "filtered": bool(schema or search),
-        }
-    )
-    return render(request, "datasources/detail.html", context)
-
-
-def _settings_shown(datasource: DataSource) -> list[tuple[str, str]]:
-    """The connection settings, which never hold a password (the services refuse one there)."""
-    labels = {"host": "Host", "port": "Port", "database": "Database", "user": "User name", "sslmode": "TLS",
-              "schemas": "Schemas", "path": "Path", "urls": "URLs", "format": "Format"}  # fmt: skip
-    shown = []
-    for key, label in labels.items():
-        value = datasource.settings.get(key)
-        if value not in (None, "", []):
-            shown.append((label, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
-    return shown
