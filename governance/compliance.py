@@ -1,9 +1,9 @@
 """Finding personal data in a data source, by column names and by sampled values, and proposing
-mask policies for what is found (used by the ``scan_sensitive_data`` tool)."""
+mask policies for what is found (used by the ``scan_sensitive_data`` tool). What a column holds is
+``governance.detect``'s judgement, the same one that tags columns on every catalog read."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,26 +14,10 @@ from datasources.connectors import CONNECTORS
 from datasources.connectors.base import ConnectorError
 from datasources.models import CatalogColumn, DataSource
 from datasources.queries import query_read
+from governance import detect
 from governance.models import ColumnMaskPolicy, MaskStrategy
+from governance.tags import PERSONAL_TAGS
 
-_EMAIL = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
-_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{6,18}[0-9]$")
-_SSN = re.compile(r"^(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}$")
-_IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
-_SSN_SHAPE = re.compile(r"^\d{3}-\d{2}-\d{4}$")
-_CARD = re.compile(r"^[0-9][0-9 -]{11,21}[0-9]$")
-
-# Column-name hints: kind -> words that, as a token of the column name, suggest it.
-NAME_HINTS: dict[str, tuple[str, ...]] = {
-    "email": ("email", "mail"),
-    "phone": ("phone", "mobile", "tel", "telephone", "fax"),
-    "person_name": ("first_name", "last_name", "full_name", "surname", "firstname", "lastname"),
-    "date_of_birth": ("birth", "dob", "birthday"),
-    "card_number": ("card", "pan", "cc"),
-    "national_id": ("ssn", "national_id", "social_security", "passport", "tax_id"),
-    "iban": ("iban",),
-    "address": ("address", "street", "postcode", "zip"),
-}
 PROPOSED_STRATEGY = {
     "email": MaskStrategy.PARTIAL,
     "phone": MaskStrategy.REDACT,
@@ -43,56 +27,14 @@ PROPOSED_STRATEGY = {
     "national_id": MaskStrategy.REDACT,
     "iban": MaskStrategy.PARTIAL,
     "address": MaskStrategy.REDACT,
+    "ip_address": MaskStrategy.REDACT,
 }
-VALUE_SHARE = 0.6  # share of sampled non-empty values that must look personal
 
 
-def luhn_valid(number: str) -> bool:
-    digits = [int(d) for d in number if d.isdigit()]
-    if not 13 <= len(digits) <= 19:
-        return False
-    total = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2 == 1:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
-def iban_valid(value: str) -> bool:
-    compact = value.replace(" ", "").upper()
-    if not _IBAN.match(compact):
-        return False
-    rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
-
-
-def value_kind(value: Any) -> str | None:
-    """The kind of personal data a single value looks like, if any."""
-    if not isinstance(value, str):
-        return None
-    text = value.strip()
-    if _EMAIL.match(text):
-        return "email"
-    if iban_valid(text):
-        return "iban"
-    if _SSN.match(text):
-        return "national_id"
-    if _CARD.match(text) and luhn_valid(text):
-        return "card_number"
-    # E.164 numbers have at most 15 digits; an SSN-shaped value that failed its check is not a phone.
-    if _PHONE.match(text) and 7 <= sum(ch.isdigit() for ch in text) <= 15 and not _SSN_SHAPE.match(text):
-        return "phone"
-    return None
-
-
-def name_kind(column: str) -> str | None:
-    lowered = column.lower()
-    tokens = set(re.split(r"[^a-z0-9]+", lowered))
-    for kind, hints in NAME_HINTS.items():
-        if any(hint in tokens or (("_" in hint) and hint in lowered) for hint in hints):
-            return kind
-    return None
+def name_kind(column: str, data_type: str = "text", table: str = "") -> str | None:
+    """The kind of personal data (``email``, ``phone``...) a column's name and type alone suggest."""
+    found = detect.detect_column(column=column, data_type=data_type, samples=(), table=table)
+    return found[0].tag.removeprefix("pii.") if found else None
 
 
 @dataclass(frozen=True)
@@ -130,33 +72,26 @@ def scan_datasource(
 
     findings = []
     for (schema, table), columns in by_table.items():
-        textual = [c for c, t in columns if any(w in t for w in ("char", "text", "string", "varchar", "json"))
-                   or t in ("", "blob")]  # fmt: skip
+        wanted = [c for c, t in columns if detect.sampled_types(t, column=c)]
         samples: dict[str, list[Any]] = {}
-        if textual:
-            sql = _sample_sql(schema, table, textual, dialect, sample_rows)
+        if wanted:
+            sql = _sample_sql(schema, table, wanted, dialect, sample_rows)
             try:
                 result = query_read(datasource=datasource, sql=sql, max_rows=sample_rows, preview_rows=sample_rows)
                 for index, column in enumerate(result.columns):
                     samples[column] = [row[index] for row in result.rows]
             except ConnectorError:
                 samples = {}
-        for column, _ in columns:
-            by_name = name_kind(column)
-            values = [v for v in samples.get(column, []) if v not in (None, "")]
-            kinds = [value_kind(v) for v in values]
-            by_value, share = None, 0.0
-            if values:
-                best = max(set(kinds) - {None}, key=kinds.count, default=None)
-                if best is not None:
-                    share = kinds.count(best) / len(values)
-                    by_value = best if share >= VALUE_SHARE else None
-            kind = by_value or by_name
-            if kind is None:
+        for column, data_type in columns:
+            found = detect.detect_column(column=column, data_type=data_type, samples=samples.get(column, ()),
+                                         table=table)  # fmt: skip
+            best = next((d for d in found if d.tag in PERSONAL_TAGS), None)
+            if best is None:
                 continue
-            evidence = "name and values" if by_name and by_value else "values" if by_value else "name"
-            findings.append(SensitiveColumn(schema, table, column, kind, evidence, round(share, 3),
-                                            PROPOSED_STRATEGY[kind], kinds.count(kind)))  # fmt: skip
+            kind = best.tag.removeprefix("pii.")
+            share = best.matches / best.sampled if best.sampled else 0.0
+            findings.append(SensitiveColumn(schema, table, column, kind, best.basis, round(share, 3),
+                                            PROPOSED_STRATEGY[kind], best.matches))  # fmt: skip
     return findings
 
 
