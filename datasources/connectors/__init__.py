@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datasources.connectors.base import (
     ERROR_CODES,
+    VISIBILITY_CODES,
     ConnectionConfig,
     ConnectionInfo,
     Connector,
@@ -15,6 +16,7 @@ from datasources.connectors.base import (
     QueryOptions,
     QueryResult,
     StreamedResult,
+    Visibility,
     WriteResult,
     is_always_forbidden,
 )
@@ -41,6 +43,7 @@ def build_connector(config: ConnectionConfig, policy: GuardPolicy) -> Connector:
 __all__ = [
     "CONNECTORS",
     "ERROR_CODES",
+    "VISIBILITY_CODES",
     "ConnectionConfig",
     "ConnectionInfo",
     "Connector",
@@ -56,6 +59,7 @@ __all__ = [
     "QueryResult",
     "SQLiteConnector",
     "StreamedResult",
+    "Visibility",
     "WriteResult",
     "build_connector",
     "is_always_forbidden",

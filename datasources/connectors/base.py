@@ -97,11 +97,66 @@ class ConnectionConfig:
 
 # --- results -----------------------------------------------------------------------------------
 
+# Why a source shows no table, most telling first: when several parts of a source say different
+# things (one schema missing, another unreadable), the code is the first of them that applies.
+VISIBILITY_CODES = {
+    "no_tables_visible": "tables exist, but this login may not read them",
+    "schema_not_found": "a configured schema (or database) does not exist",
+    "empty_schema": "there is nothing to read: no tables or views (no data files)",
+}
+
+
+@dataclass(frozen=True)
+class Visibility:
+    """What the login of a source can read, and when that is nothing, why: from the engine's
+    catalog, never from the data."""
+
+    visible: int  # tables and views this login can read in the configured schemas
+    unreadable: int | None  # tables that exist there but this login may not read (None: the engine cannot tell)
+    code: str  # "" when visible > 0, else one of VISIBILITY_CODES
+    message: str  # plain words for a person: what is wrong and what to do ("" when visible > 0)
+
+    def __post_init__(self) -> None:
+        assert (self.code == "") == (self.visible > 0), (self.visible, self.code)
+        assert self.code == "" or self.code in VISIBILITY_CODES, self.code
+
+
+def visibility_of(visible: int, unreadable: int | None, reasons: Iterable[tuple[str, str]]) -> Visibility:
+    """A Visibility from what the connector counted and, for the parts of the source that show
+    nothing, (code, message) reasons; they only matter when nothing at all is visible."""
+    if visible > 0:
+        return Visibility(visible=visible, unreadable=unreadable, code="", message="")
+    order = list(VISIBILITY_CODES)
+    ranked = sorted(reasons, key=lambda reason: order.index(reason[0])) or [
+        ("empty_schema", "There are no tables or views to read.")
+    ]
+    return Visibility(
+        visible=0, unreadable=unreadable, code=ranked[0][0], message=" ".join(message for _code, message in ranked)
+    )
+
+
+def name_list(names: Sequence[str], *, limit: int = 5) -> str:
+    """ "'a'", "'a' and 'b'", "'a', 'b', 'c' and 4 more": names for a message."""
+    quoted = [repr(name) for name in names[:limit]]
+    rest = len(names) - len(quoted)
+    if rest > 0:
+        return f"{', '.join(quoted)} and {rest} more"
+    if len(quoted) < 2:
+        return "".join(quoted)
+    return f"{', '.join(quoted[:-1])} and {quoted[-1]}"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """ "1 table", "3 tables"."""
+    return f"{count} {singular if count == 1 else (plural_form or singular + 's')}"
+
 
 @dataclass(frozen=True)
 class ConnectionInfo:
     server_version: str
     latency_ms: float
+    # What the login can read (filled by every connector's test(); None when that check failed).
+    visibility: Visibility | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +187,8 @@ class IntrospectedTable:
 class Introspection:
     server_version: str
     tables: tuple[IntrospectedTable, ...]
+    # Why there are no tables: set by introspect() when it found none.
+    visibility: Visibility | None = None
 
 
 @dataclass(frozen=True)
@@ -198,11 +255,18 @@ class Connector(ABC):
 
     @abstractmethod
     def test(self) -> ConnectionInfo:
-        """Connects, checks the credentials, and returns the server version."""
+        """Connects, checks the credentials, and returns the server version and what the login can
+        read (``visibility``)."""
+
+    @abstractmethod
+    def visibility(self) -> Visibility:
+        """How many tables and views the login can read in the configured schemas and, when none,
+        why: a few catalog queries, no data read."""
 
     @abstractmethod
     def introspect(self, *, progress: Callable[[int, int], None] | None = None) -> Introspection:
-        """Schemas, tables, views, columns, keys, row estimates and comments.
+        """Schemas, tables, views, columns, keys, row estimates and comments; when there are none,
+        ``visibility`` says why.
 
         ``progress(done, total)`` is called as tables are read.
         """

@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,17 @@ from datasources.connectors.base import (
     QueryOptions,
     QueryResult,
     StreamedResult,
+    Visibility,
     WriteResult,
     check_known_settings,
     collect_rows,
     elapsed_ms,
     json_row,
+    name_list,
     query_result,
     setting_str,
     setting_str_list,
+    visibility_of,
 )
 from datasources.connectors.guards import check_url, confine_path, fetch_url, url_file_name
 
@@ -69,6 +72,65 @@ class FileTable:
     name: str
     format: str
     paths: tuple[Path, ...]
+
+
+@dataclass
+class _Scan:
+    """The tables of a source, and what was found beside them and left out (for visibility())."""
+
+    tables: list[FileTable] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # data files or sub-folders the server may not read
+    outside: list[str] = field(default_factory=list)  # links leading outside the roots, names read as globs
+    mixed: list[str] = field(default_factory=list)  # sub-folders of more than one format
+    other: list[str] = field(default_factory=list)  # files (and sub-folders) of no known format
+
+
+def _left_out_reasons(root: Path, scan: _Scan) -> list[tuple[str, str]]:
+    """Why the data files that are there were left out, for a person."""
+    reasons: list[tuple[str, str]] = []
+    if scan.unreadable and root.is_file():
+        message = (
+            f"The server may not read the file {root.name!r} (file permissions): let the account it runs as read it."
+        )
+        reasons.append(("no_tables_visible", message))
+    elif scan.unreadable:
+        them = "it" if len(scan.unreadable) == 1 else "them"
+        message = (
+            f"The server may not read {name_list(scan.unreadable)} in the folder {root.name!r} (file permissions): "
+            f"let the account it runs as read {them}."
+        )
+        reasons.append(("no_tables_visible", message))
+    if scan.outside:
+        one = len(scan.outside) == 1
+        message = (
+            f"{name_list(scan.outside)} in the folder {root.name!r} {'is' if one else 'are'} left out: "
+            f"{'it leads' if one else 'they lead'} outside the allowed folders (a symbolic link) or "
+            f"{'has' if one else 'have'} * ? [ ] {{ }} in the name."
+        )
+        reasons.append(("no_tables_visible", message))
+    if scan.mixed:
+        one = len(scan.mixed) == 1
+        message = (
+            f"The sub-folder{'' if one else 's'} {name_list(scan.mixed)} {'mixes' if one else 'mix'} formats, so "
+            f"{'it is' if one else 'they are'} not read as a table: keep one format per sub-folder."
+        )
+        reasons.append(("empty_schema", message))
+    return reasons
+
+
+def _nothing_to_read(folder: str, other: Sequence[str], forced: str | None) -> str:
+    if forced:
+        return f"The folder {folder!r} holds no files to read as {forced} (names starting with . or _ are left out)."
+    message = (
+        f"The folder {folder!r} holds no CSV, Parquet or JSON files (.csv, .tsv, .parquet, .json, .jsonl, .ndjson, "
+        "also compressed as .gz or .zst)."
+    )
+    if other:
+        message += (
+            f" It holds {name_list(other)}: to read files of another extension, set the format setting (csv, "
+            "parquet or json)."
+        )
+    return message
 
 
 def table_name(stem: str) -> str:
@@ -185,6 +247,9 @@ class FilesConnector(Connector):
 
     def tables(self) -> list[FileTable]:
         """The tables of this source; downloads URLs on first use."""
+        return self._scan().tables
+
+    def _scan(self) -> _Scan:
         settings = self.validate_settings(self.config.settings, self.policy)
         forced: str | None = settings.get("format")
         if "urls" in settings:
@@ -196,7 +261,7 @@ class FilesConnector(Connector):
                 found.append(
                     FileTable(table_name(_stem(name)), format_of(name, forced) or "csv", (self._downloads[url],))
                 )
-            return _unique_names(found)
+            return _Scan(tables=_unique_names(found))
         root = Path(settings["path"])
         if root.is_file():
             fmt = format_of(root.name, forced)
@@ -205,24 +270,33 @@ class FilesConnector(Connector):
                     "datasource_invalid_settings",
                     f"cannot tell the format of {root.name}: set format (csv, parquet or json)",
                 )
-            return [FileTable(table_name(_stem(root.name)), fmt, (root,))]
+            if not os.access(root, os.R_OK):
+                return _Scan(unreadable=[root.name])
+            return _Scan(tables=[FileTable(table_name(_stem(root.name)), fmt, (root,))])
         if not root.is_dir():
             raise ConnectorError("datasource_not_found", f"there is no file or folder at {root}")
-        return _unique_names(self._discover(root, forced))
+        scan = self._discover(root, forced)
+        scan.tables = _unique_names(scan.tables)
+        return scan
 
-    def _confined(self, path: Path) -> Path | None:
-        """The real path of a file found in the folder, or None when a symlink leads outside the
-        roots or the name would read as a glob pattern."""
+    def _confined(self, path: Path) -> tuple[Path | None, str]:
+        """The real path of a file found in the folder, or None and why it is left out: "outside"
+        (a symlink leading outside the roots, or a name that would read as a glob pattern),
+        "unreadable" (file permissions), "" (not a file: a broken link, a socket)."""
         try:
             real = confine_path(str(path), self.policy)
         except ConnectorError:
-            return None
-        if any(char in _GLOB_CHARACTERS for char in str(real)) or not real.is_file():
-            return None
-        return real
+            return None, "outside"
+        if any(char in _GLOB_CHARACTERS for char in str(real)):
+            return None, "outside"
+        if not real.is_file():
+            return None, ""
+        if not os.access(real, os.R_OK):
+            return None, "unreadable"
+        return real, ""
 
-    def _discover(self, folder: Path, forced: str | None) -> list[FileTable]:
-        tables: list[FileTable] = []
+    def _discover(self, folder: Path, forced: str | None) -> _Scan:
+        scan = _Scan()
         counted = 0
         try:
             entries = sorted(folder.iterdir())
@@ -233,38 +307,58 @@ class FilesConnector(Connector):
                 continue
             if entry.is_file():
                 fmt = format_of(entry.name, forced)
-                real = self._confined(entry) if fmt else None
-                if fmt and real is not None:
-                    tables.append(FileTable(table_name(_stem(entry.name)), fmt, (real,)))
+                if fmt is None:
+                    scan.other.append(entry.name)
+                    continue
+                real, left_out = self._confined(entry)
+                if real is not None:
+                    scan.tables.append(FileTable(table_name(_stem(entry.name)), fmt, (real,)))
                     counted += 1
+                elif left_out:
+                    (scan.outside if left_out == "outside" else scan.unreadable).append(entry.name)
             elif entry.is_dir():
-                files = self._folder_files(entry, forced)
+                files, unreadable = self._folder_files(entry, forced)
                 counted += len(files)
                 formats = {fmt for fmt, _path in files}
-                # A folder of mixed formats is not one table; it is left out.
-                if len(formats) == 1:
-                    tables.append(FileTable(table_name(entry.name), formats.pop(), tuple(path for _f, path in files)))
+                if unreadable:
+                    # Without some of its parts the table would be wrong, not smaller: it is left out.
+                    scan.unreadable.append(f"{entry.name}/")
+                elif len(formats) == 1:
+                    scan.tables.append(FileTable(table_name(entry.name), formats.pop(), tuple(p for _f, p in files)))
+                elif formats:
+                    scan.mixed.append(entry.name)  # a folder of mixed formats is not one table
+                else:
+                    scan.other.append(f"{entry.name}/")
             if counted > MAX_FILES:
                 raise ConnectorError("datasource_invalid_settings", f"the folder holds more than {MAX_FILES} files")
-        return tables
+        return scan
 
-    def _folder_files(self, folder: Path, forced: str | None) -> list[tuple[str, Path]]:
+    def _folder_files(self, folder: Path, forced: str | None) -> tuple[list[tuple[str, Path]], bool]:
+        """The data files under a sub-folder, and whether some could not be read (a file, or a
+        folder that could not be listed)."""
         found: list[tuple[str, Path]] = []
+        unreadable = False
+
+        def cannot_list(_error: OSError) -> None:
+            nonlocal unreadable
+            unreadable = True
+
         # followlinks=False: a symlinked folder could loop or lead outside the roots.
-        for directory, subdirectories, names in os.walk(folder, followlinks=False):
+        for directory, subdirectories, names in os.walk(folder, onerror=cannot_list, followlinks=False):
             subdirectories[:] = sorted(name for name in subdirectories if not _hidden(name))
             for name in sorted(names):
                 fmt = format_of(name, forced)
                 if _hidden(name) or fmt is None:
                     continue
-                real = self._confined(Path(directory) / name)
+                real, left_out = self._confined(Path(directory) / name)
                 if real is not None:
                     found.append((fmt, real))
+                unreadable = unreadable or left_out == "unreadable"
                 if len(found) > MAX_FILES:
                     raise ConnectorError(
                         "datasource_invalid_settings", f"the folder {folder.name} holds more than {MAX_FILES} files"
                     )
-        return found
+        return found, unreadable
 
     # --- the engine ---
 
@@ -370,13 +464,36 @@ class FilesConnector(Connector):
 
     def test(self) -> ConnectionInfo:
         started = time.monotonic()
-        tables = self.tables()
-        conn, spill = self._open(tables, ())
+        scan = self._scan()
+        conn, spill = self._open(scan.tables, ())
         self._close(conn, spill)
-        return ConnectionInfo(server_version=f"DuckDB {duckdb.__version__}", latency_ms=elapsed_ms(started))
+        return ConnectionInfo(
+            server_version=f"DuckDB {duckdb.__version__}",
+            latency_ms=elapsed_ms(started),
+            visibility=self._visibility_of(scan),
+        )
+
+    def visibility(self) -> Visibility:
+        """From the folder's listing and file permissions; no file is opened. URLs are not fetched
+        for it: each counts as a table (test() and introspect() fetch and read them)."""
+        settings = self.validate_settings(self.config.settings, self.policy)
+        if "urls" in settings:
+            return visibility_of(len(settings["urls"]), None, [])
+        return self._visibility_of(self._scan())
+
+    def _visibility_of(self, scan: _Scan) -> Visibility:
+        settings = self.validate_settings(self.config.settings, self.policy)
+        if "urls" in settings:
+            return visibility_of(len(scan.tables), None, [])
+        root = Path(settings["path"])
+        reasons = _left_out_reasons(root, scan)
+        if not reasons:
+            reasons.append(("empty_schema", _nothing_to_read(root.name, scan.other, settings.get("format"))))
+        return visibility_of(len(scan.tables), len(scan.unreadable) + len(scan.outside), reasons)
 
     def introspect(self, *, progress: Callable[[int, int], None] | None = None) -> Introspection:
-        tables = self.tables()
+        scan = self._scan()
+        tables = scan.tables
         conn, spill = self._open(tables, tables)
         introspected: list[IntrospectedTable] = []
         try:
@@ -401,7 +518,11 @@ class FilesConnector(Connector):
             raise self._translate(exc) from exc
         finally:
             self._close(conn, spill)
-        return Introspection(server_version=f"DuckDB {duckdb.__version__}", tables=tuple(introspected))
+        return Introspection(
+            server_version=f"DuckDB {duckdb.__version__}",
+            tables=tuple(introspected),
+            visibility=None if tables else self._visibility_of(scan),
+        )
 
     @staticmethod
     def _row_estimate(conn: duckdb.DuckDBPyConnection, table: FileTable) -> int | None:

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pymysql
@@ -31,16 +32,19 @@ from datasources.connectors.base import (
     QueryOptions,
     QueryResult,
     StreamedResult,
+    Visibility,
     WriteResult,
     check_known_settings,
     collect_rows,
     elapsed_ms,
     json_row,
+    name_list,
     query_result,
     secret_str,
     setting_port,
     setting_str,
     setting_str_list,
+    visibility_of,
     written_table,
 )
 from datasources.connectors.guards import resolve_host
@@ -50,6 +54,8 @@ logger = logging.getLogger(__name__)
 SSLMODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
 CONNECT_TIMEOUT_SECONDS = 5
 INTROSPECTION_TIMEOUT_SECONDS = 120.0
+# The catalog queries of visibility() take milliseconds; this only bounds a pathological catalog.
+VISIBILITY_TIMEOUT_SECONDS = 10.0
 # The socket read timeout is a backstop past the server-side limit, for a server that stops
 # answering altogether.
 _READ_TIMEOUT_GRACE_SECONDS = 30.0
@@ -344,12 +350,66 @@ class MySQLConnector(Connector):
         conn = self._connect(read_timeout=30.0)
         try:
             version = str(conn.get_server_info())
+            latency = elapsed_ms(started)
+            visibility = self._test_visibility(conn)
         finally:
             conn.close()
         # MariaDB prefixes its version with "5.5.5-" for old clients.
         version = version.removeprefix("5.5.5-")
         name = "MariaDB" if "mariadb" in version.lower() else "MySQL"
-        return ConnectionInfo(server_version=f"{name} {version}", latency_ms=elapsed_ms(started))
+        return ConnectionInfo(server_version=f"{name} {version}", latency_ms=latency, visibility=visibility)
+
+    def _test_visibility(self, conn: pymysql.connections.Connection) -> Visibility | None:
+        """On the test's own connection (one query more when tables are visible); a failure here is
+        logged, not a failed test: the server answered and took the credentials."""
+        try:
+            return self._visibility(conn)
+        except pymysql.MySQLError:
+            logger.warning("reading what a MySQL login can see failed", exc_info=True)
+            return None
+
+    def visibility(self) -> Visibility:
+        conn = self._connect(read_timeout=VISIBILITY_TIMEOUT_SECONDS + _READ_TIMEOUT_GRACE_SECONDS)
+        try:
+            return self._visibility(conn)
+        except pymysql.MySQLError as exc:
+            raise self._translate(exc) from exc
+        finally:
+            conn.close()
+
+    def _visibility(self, conn: pymysql.connections.Connection) -> Visibility:
+        """information_schema lists only the tables the login holds some privilege on, so a count of
+        0 is either an empty database or tables hidden from it; the login's own grants (SHOW GRANTS,
+        which needs no privilege) tell the two apart where it may read the whole database."""
+        settings = self._normalise(self.config.settings)
+        schemas = tuple(settings.get("schemas") or [settings["database"]])
+        with conn.cursor() as cursor:
+            cursor.execute(_VISIBLE_SQL, (schemas,))
+            visible = sum(int(count) for _schema, count in cursor.fetchall())
+            if visible:
+                return visibility_of(visible, None, [])
+            cursor.execute("SELECT CURRENT_USER(), CURRENT_ROLE()")
+            account, roles = cursor.fetchone()
+            cursor.execute(_SCHEMATA_SQL, (schemas,))
+            existing = {str(name).lower(): str(name) for (name,) in cursor.fetchall()}
+            grants = self._grants(conn, roles)
+        mariadb = self._is_mariadb(conn)
+        return _visibility_of(schemas, existing, grants, account=_account(str(account)), mariadb=mariadb)
+
+    def _grants(self, conn: pymysql.connections.Connection, roles: str | None) -> _Grants:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW GRANTS")
+            lines = [str(row[0]) for row in cursor.fetchall()]
+            if roles and roles != "NONE" and not self._is_mariadb(conn):
+                # MariaDB's SHOW GRANTS includes the current role's grants; MySQL 8 shows which roles
+                # are granted but not their privileges, unless asked USING them (CURRENT_ROLE() gives
+                # them quoted, e.g. `reader`@`%`).
+                try:
+                    cursor.execute(f"SHOW GRANTS FOR CURRENT_USER() USING {roles}")
+                    lines = [str(row[0]) for row in cursor.fetchall()]
+                except pymysql.MySQLError:
+                    logger.info("SHOW GRANTS ... USING the active roles failed; reading the login's own grants")
+        return _Grants.parse(lines)
 
     def introspect(self, *, progress: Callable[[int, int], None] | None = None) -> Introspection:
         settings = self._normalise(self.config.settings)
@@ -369,6 +429,7 @@ class MySQLConnector(Connector):
                 columns = cursor.fetchall()
                 cursor.execute(_KEYS_SQL, (schemas,))
                 keys = cursor.fetchall()
+            visibility = None if relations else self._visibility(conn)
         except pymysql.MySQLError as exc:
             raise self._translate(exc) from exc
         finally:
@@ -415,7 +476,7 @@ class MySQLConnector(Connector):
             if progress is not None and (done % step == 0 or done == total):
                 progress(done, total)
         name = "MariaDB" if mariadb else "MySQL"
-        return Introspection(server_version=f"{name} {version}", tables=tuple(tables))
+        return Introspection(server_version=f"{name} {version}", tables=tuple(tables), visibility=visibility)
 
     def execute_read(self, sql: str, *, options: QueryOptions) -> QueryResult:
         started = time.monotonic()
@@ -568,6 +629,164 @@ class _MySQLStream(StreamedResult):
         # Closing the socket, not the cursor, which would first read the rest of the result.
         self._stack.close()
 
+
+# --- what a login can see ----------------------------------------------------------------------
+
+_QUOTED = r"`(?:[^`]|``)*`"
+# One line of SHOW GRANTS on tables: GRANT SELECT, INSERT ON `db`.* TO ..., GRANT SELECT (`a`) ON
+# `db`.`t` TO ..., and MySQL 8's partial revokes (REVOKE SELECT ON `db`.* FROM ...). Role grants
+# (GRANT `r` TO ...), PROXY and routine grants do not match or are skipped.
+_GRANT_LINE = re.compile(
+    rf"^(?P<verb>GRANT|REVOKE)\s+(?P<privileges>(?:{_QUOTED}|[^`])+?)\s+ON\s+"
+    rf"(?:(?P<kind>TABLE|FUNCTION|PROCEDURE|PACKAGE\s+BODY|PACKAGE)\s+)?"
+    rf"(?P<database>\*|{_QUOTED})\.(?P<table>\*|{_QUOTED})\s+(?:TO|FROM)\s",
+    re.IGNORECASE | re.DOTALL,
+)
+_COLUMN_LIST = re.compile(rf"\((?:{_QUOTED}|[^)`])*\)")
+_READS_ALL = frozenset({"SELECT", "ALL", "ALL PRIVILEGES"})
+# A login holding one of these on *.* sees every database in information_schema.SCHEMATA.
+_SEES_EVERY_DATABASE = _READS_ALL | {"SHOW DATABASES"}
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1].replace("``", "`") if name.startswith("`") else name
+
+
+def _privilege_names(text: str) -> frozenset[str]:
+    """ "SELECT (`a`, `b`), INSERT" -> {"SELECT", "INSERT"}: the names, without column lists."""
+    bare = _COLUMN_LIST.sub("", text)
+    return frozenset(" ".join(name.split()).upper() for name in bare.split(",") if name.strip())
+
+
+def _database_pattern(pattern: str) -> re.Pattern[str]:
+    """A database name in a grant is a LIKE pattern: _ and % are wildcards unless escaped (\\_)."""
+    parts: list[str] = []
+    escaped = False
+    for char in pattern:
+        if escaped:
+            parts.append(re.escape(char))
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "%":
+            parts.append(".*")
+        elif char == "_":
+            parts.append(".")
+        else:
+            parts.append(re.escape(char))
+    return re.compile("".join(parts), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class _Grants:
+    """What SHOW GRANTS says about the login's reach over whole databases (table grants do not
+    matter here: a table the login holds any privilege on is listed in information_schema)."""
+
+    on_every_database: frozenset[str]
+    on_databases: tuple[tuple[re.Pattern[str], frozenset[str]], ...]
+    revoked: tuple[tuple[str, frozenset[str]], ...]  # MySQL 8 partial revokes: exact names
+
+    @classmethod
+    def parse(cls, lines: Sequence[str]) -> _Grants:
+        every: set[str] = set()
+        databases: list[tuple[re.Pattern[str], frozenset[str]]] = []
+        revoked: list[tuple[str, frozenset[str]]] = []
+        for line in lines:
+            match = _GRANT_LINE.match(line.strip())
+            if match is None or match["table"] != "*" or (match["kind"] or "TABLE").upper() != "TABLE":
+                continue
+            privileges = _privilege_names(match["privileges"]) - {"USAGE"}
+            if match["verb"].upper() == "REVOKE":
+                revoked.append((_unquote(match["database"]), privileges))
+            elif match["database"] == "*":
+                every |= privileges
+            else:
+                databases.append((_database_pattern(_unquote(match["database"])), privileges))
+        return cls(frozenset(every), tuple(databases), tuple(revoked))
+
+    def _revoked(self, database: str) -> frozenset[str]:
+        return frozenset(name for revoked, names in self.revoked if revoked == database for name in names)
+
+    def reads_every_table_of(self, database: str) -> bool:
+        if _READS_ALL & self._revoked(database):
+            return False
+        if _READS_ALL & self.on_every_database:
+            return True
+        return any(_READS_ALL & names and pattern.fullmatch(database) for pattern, names in self.on_databases)
+
+    def would_see(self, database: str) -> bool:
+        """Whether the database would be in information_schema.SCHEMATA for this login, if it existed."""
+        if _SEES_EVERY_DATABASE & self.on_every_database:
+            return True
+        return any(names and pattern.fullmatch(database) for pattern, names in self.on_databases)
+
+
+def _account(current_user: str) -> str:
+    """ "reader@%" (CURRENT_USER()) -> "'reader'@'%'", as a GRANT statement names it."""
+    user, _at, host = current_user.rpartition("@")
+    return f"'{user}'@'{host}'" if user else f"'{current_user}'"
+
+
+def _visibility_of(
+    schemas: Sequence[str], existing: dict[str, str], grants: _Grants, *, account: str, mariadb: bool
+) -> Visibility:
+    """Nothing is visible in ``schemas``; says why, database by database. ``existing``: the
+    configured names (lowercased) that information_schema.SCHEMATA shows the login."""
+    engine = "MariaDB" if mariadb else "MySQL"
+    hidden: list[str] = []  # it exists, the login holds no privilege that shows its tables
+    unknown: list[str] = []  # not shown: missing, or hidden from a login without privileges on it
+    missing: list[str] = []
+    empty: list[str] = []
+    for schema in schemas:
+        name = existing.get(schema.lower())
+        if name is not None:
+            (empty if grants.reads_every_table_of(name) else hidden).append(name)
+        elif grants.would_see(schema):
+            missing.append(schema)
+        else:
+            unknown.append(schema)
+    reasons: list[tuple[str, str]] = []
+    if hidden:
+        where = f"the database {hidden[0]!r}" if len(hidden) == 1 else f"the databases {name_list(hidden)}"
+        target = f"`{hidden[0]}`.*" if len(hidden) == 1 else "`<database>`.*"
+        message = (
+            f"The login {account} sees no tables in {where}: {engine} shows a login only the tables it holds a "
+            f"privilege on, and it holds none there. Grant it SELECT on the tables it should read "
+            f"(GRANT SELECT ON {target} TO {account} for a whole database)."
+        )
+        reasons.append(("no_tables_visible", message))
+    if unknown:
+        if len(unknown) == 1:
+            what, them, target = f"The database {unknown[0]!r} does not", "it", f"SELECT ON `{unknown[0]}`.*"
+        else:
+            what, them, target = f"The databases {name_list(unknown)} do not", "them", "SELECT on them"
+        message = (
+            f"{what} exist, or the login {account} holds no privilege on {them} ({engine} hides such databases "
+            f"from it): check the schemas setting, or grant it {target}."
+        )
+        reasons.append(("no_tables_visible", message))
+    if missing:
+        what = (
+            f"The database {missing[0]!r} does not"
+            if len(missing) == 1
+            else f"The databases {name_list(missing)} do not"
+        )
+        reasons.append(("schema_not_found", f"{what} exist: check the schemas setting."))
+    if empty:
+        what = f"The database {empty[0]!r} has" if len(empty) == 1 else f"The databases {name_list(empty)} have"
+        reasons.append(("empty_schema", f"{what} no tables or views."))
+    return visibility_of(0, None if hidden or unknown else 0, reasons)
+
+
+_VISIBLE_SQL = """
+SELECT TABLE_SCHEMA, COUNT(*) FROM information_schema.TABLES
+WHERE TABLE_SCHEMA IN %s
+GROUP BY TABLE_SCHEMA
+"""
+
+_SCHEMATA_SQL = """
+SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME IN %s
+"""
 
 _AUTO_INCREMENT_SQL = """
 SELECT AUTO_INCREMENT FROM information_schema.TABLES

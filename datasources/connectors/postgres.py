@@ -6,6 +6,7 @@ import atexit
 import hashlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -34,16 +35,20 @@ from datasources.connectors.base import (
     QueryOptions,
     QueryResult,
     StreamedResult,
+    Visibility,
     WriteResult,
     check_known_settings,
     collect_rows,
     elapsed_ms,
     json_row,
+    name_list,
+    plural,
     query_result,
     secret_str,
     setting_port,
     setting_str,
     setting_str_list,
+    visibility_of,
     written_table,
 )
 from datasources.connectors.guards import resolve_host
@@ -56,6 +61,8 @@ POOL_MAX_SIZE = 4
 # How long a statement waits for one of the pool's connections before giving up.
 POOL_WAIT_SECONDS = 15.0
 INTROSPECTION_TIMEOUT_SECONDS = 120.0
+# The catalog query of visibility() takes milliseconds; this only bounds a pathological catalog.
+VISIBILITY_TIMEOUT_SECONDS = 10.0
 _STREAM_CHUNK_ROWS = 1000
 
 
@@ -338,12 +345,39 @@ class PostgresConnector(Connector):
         conn = _direct_connect(params)
         try:
             row = conn.execute("SHOW server_version").fetchone()
+            latency = elapsed_ms(started)
+            visibility = self._test_visibility(conn)
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
         finally:
             conn.close()
         version = str(row[0]) if row else "unknown"
-        return ConnectionInfo(server_version=f"PostgreSQL {version}", latency_ms=elapsed_ms(started))
+        return ConnectionInfo(server_version=f"PostgreSQL {version}", latency_ms=latency, visibility=visibility)
+
+    def _test_visibility(self, conn: psycopg.Connection[Any]) -> Visibility | None:
+        """On the test's own connection (two round trips more, no second connection); a failure
+        here is logged, not a failed test: the server answered and took the credentials."""
+        try:
+            # The connection is closed after the test: the setting goes with it.
+            conn.execute(
+                pgsql.SQL("SET statement_timeout = {}").format(pgsql.Literal(int(VISIBILITY_TIMEOUT_SECONDS * 1000)))
+            )
+            return self._visibility(conn)
+        except psycopg.Error:
+            logger.warning("reading what a PostgreSQL login can see failed", exc_info=True)
+            return None
+
+    def visibility(self) -> Visibility:
+        with self._session(timeout_seconds=VISIBILITY_TIMEOUT_SECONDS, read_only=True, rollback=True) as conn:
+            return self._visibility(conn)
+
+    def _visibility(self, conn: psycopg.Connection[Any]) -> Visibility:
+        settings = self._normalise(self.config.settings)
+        schemas: list[str] | None = settings.get("schemas")
+        rows = conn.execute(_VISIBILITY_SQL, {"schemas": schemas}).fetchall()
+        return _visibility_of(
+            rows, user=settings["user"], database=settings["database"], configured=schemas is not None
+        )
 
     def introspect(self, *, progress: Callable[[int, int], None] | None = None) -> Introspection:
         schemas = self._normalise(self.config.settings).get("schemas")
@@ -353,6 +387,7 @@ class PostgresConnector(Connector):
             oids = [row[0] for row in relations]
             columns = conn.execute(_COLUMNS_SQL, {"oids": oids}).fetchall()
             keys = conn.execute(_KEYS_SQL, {"oids": oids}).fetchall()
+            visibility = None if relations else self._visibility(conn)
         primary: set[tuple[int, str]] = set()
         foreign: dict[tuple[int, str], tuple[str, str, str]] = {}
         for relid, contype, column, fk_schema, fk_table, fk_column in keys:
@@ -395,7 +430,7 @@ class PostgresConnector(Connector):
             if progress is not None and (done % step == 0 or done == total):
                 progress(done, total)
         version = f"PostgreSQL {version_row[0]}" if version_row else "PostgreSQL"
-        return Introspection(server_version=version, tables=tuple(tables))
+        return Introspection(server_version=version, tables=tuple(tables), visibility=visibility)
 
     def execute_read(self, sql: str, *, options: QueryOptions) -> QueryResult:
         started = time.monotonic()
@@ -689,6 +724,98 @@ class _PostgresStream(StreamedResult):
         self._stack.close()
 
 
+# --- what a login can see ----------------------------------------------------------------------
+
+# Per schema (the configured ones, else every schema introspect reads): whether it exists, whether
+# the login may use it, its relations (as introspect counts them) and those the login may SELECT
+# from. pg_namespace and pg_class are readable by every login, whatever it may read.
+_VISIBILITY_SQL = """
+WITH wanted AS (
+    SELECT n.oid, n.nspname AS name
+    FROM pg_catalog.pg_namespace n
+    WHERE %(schemas)s::text[] IS NULL AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+    UNION ALL
+    SELECT n.oid, s.name
+    FROM unnest(%(schemas)s::text[]) AS s(name)
+    LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name
+)
+SELECT w.name, w.oid IS NOT NULL, coalesce(has_schema_privilege(w.oid, 'USAGE'), false),
+       count(c.oid),
+       count(c.oid) FILTER (WHERE has_table_privilege(c.oid, 'SELECT') OR has_any_column_privilege(c.oid, 'SELECT'))
+FROM wanted w
+LEFT JOIN pg_catalog.pg_class c
+       ON c.relnamespace = w.oid AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
+GROUP BY w.name, w.oid
+ORDER BY w.name
+"""
+
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*")
+
+
+def _ident(name: str) -> str:
+    """A name as it would be typed in a GRANT statement."""
+    return name if _PLAIN_IDENTIFIER.fullmatch(name) else '"' + name.replace('"', '""') + '"'
+
+
+def _visibility_of(rows: Sequence[tuple[Any, ...]], *, user: str, database: str, configured: bool) -> Visibility:
+    visible = unreadable = 0
+    no_usage: list[tuple[str, int]] = []  # the schema holds relations, the login may not use it
+    no_select: list[tuple[str, int]] = []  # the login may use it, but read none of its relations
+    missing: list[str] = []
+    empty: list[str] = []
+    for name, exists, usage, relations, readable in rows:
+        if not exists:
+            missing.append(name)
+            continue
+        seen = int(readable) if usage else 0
+        visible += seen
+        unreadable += int(relations) - seen
+        if relations == 0:
+            empty.append(name)
+        elif not usage:
+            no_usage.append((name, int(relations)))
+        elif seen == 0:
+            no_select.append((name, int(relations)))
+    grantee = _ident(user)
+    reasons: list[tuple[str, str]] = []
+    if no_usage:
+        names = [name for name, _count in no_usage]
+        held = plural(sum(count for _name, count in no_usage), "table or view", "tables or views")
+        if len(names) == 1:
+            grant = f"grant USAGE ON SCHEMA {_ident(names[0])} TO {grantee}"
+            where = f"the schema {names[0]!r} (no USAGE privilege on it), which holds"
+        else:
+            grant = "grant it USAGE on them"
+            where = f"the schemas {name_list(names)} (no USAGE privilege on them), which hold"
+        message = f"The login {user!r} may not use {where} {held}: {grant}, and SELECT on the tables it should read."
+        reasons.append(("no_tables_visible", message))
+    if no_select:
+        names = [name for name, _count in no_select]
+        held = plural(sum(count for _name, count in no_select), "table or view", "tables or views")
+        where = f"the schema {names[0]!r}" if len(names) == 1 else f"the schemas {name_list(names)}"
+        schemas = ", ".join(_ident(name) for name in names) if len(names) <= 5 else "..."
+        message = (
+            f"The login {user!r} may not read any of the {held} in {where}: grant it SELECT on the tables it "
+            f"should read (GRANT SELECT ON ALL TABLES IN SCHEMA {schemas} TO {grantee})."
+        )
+        reasons.append(("no_tables_visible", message))
+    if missing:
+        if len(missing) == 1:
+            message = f"The schema {missing[0]!r} does not exist in the database {database!r}"
+        else:
+            message = f"The schemas {name_list(missing)} do not exist in the database {database!r}"
+        reasons.append(("schema_not_found", f"{message}: check the schemas setting."))
+    if empty and configured:
+        if len(empty) == 1:
+            reasons.append(("empty_schema", f"The schema {empty[0]!r} has no tables or views."))
+        else:
+            reasons.append(("empty_schema", f"The schemas {name_list(empty)} have no tables or views."))
+    elif not configured and not no_usage and not no_select:
+        message = f"The database {database!r} has no tables or views outside the system schemas."
+        reasons.append(("empty_schema", message))
+    return visibility_of(visible, unreadable, reasons)
+
+
 # --- introspection SQL -------------------------------------------------------------------------
 
 _RELATIONS_SQL = """
@@ -702,6 +829,8 @@ WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
            THEN n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
            ELSE n.nspname = ANY(%(schemas)s::text[]) END
   AND (has_table_privilege(c.oid, 'SELECT') OR has_any_column_privilege(c.oid, 'SELECT'))
+  -- SELECT on a table is no use without USAGE on its schema: every query on it would fail.
+  AND has_schema_privilege(n.oid, 'USAGE')
 ORDER BY n.nspname, c.relname
 """
 

@@ -22,6 +22,7 @@ from datasources.connectors.base import (
     QueryOptions,
     QueryResult,
     StreamedResult,
+    Visibility,
     WriteResult,
     check_known_settings,
     collect_rows,
@@ -29,6 +30,7 @@ from datasources.connectors.base import (
     json_row,
     query_result,
     setting_str,
+    visibility_of,
 )
 from datasources.connectors.guards import confine_path
 
@@ -255,13 +257,32 @@ class SQLiteConnector(Connector):
         conn = self._open(read_only=True)
         try:
             # Reading the schema makes SQLite check that the file is a database at all.
-            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            visibility = self._visibility(conn)
             row = conn.execute("SELECT sqlite_version()").fetchone()
         except sqlite3.Error as exc:
             raise self._translate(exc, read_only=True) from exc
         finally:
             conn.close()
-        return ConnectionInfo(server_version=f"SQLite {row[0]}", latency_ms=elapsed_ms(started))
+        return ConnectionInfo(server_version=f"SQLite {row[0]}", latency_ms=elapsed_ms(started), visibility=visibility)
+
+    def visibility(self) -> Visibility:
+        conn = self._open(read_only=True)
+        try:
+            return self._visibility(conn)
+        except sqlite3.Error as exc:
+            raise self._translate(exc, read_only=True) from exc
+        finally:
+            conn.close()
+
+    def _visibility(self, conn: sqlite3.Connection) -> Visibility:
+        return self._visibility_of_count(int(conn.execute(_COUNT_RELATIONS_SQL).fetchone()[0]))
+
+    def _visibility_of_count(self, visible: int) -> Visibility:
+        """A file has no logins: whoever opens it reads every table (unreadable is 0), so nothing
+        visible means an empty database."""
+        name = self._path().name
+        reason = ("empty_schema", f"The file {name!r} holds no tables or views: it is an empty SQLite database.")
+        return visibility_of(visible, 0, [reason])
 
     def introspect(self, *, progress: Callable[[int, int], None] | None = None) -> Introspection:
         conn = self._open(read_only=True)
@@ -278,6 +299,10 @@ class SQLiteConnector(Connector):
             raise self._translate(exc, read_only=True) from exc
         finally:
             conn.close()
+        if not relations:
+            # The file is open and readable, and it has no table: nothing else to ask it.
+            empty = self._visibility_of_count(0)
+            return Introspection(server_version=f"SQLite {version}", tables=(), visibility=empty)
         columns_of: dict[str, list[tuple[Any, ...]]] = {}
         primary_of: dict[str, list[str]] = {}
         for table, cid, name, data_type, notnull, pk in columns:
@@ -481,6 +506,11 @@ _RELATIONS_SQL = r"""
 SELECT name, type FROM sqlite_master
 WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
 ORDER BY name
+"""
+
+_COUNT_RELATIONS_SQL = r"""
+SELECT count(*) FROM sqlite_master
+WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\_%' ESCAPE '\'
 """
 
 _COLUMNS_SQL = r"""

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import http.server
 import json
+import os
+import pwd
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors import (
+    ConnectionConfig,
+    ConnectorError,
+    GuardPolicy,
+    QueryOptions,
+    Visibility,
+    build_connector,
+)
 from datasources.connectors.files import FilesConnector, table_name
 from tests.conftest import wait_for
 
@@ -319,3 +331,221 @@ def test_urls_of_a_private_server_are_refused_unless_allowed(served_folder: str,
         connector.test()
 
     assert caught.value.code == "datasource_forbidden_host"
+
+
+# --- what the folder shows ---------------------------------------------------------------------
+
+
+def assert_carried(connector: FilesConnector, expected: Visibility) -> None:
+    """visibility(), test() and, where there are no tables, introspect() say the same."""
+    assert connector.visibility() == expected
+    assert connector.test().visibility == expected
+    introspection = connector.introspect()
+    if expected.visible:
+        assert (len(introspection.tables), introspection.visibility) == (expected.visible, None)
+    else:
+        assert (introspection.tables, introspection.visibility) == ((), expected)
+
+
+def test_a_folder_of_data_files_is_visible_and_counts_what_it_leaves_out(connector: FilesConnector) -> None:
+    # The symlink leading outside the roots is a file the source may not read; the mixed folder and
+    # notes.txt are not tables at all.
+    assert_carried(connector, Visibility(visible=4, unreadable=1, code="", message=""))
+
+
+def test_the_demo_parquet_folder_is_visible(demo_files: dict[str, Any]) -> None:
+    demo = demo_files["files"]
+    path = Path(demo.settings["path"])
+    parquet = files_connector(demo.settings, GuardPolicy(file_roots=(path.parent,)))
+
+    visibility = parquet.visibility()
+
+    assert (visibility.code, visibility.message, visibility.unreadable) == ("", "", 0)
+    assert visibility.visible == len(parquet.introspect().tables) > 0
+    assert parquet.test().visibility == visibility
+
+
+FORMATS_MESSAGE = (
+    "The folder 'inbox' holds no CSV, Parquet or JSON files (.csv, .tsv, .parquet, .json, .jsonl, .ndjson, also "
+    "compressed as .gz or .zst)."
+)
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({}, FORMATS_MESSAGE),
+        ({"_SUCCESS": "", ".DS_Store": ""}, FORMATS_MESSAGE),  # markers of other tools say nothing
+        (
+            {"notes.txt": "not a table"},
+            FORMATS_MESSAGE + " It holds 'notes.txt': to read files of another extension, set the format setting "
+            "(csv, parquet or json).",
+        ),
+        (
+            {"mixed/a.csv": "x\n1\n", "mixed/b.json": '{"x": 2}\n'},
+            "The sub-folder 'mixed' mixes formats, so it is not read as a table: keep one format per sub-folder.",
+        ),
+    ],
+)
+def test_a_folder_without_data_files_is_an_empty_schema(
+    folder: Path, policy: GuardPolicy, files: dict[str, str], message: str
+) -> None:
+    inbox = folder.parent / "inbox"
+    inbox.mkdir()
+    for name, text in files.items():
+        (inbox / name).parent.mkdir(exist_ok=True)
+        (inbox / name).write_text(text)
+
+    assert_carried(
+        files_connector({"path": str(inbox)}, policy),
+        Visibility(visible=0, unreadable=0, code="empty_schema", message=message),
+    )
+
+
+def test_a_forced_format_says_no_file_is_there_to_read(folder: Path, policy: GuardPolicy) -> None:
+    inbox = folder.parent / "inbox"
+    inbox.mkdir()
+
+    assert files_connector({"path": str(inbox), "format": "csv"}, policy).visibility() == Visibility(
+        visible=0,
+        unreadable=0,
+        code="empty_schema",
+        message="The folder 'inbox' holds no files to read as csv (names starting with . or _ are left out).",
+    )
+
+
+def test_a_folder_whose_only_file_leads_outside_the_roots_shows_no_table(
+    folder: Path, policy: GuardPolicy, tmp_path: Path
+) -> None:
+    inbox = folder.parent / "inbox"
+    inbox.mkdir()
+    (inbox / "escape.csv").symlink_to(tmp_path / "outside" / "secret.csv")
+
+    assert_carried(
+        files_connector({"path": str(inbox)}, policy),
+        Visibility(
+            visible=0,
+            unreadable=1,
+            code="no_tables_visible",
+            message="'escape.csv' in the folder 'inbox' is left out: it leads outside the allowed folders (a symbolic "
+            "link) or has * ? [ ] { } in the name.",
+        ),
+    )
+
+
+def test_urls_count_as_tables_without_being_fetched_for_visibility(served_folder: str, tmp_path: Path) -> None:
+    policy = GuardPolicy(allow_private=True, download_dir=tmp_path / "downloads")
+    connector = files_connector({"urls": [f"{served_folder}/customers.parquet"]}, policy)
+
+    assert connector.visibility() == Visibility(visible=1, unreadable=None, code="", message="")
+    assert not (tmp_path / "downloads").exists() or not list((tmp_path / "downloads").iterdir())
+    assert connector.test().visibility == Visibility(visible=1, unreadable=None, code="", message="")
+
+
+@pytest.fixture
+def shared_root() -> Iterator[Path]:
+    """A file root an unprivileged account can walk (pytest's tmp_path is private to root)."""
+    root = Path(tempfile.mkdtemp(prefix="psa-visibility-"))
+    root.chmod(0o755)
+    try:
+        yield root
+    finally:
+        for path in root.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(root)
+
+
+def what_is_seen(settings: dict[str, Any], root: Path) -> dict[str, Any]:
+    connector = files_connector(settings, GuardPolicy(file_roots=(root,)))
+    introspection = connector.introspect()
+    found = [connector.visibility(), connector.test().visibility, introspection.visibility]
+    return {
+        "visibility": [dataclasses.asdict(v) if v else None for v in found],
+        "tables": [table.name for table in introspection.tables],
+    }
+
+
+def as_unprivileged(settings: dict[str, Any], root: Path) -> dict[str, Any]:
+    """What the connector sees as an account that file permissions apply to: root reads every file,
+    so as root the connector runs in a forked child that has become 'nobody'."""
+    if os.geteuid() != 0:
+        return what_is_seen(settings, root)
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("running as root and there is no 'nobody' account to read files as")
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover  (the child reports through the pipe, then leaves at once)
+        status = 1
+        try:
+            os.close(read_end)
+            os.setgid(nobody.pw_gid)
+            os.setgroups([])
+            os.setuid(nobody.pw_uid)
+            with os.fdopen(write_end, "w") as out:
+                out.write(json.dumps(what_is_seen(settings, root)))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    with os.fdopen(read_end) as report:
+        text = report.read()
+    _pid, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    return dict(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    ("layout", "path", "expected", "tables"),
+    [
+        (
+            {"secret.csv": 0o000},
+            "inbox",
+            Visibility(
+                visible=0,
+                unreadable=1,
+                code="no_tables_visible",
+                message="The server may not read 'secret.csv' in the folder 'inbox' (file permissions): let the "
+                "account it runs as read it.",
+            ),
+            [],
+        ),
+        (
+            {"secret.csv": 0o000},
+            "inbox/secret.csv",
+            Visibility(
+                visible=0,
+                unreadable=1,
+                code="no_tables_visible",
+                message="The server may not read the file 'secret.csv' (file permissions): let the account it runs "
+                "as read it.",
+            ),
+            [],
+        ),
+        (
+            # a readable file is still a table beside an unreadable one, and a folder missing a part is left out
+            {"open.csv": 0o644, "secret.csv": 0o000, "events/part-0.csv": 0o644, "events/part-1.csv": 0o000},
+            "inbox",
+            Visibility(visible=1, unreadable=2, code="", message=""),
+            ["open"],
+        ),
+    ],
+)
+def test_files_the_server_may_not_read_are_no_tables_visible(
+    shared_root: Path, layout: dict[str, int], path: str, expected: Visibility, tables: list[str]
+) -> None:
+    inbox = shared_root / "inbox"
+    inbox.mkdir(mode=0o755)
+    for name, mode in layout.items():
+        file = inbox / name
+        file.parent.mkdir(mode=0o755, exist_ok=True)
+        file.write_text("id\n1\n")
+        file.chmod(mode)
+
+    found = as_unprivileged({"path": str(shared_root / path)}, shared_root)
+
+    assert found["visibility"] == [dataclasses.asdict(expected)] * 2 + [
+        None if expected.visible else dataclasses.asdict(expected)
+    ]
+    assert found["tables"] == tables

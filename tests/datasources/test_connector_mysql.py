@@ -6,14 +6,22 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pymysql
 import pytest
 
-from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
-from datasources.connectors.mysql import MySQLConnector
+from datasources.connectors import (
+    ConnectionConfig,
+    ConnectorError,
+    GuardPolicy,
+    QueryOptions,
+    Visibility,
+    build_connector,
+)
+from datasources.connectors.mysql import MySQLConnector, _Grants
 from tests.conftest import _free_port, wait_for
 
 POLICY = GuardPolicy(allow_private=True)  # test servers listen on 127.0.0.1
@@ -407,3 +415,210 @@ def test_a_dry_run_that_leaves_auto_increment_alone_says_nothing(
     dry = connector.execute_write(sql, options=QueryOptions(), dry_run=True)
 
     assert dry.sequences_consumed == ()
+
+
+# --- what a login can see ----------------------------------------------------------------------
+
+
+@dataclass
+class Scratch:
+    """Databases and logins made by one test, named with the process id, dropped afterwards."""
+
+    databases: list[str]
+    accounts: list[str]
+
+    def database(self, *tables: str) -> str:
+        name = f"psa_visibility_{os.getpid()}_{len(self.databases)}"
+        self.databases.append(name)
+        admin = _admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                cursor.execute(f"CREATE DATABASE `{name}`")
+                for table in tables:
+                    cursor.execute(f"CREATE TABLE `{name}`.`{table}` (id INT PRIMARY KEY)")
+        finally:
+            admin.close()
+        return name
+
+    def login(self, grants: list[str], database: str, **overrides: Any) -> MySQLConnector:
+        """A login with ``grants`` (statements, ``{account}`` standing for it), connecting to ``database``."""
+        user, password = f"psa_reader_{os.getpid()}_{len(self.accounts)}", "reader-password-4711"
+        account = f"'{user}'@'%'"
+        self.accounts.append(account)
+        admin = _admin()
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f"DROP USER IF EXISTS {account}")
+                cursor.execute(f"CREATE USER {account} IDENTIFIED BY '{password}'")
+                for grant in grants:
+                    cursor.execute(grant.format(account=account))
+        finally:
+            admin.close()
+        return mysql_connector(database, user=user, password=password, **overrides)
+
+
+@pytest.fixture
+def scratch() -> Iterator[Scratch]:
+    made = Scratch(databases=[], accounts=[])
+    try:
+        yield made
+    finally:
+        admin = _admin()
+        try:
+            with admin.cursor() as cursor:
+                for account in made.accounts:
+                    cursor.execute(f"DROP USER IF EXISTS {account}")
+                for name in made.databases:
+                    cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+                cursor.execute(f"DROP ROLE IF EXISTS psa_readers_{os.getpid()}")
+        finally:
+            admin.close()
+
+
+def engine() -> str:
+    admin = _admin()
+    try:
+        return "MariaDB" if "mariadb" in str(admin.get_server_info()).lower() else "MySQL"
+    finally:
+        admin.close()
+
+
+def assert_carried(connector: MySQLConnector, expected: Visibility) -> None:
+    """visibility(), test() and, where there are no tables, introspect() say the same."""
+    assert connector.visibility() == expected
+    assert connector.test().visibility == expected
+    introspection = connector.introspect()
+    if expected.visible:
+        assert (len(introspection.tables), introspection.visibility) == (expected.visible, None)
+    else:
+        assert (introspection.tables, introspection.visibility) == ((), expected)
+
+
+def test_a_login_that_reads_the_database_sees_its_tables_and_views(connector: MySQLConnector) -> None:
+    assert_carried(connector, Visibility(visible=3, unreadable=None, code="", message=""))
+
+
+def test_a_login_without_privileges_on_the_tables_of_a_database_is_told_to_grant_select(scratch: Scratch) -> None:
+    shop = scratch.database("customers", "orders")
+    # LOCK TABLES lets it connect to the database; it holds no privilege on a table.
+    reader = scratch.login([f"GRANT LOCK TABLES ON `{shop}`.* TO {{account}}"], shop)
+    account = f"'{reader.config.settings['user']}'@'%'"
+
+    assert_carried(
+        reader,
+        Visibility(
+            visible=0,
+            unreadable=None,
+            code="no_tables_visible",
+            message=(
+                f"The login {account} sees no tables in the database {shop!r}: {engine()} shows a login only the "
+                "tables it holds a privilege on, and it holds none there. Grant it SELECT on the tables it should "
+                f"read (GRANT SELECT ON `{shop}`.* TO {account} for a whole database)."
+            ),
+        ),
+    )
+
+
+def test_a_database_hidden_from_the_login_may_be_missing_or_forbidden(scratch: Scratch) -> None:
+    own, shop = scratch.database(), scratch.database("customers")
+    reader = scratch.login([f"GRANT SELECT ON `{own}`.* TO {{account}}"], own, schemas=[shop])
+    account = f"'{reader.config.settings['user']}'@'%'"
+
+    assert_carried(
+        reader,
+        Visibility(
+            visible=0,
+            unreadable=None,
+            code="no_tables_visible",
+            message=(
+                f"The database {shop!r} does not exist, or the login {account} holds no privilege on it ({engine()} "
+                f"hides such databases from it): check the schemas setting, or grant it SELECT ON `{shop}`.*."
+            ),
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    "grant",
+    [
+        "GRANT SELECT ON `{database}`.* TO {{account}}",
+        "GRANT ALL PRIVILEGES ON `{database}`.* TO {{account}}",
+        r"GRANT SELECT, INSERT ON `psa\_visibility\_{pid}\_%`.* TO {{account}}",  # a pattern
+        "role",  # through its default role
+    ],
+)
+def test_a_login_that_may_read_an_empty_database_is_told_it_is_empty(scratch: Scratch, grant: str) -> None:
+    empty = scratch.database()
+    if grant == "role":
+        role = f"psa_readers_{os.getpid()}"
+        grants = [f"CREATE ROLE {role}", f"GRANT SELECT ON `{empty}`.* TO {role}", f"GRANT {role} TO {{account}}",
+                  f"SET DEFAULT ROLE {role} FOR {{account}}"]  # fmt: skip
+    else:
+        grants = [grant.format(database=empty, pid=os.getpid())]
+    reader = scratch.login(grants, empty)
+
+    assert_carried(
+        reader,
+        Visibility(
+            visible=0, unreadable=0, code="empty_schema", message=f"The database {empty!r} has no tables or views."
+        ),
+    )
+
+
+def test_a_database_in_the_schemas_setting_that_does_not_exist_is_schema_not_found(
+    database: str, scratch: Scratch
+) -> None:
+    missing, empty = f"psa_nowhere_{os.getpid()}", scratch.database()
+
+    # root sees every database: one it does not see is not there
+    assert_carried(
+        mysql_connector(database, schemas=[missing]),
+        Visibility(
+            visible=0,
+            unreadable=0,
+            code="schema_not_found",
+            message=f"The database {missing!r} does not exist: check the schemas setting.",
+        ),
+    )
+    # so does a login granted privileges on that name
+    grants = [f"GRANT SELECT ON `{name}`.* TO {{account}}" for name in (empty, missing)]
+    reader = scratch.login(grants, empty, schemas=[empty, missing])
+    assert reader.visibility() == Visibility(
+        visible=0,
+        unreadable=0,
+        code="schema_not_found",
+        message=(
+            f"The database {missing!r} does not exist: check the schemas setting. "
+            f"The database {empty!r} has no tables or views."
+        ),
+    )
+    # beside a database with tables, the missing one leaves something to read
+    assert mysql_connector(database, schemas=[database, missing]).visibility().code == ""
+
+
+def test_show_grants_lines_are_read_as_the_engines_write_them() -> None:
+    grants = _Grants.parse(
+        [
+            "GRANT USAGE ON *.* TO `reader`@`%`",
+            "GRANT SELECT (`id`, `name`), INSERT ON `shop`.`customers` TO `reader`@`%`",
+            "GRANT EXECUTE ON PROCEDURE `sales`.`refresh` TO `reader`@`%`",
+            r"GRANT SELECT, SHOW VIEW ON `report\_%`.* TO `reader`@`%`",
+            "GRANT LOCK TABLES ON `sales`.* TO `reader`@`%`",
+            "GRANT `analyst`@`%` TO `reader`@`%`",
+        ]
+    )
+
+    assert [grants.reads_every_table_of(name) for name in ("report_2024", "reportx2024", "sales", "shop")] == [
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert [grants.would_see(name) for name in ("report_2024", "sales", "shop", "other")] == [True, True, False, False]
+    # MySQL 8 lists global privileges one by one, and partial revokes take a database back out.
+    mysql8 = _Grants.parse(
+        ["GRANT SELECT, INSERT ON *.* TO `reader`@`%`", "REVOKE SELECT ON `payroll`.* FROM `reader`@`%`"]
+    )
+    assert (mysql8.reads_every_table_of("shop"), mysql8.reads_every_table_of("payroll")) == (True, False)
+    assert mysql8.would_see("anything")

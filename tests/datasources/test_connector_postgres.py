@@ -12,7 +12,14 @@ import psycopg
 import pytest
 from django.conf import settings
 
-from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors import (
+    ConnectionConfig,
+    ConnectorError,
+    GuardPolicy,
+    QueryOptions,
+    Visibility,
+    build_connector,
+)
 from datasources.connectors.base import WriteResult
 from datasources.connectors.postgres import PostgresConnector, close_pools
 from tests.conftest import _free_port, wait_for
@@ -578,3 +585,201 @@ def test_a_delete_dry_run_does_not_lock_the_table(
         )
 
     assert (dry.rows_affected, dry.sequences_consumed) == (0, ())
+
+
+# --- what a login can see ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_schema(database: str) -> Iterator[Callable[[int], str]]:
+    """Makes a schema holding ``tables`` tables and one view on the first (none when 0), owned by
+    the superuser; dropped afterwards."""
+    made: list[str] = []
+
+    def make(tables: int) -> str:
+        name = f"psa_visibility_{os.getpid()}_{len(made)}"
+        made.append(name)
+        with admin_connection(database) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+            for index in range(tables):
+                conn.execute(f"CREATE TABLE {name}.t{index} (id integer PRIMARY KEY)")
+            if tables:
+                conn.execute(f"CREATE VIEW {name}.v AS SELECT id FROM {name}.t0")
+        return name
+
+    try:
+        yield make
+    finally:
+        with admin_connection(database) as conn:
+            for name in made:
+                conn.execute(f"DROP SCHEMA {name} CASCADE")
+
+
+@pytest.fixture
+def make_login(database: str) -> Iterator[Callable[..., PostgresConnector]]:
+    """Makes a login with ``grants`` (statements, ``{role}`` standing for it) and returns a connector
+    for it with the ``schemas`` setting given; the logins are dropped afterwards."""
+    roles: list[str] = []
+
+    def make(grants: list[str], **overrides: Any) -> PostgresConnector:
+        role, password = f"psa_reader_{os.getpid()}_{len(roles)}", "reader-password-4711"
+        roles.append(role)
+        with admin_connection(database) as conn:
+            conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+            for grant in grants:
+                conn.execute(grant.format(role=role))
+        return pg_connector(database, user=role, password=password, **overrides)
+
+    try:
+        yield make
+    finally:
+        close_pools()
+        with admin_connection(database) as conn:
+            for role in roles:
+                conn.execute(f"DROP OWNED BY {role}")
+                conn.execute(f"DROP ROLE {role}")
+
+
+def assert_carried(connector: PostgresConnector, expected: Visibility) -> None:
+    """visibility(), test() and, where there are no tables, introspect() say the same."""
+    assert connector.visibility() == expected
+    assert connector.test().visibility == expected
+    introspection = connector.introspect()
+    if expected.visible:
+        assert (len(introspection.tables), introspection.visibility) == (expected.visible, None)
+    else:
+        assert (introspection.tables, introspection.visibility) == ((), expected)
+
+
+def test_a_login_that_reads_everything_sees_every_table_and_view(connector: PostgresConnector) -> None:
+    assert_carried(connector, Visibility(visible=5, unreadable=0, code="", message=""))
+
+
+def test_the_demo_warehouse_is_visible(demo_files: dict[str, Any]) -> None:
+    demo = demo_files["postgresql"]
+    warehouse = build_connector(ConnectionConfig("postgresql", demo.settings, demo.secrets), POLICY)
+
+    visibility = warehouse.visibility()
+
+    assert (visibility.code, visibility.message, visibility.unreadable) == ("", "", 0)
+    assert visibility.visible == len(warehouse.introspect().tables) > 0
+    assert warehouse.test().visibility == visibility
+
+
+def test_a_login_without_select_on_a_schema_with_tables_sees_none_and_is_told_to_grant_select(
+    make_schema: Callable[[int], str], make_login: Callable[..., PostgresConnector]
+) -> None:
+    schema = make_schema(2)
+    reader = make_login([f"GRANT USAGE ON SCHEMA {schema} TO {{role}}"], schemas=[schema])
+    role = reader.config.settings["user"]
+
+    assert_carried(
+        reader,
+        Visibility(
+            visible=0,
+            unreadable=3,
+            code="no_tables_visible",
+            message=(
+                f"The login {role!r} may not read any of the 3 tables or views in the schema {schema!r}: grant it "
+                f"SELECT on the tables it should read (GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role})."
+            ),
+        ),
+    )
+
+
+def test_a_login_granted_select_but_not_usage_on_the_schema_is_told_so(
+    make_schema: Callable[[int], str], make_login: Callable[..., PostgresConnector]
+) -> None:
+    schema = make_schema(2)
+    reader = make_login([f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {{role}}"], schemas=[schema])
+    role = reader.config.settings["user"]
+
+    # Its tables are left out of the catalog too: every query on them would fail.
+    assert_carried(
+        reader,
+        Visibility(
+            visible=0,
+            unreadable=3,
+            code="no_tables_visible",
+            message=(
+                f"The login {role!r} may not use the schema {schema!r} (no USAGE privilege on it), which holds 3 "
+                f"tables or views: grant USAGE ON SCHEMA {schema} TO {role}, and SELECT on the tables it should read."
+            ),
+        ),
+    )
+    with pytest.raises(ConnectorError, match="permission denied for schema"):
+        reader.execute_read(f"SELECT * FROM {schema}.t0", options=QueryOptions())
+
+
+def test_a_login_that_reads_some_tables_counts_the_others_as_unreadable(
+    make_schema: Callable[[int], str], make_login: Callable[..., PostgresConnector]
+) -> None:
+    schema = make_schema(3)
+    grants = [f"GRANT USAGE ON SCHEMA {schema} TO {{role}}", f"GRANT SELECT ON {schema}.t1 TO {{role}}",
+              f"GRANT SELECT (id) ON {schema}.t2 TO {{role}}"]  # fmt: skip
+    reader = make_login(grants, schemas=[schema])
+
+    assert_carried(reader, Visibility(visible=2, unreadable=2, code="", message=""))
+
+
+def test_an_empty_schema_is_an_empty_schema(database: str, make_schema: Callable[[int], str]) -> None:
+    schema = make_schema(0)
+
+    assert_carried(
+        pg_connector(database, schemas=[schema]),
+        Visibility(
+            visible=0, unreadable=0, code="empty_schema", message=f"The schema {schema!r} has no tables or views."
+        ),
+    )
+
+
+def test_a_schema_setting_that_names_no_schema_is_schema_not_found(
+    database: str, make_schema: Callable[[int], str]
+) -> None:
+    missing = f"psa_nowhere_{os.getpid()}"
+    empty = make_schema(0)
+
+    assert_carried(
+        pg_connector(database, schemas=[missing]),
+        Visibility(
+            visible=0,
+            unreadable=0,
+            code="schema_not_found",
+            message=f"The schema {missing!r} does not exist in the database {database!r}: check the schemas setting.",
+        ),
+    )
+    # A missing schema says more than an empty one: it comes first, and both are named.
+    assert pg_connector(database, schemas=[empty, missing]).visibility() == Visibility(
+        visible=0,
+        unreadable=0,
+        code="schema_not_found",
+        message=(
+            f"The schema {missing!r} does not exist in the database {database!r}: check the schemas setting. "
+            f"The schema {empty!r} has no tables or views."
+        ),
+    )
+    # A schema that exists beside it and holds tables is what counts.
+    assert pg_connector(database, schemas=["sales", missing]).visibility() == Visibility(
+        visible=4, unreadable=0, code="", message=""
+    )
+
+
+def test_a_database_without_tables_is_an_empty_schema_without_a_schemas_setting() -> None:
+    server = _server()
+    name = f"psa_connector_empty_{os.getpid()}"
+    with psycopg.connect(dbname="postgres", autocommit=True, **server) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            assert_carried(
+                pg_connector(name),
+                Visibility(
+                    visible=0,
+                    unreadable=0,
+                    code="empty_schema",
+                    message=f"The database {name!r} has no tables or views outside the system schemas.",
+                ),
+            )
+        finally:
+            close_pools()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

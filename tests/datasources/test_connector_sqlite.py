@@ -6,10 +6,18 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from datasources.connectors import ConnectionConfig, ConnectorError, GuardPolicy, QueryOptions, build_connector
+from datasources.connectors import (
+    ConnectionConfig,
+    ConnectorError,
+    GuardPolicy,
+    QueryOptions,
+    Visibility,
+    build_connector,
+)
 from datasources.connectors.sqlite import SQLiteConnector
 from tests.conftest import wait_for
 
@@ -278,3 +286,49 @@ def test_validate_settings_confines_the_path_without_opening_it(database: Path, 
         with pytest.raises(ConnectorError) as caught:
             SQLiteConnector.validate_settings(settings, policy)
         assert caught.value.code == code
+
+
+# --- what the file shows -----------------------------------------------------------------------
+
+
+def test_a_database_with_tables_is_visible_and_needs_no_explanation(connector: SQLiteConnector) -> None:
+    visibility = connector.visibility()
+
+    assert visibility == Visibility(visible=4, unreadable=0, code="", message="")
+    assert connector.test().visibility == visibility
+    assert connector.introspect().visibility is None
+
+
+def test_the_demo_file_is_visible(demo_files: dict[str, Any]) -> None:
+    path = Path(demo_files["sqlite"].settings["path"])
+    demo = connector_for(path, GuardPolicy(file_roots=(path.parent,)))
+
+    visibility = demo.visibility()
+
+    assert (visibility.code, visibility.message, visibility.unreadable) == ("", "", 0)
+    assert visibility.visible == len(demo.introspect().tables) > 0
+
+
+@pytest.mark.parametrize("content", ["nothing", "dropped"])
+def test_an_empty_file_is_an_empty_schema(policy: GuardPolicy, database: Path, content: str) -> None:
+    path = database.parent / "empty.db"
+    if content == "nothing":
+        path.write_bytes(b"")  # SQLite reads a file of no bytes as an empty database
+    else:
+        conn = sqlite3.connect(path)
+        conn.executescript("CREATE TABLE gone (id INTEGER); DROP TABLE gone;")
+        conn.close()
+    empty = connector_for(path, policy)
+    expected = Visibility(
+        visible=0,
+        unreadable=0,
+        code="empty_schema",
+        message="The file 'empty.db' holds no tables or views: it is an empty SQLite database.",
+    )
+
+    info = empty.test()
+    introspection = empty.introspect()
+
+    assert empty.visibility() == expected
+    assert info.visibility == expected
+    assert (introspection.tables, introspection.visibility) == ((), expected)
