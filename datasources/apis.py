@@ -1,5 +1,5 @@
 """Data sources API: register, change, test, refresh, and exports. Browsing and searching the
-catalog (what a member may see of it) is ``governance.catalog_apis``."""
+catalog (what a member may see of it) is ``governance.apis``."""
 
 from __future__ import annotations
 
@@ -194,10 +194,21 @@ class DataSourceDetailApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class VisibilityOutput(serializers.Serializer):
+    visible = serializers.IntegerField(help_text="Tables and views this login can read in the configured schemas.")
+    unreadable = serializers.IntegerField(
+        allow_null=True, help_text="Tables there that this login may not read (null: the engine cannot tell)."
+    )
+    code = serializers.CharField(help_text="Empty, or why nothing is visible: no_tables_visible, schema_not_found, "
+                                 "empty_schema.")  # fmt: skip
+    message = serializers.CharField(help_text="What is wrong and what to do, in plain words.")
+
+
 class ConnectionTestOutput(serializers.Serializer):
-    ok = serializers.BooleanField()
+    ok = serializers.BooleanField(help_text="The connection works (even when it shows no table: see visibility).")
     server_version = serializers.CharField()
     latency_ms = serializers.FloatField()
+    visibility = VisibilityOutput(allow_null=True)
 
 
 class DataSourceTestApi(APIView):
@@ -209,7 +220,10 @@ class DataSourceTestApi(APIView):
             user=request.user, datasource_id=datasource_id, perm="administer_datasource"
         )
         info = _service(services.datasource_test, datasource=datasource)
-        return Response({"ok": True, "server_version": info.server_version, "latency_ms": info.latency_ms})
+        visibility = info.visibility.__dict__ if info.visibility else None
+        body = {"ok": True, "server_version": info.server_version, "latency_ms": info.latency_ms,
+                "visibility": visibility}  # fmt: skip
+        return Response(ConnectionTestOutput(body).data)
 
 
 class DataSourceRefreshApi(APIView):

@@ -143,14 +143,19 @@ def catalog_apply(*, datasource: DataSource, introspection: Introspection) -> di
         )
         # Fresh statistics, or the planner walks all postings of a freshly rebuilt index.
         cursor.execute("ANALYZE datasources_catalogterm, datasources_catalogtermstat")
+    # A read that found no table says why (no table this login may read, an empty or missing schema).
+    visibility = introspection.visibility
+    empty = not tables
     DataSource.objects.filter(pk=datasource.pk).update(
         catalog_version=F("catalog_version") + 1,
         catalog_table_count=len(tables),
         server_version=introspection.server_version[:200],
         last_introspected_at=now,
-        status=DataSourceStatus.READY,
-        error_code="",
-        status_message="",
+        status=DataSourceStatus.EMPTY if empty else DataSourceStatus.READY,
+        error_code=(visibility.code if visibility and visibility.code else "empty_schema") if empty else "",
+        status_message=(visibility.message if visibility else "There are no tables or views to read.")[:2000]
+        if empty
+        else "",
         introspection_progress=100,
     )
     return {"tables": len(tables), "columns": len(columns)}

@@ -23,6 +23,7 @@ class DataSourceStatus(models.TextChoices):
     NEW = "new", "New"
     INTROSPECTING = "introspecting", "Reading the schema"
     READY = "ready", "Ready"
+    EMPTY = "empty", "Nothing to read"  # read, but no table: error_code and status_message say why
     ERROR = "error", "Error"
 
 

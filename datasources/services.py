@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -22,6 +23,7 @@ from datasources.connectors.base import (
     Connector,
     ConnectorError,
     GuardPolicy,
+    Introspection,
 )
 from datasources.models import DataSource, DataSourceKind, DataSourceStatus
 from workspaces.models import Workspace
@@ -36,6 +38,36 @@ REFRESH_STALE_AFTER = timedelta(minutes=15)
 
 class RefreshInProgress(Exception):
     pass
+
+
+class CatalogStep(Protocol):
+    """Work done on every catalog read. Called after the source was introspected, outside any
+    transaction (it may read the source through ``connector``), with ``progress(done, total)``; it
+    returns what to do inside the transaction that stores the catalog, so the catalog never shows
+    the new tables without the step's results."""
+
+    def __call__(
+        self,
+        *,
+        datasource: DataSource,
+        introspection: Introspection,
+        connector: Connector,
+        progress: Callable[[int, int], None],
+    ) -> Callable[[], None]: ...
+
+
+# Governance registers its classification here when the app registry is ready: datasources sits
+# below governance and does not import it.
+_CATALOG_STEPS: list[CatalogStep] = []
+
+
+def catalog_step_register(step: CatalogStep) -> None:
+    if step not in _CATALOG_STEPS:
+        _CATALOG_STEPS.append(step)
+
+
+def catalog_steps() -> tuple[CatalogStep, ...]:
+    return tuple(_CATALOG_STEPS)
 
 
 def guard_policy() -> GuardPolicy:
@@ -169,8 +201,14 @@ def datasource_test(*, datasource: DataSource) -> ConnectionInfo:
         raise
     finally:
         connector.close()
+    # A connection that works but shows no table says why, on the source too.
+    visibility = info.visibility
+    nothing = visibility is not None and bool(visibility.code)
     DataSource.objects.filter(pk=datasource.pk).update(
-        last_tested_at=timezone.now(), server_version=info.server_version[:200], error_code="", status_message=""
+        last_tested_at=timezone.now(),
+        server_version=info.server_version[:200],
+        error_code=visibility.code if nothing and visibility else "",
+        status_message=(visibility.message if nothing and visibility else "")[:2000],
     )
     return info
 
@@ -215,18 +253,35 @@ def datasource_introspect(*, datasource_id: Any) -> dict[str, int] | None:
         return None  # deleted since the refresh was asked for
     connector = connector_for(datasource)
     last_update = [0.0, -1]
+    steps = catalog_steps()
+    # Reading the schema is the first part of the bar; the catalog steps (classification samples
+    # the tables) share the rest.
+    share = 100 if not steps else 60
 
-    def progress(done: int, total: int) -> None:
-        percent = min(99, int(done * 100 / total)) if total else 0
-        now = time.monotonic()
-        # At most a few writes a second, whatever the number of tables.
-        if percent != last_update[1] and now - last_update[0] > 0.25:
-            DataSource.objects.filter(pk=datasource.pk).update(introspection_progress=percent)
-            last_update[:] = [now, percent]
+    def progress_between(start: int, width: int) -> Callable[[int, int], None]:
+        def progress(done: int, total: int) -> None:
+            percent = min(99, start + int(done * width / total)) if total else start
+            now = time.monotonic()
+            # At most a few writes a second, whatever the number of tables.
+            if percent != last_update[1] and now - last_update[0] > 0.25:
+                DataSource.objects.filter(pk=datasource.pk).update(introspection_progress=percent)
+                last_update[:] = [now, percent]
+
+        return progress
 
     try:
-        introspection = connector.introspect(progress=progress)
-        return catalog_apply(datasource=datasource, introspection=introspection)
+        introspection = connector.introspect(progress=progress_between(0, share))
+        width = (100 - share) // max(1, len(steps))
+        finish = [
+            step(datasource=datasource, introspection=introspection, connector=connector,
+                 progress=progress_between(share + index * width, width))
+            for index, step in enumerate(steps)
+        ]  # fmt: skip
+        with transaction.atomic():
+            counts = catalog_apply(datasource=datasource, introspection=introspection)
+            for store in finish:
+                store()
+        return counts
     except ConnectorError as exc:
         DataSource.objects.filter(pk=datasource.pk).update(
             status=DataSourceStatus.ERROR, error_code=exc.code, status_message=exc.message[:2000]

@@ -55,6 +55,7 @@ class Outcome:
     ok: bool
     headline: str
     detail: str = ""
+    warning: bool = False  # it connects, but there is nothing to read
 
 
 def plain_error(code: str, message: str = "") -> Outcome:
@@ -142,6 +143,13 @@ def _test(form: DataSourceForm) -> Outcome:
         return plain_error(exc.code, exc.message)
     except ValidationError as exc:
         return Outcome(False, "Some settings are not valid.", " ".join(exc.messages))
+    if info.visibility is not None and info.visibility.code:
+        return Outcome(
+            True,
+            "Prompt Studio can connect, but this login sees no table to read.",
+            f"{info.visibility.message} ({info.server_version}, answered in {info.latency_ms:.0f} ms.)",
+            warning=True,
+        )
     return Outcome(
         True,
         "Prompt Studio can read this data source.",
