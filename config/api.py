@@ -66,9 +66,11 @@ ERROR_RESPONSES = {
 }
 
 
-def paginated(serializer: type[serializers.Serializer], name: str) -> serializers.Serializer:
+def paginated(
+    serializer: type[serializers.Serializer], name: str, extra: dict[str, serializers.Field] | None = None
+) -> serializers.Serializer:
     """The documented body of a limit/offset page of ``serializer`` items (what
-    ``LimitOffsetPagination.get_paginated_response`` answers)."""
+    ``LimitOffsetPagination.get_paginated_response`` answers), with ``extra`` fields beside them."""
     return inline_serializer(
         name=name,
         fields={
@@ -76,6 +78,7 @@ def paginated(serializer: type[serializers.Serializer], name: str) -> serializer
             "next": serializers.URLField(allow_null=True, help_text="The next page, null on the last."),
             "previous": serializers.URLField(allow_null=True, help_text="The previous page, null on the first."),
             "results": serializer(many=True),
+            **(extra or {}),
         },
     )
 

@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class GovernanceConfig(AppConfig):
     name = "governance"
     verbose_name = "Governance"
+
+    def ready(self) -> None:
+        # Every catalog read classifies the columns it reads (datasources does not import governance).
+        from datasources.services import catalog_step_register
+        from governance.classification import classify_on_read
+
+        catalog_step_register(classify_on_read)

@@ -7,59 +7,39 @@ reached through the data source pages' own chokepoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from config.pages import workspace_page
 from datasources import selectors
-from datasources.models import CatalogTable, DataSource
+from datasources.models import DataSource
 from datasources.views import ADMINISTER, datasource_in_workspace, status_context
-from governance.catalog import hidden_table_ids, visible_columns
-from governance.models import MaskStrategy
+from governance import classification
+from governance import selectors as gov_selectors
+from governance.catalog import all_hidden, catalog_rows, hidden_table_ids
 from governance.policies import catalog_view
 from workspaces.models import Membership
+from workspaces.selectors import access_workspace
 
 TABLES_PER_PAGE = 20
-
-
-@dataclass(frozen=True)
-class ColumnRow:
-    name: str
-    data_type: str
-    nullable: bool
-    is_primary_key: bool
-    references: str
-    comment: str
-    masked: str  # the mask strategy in force for this member, "" when shown as is
-
-    @property
-    def mask_label(self) -> str:
-        return MaskStrategy(self.masked).label if self.masked in MaskStrategy.values else self.masked
-
-
-@dataclass(frozen=True)
-class TableRow:
-    table: CatalogTable
-    columns: tuple[ColumnRow, ...]
-
-    @property
-    def masked_count(self) -> int:
-        return sum(1 for column in self.columns if column.masked)
 
 
 @workspace_page
 @require_GET
 def datasource_detail(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """The catalog as the current member sees it: tables and columns hidden from them by policy are
-    left out, and columns the gateway masks for them are marked (the gateway's own decision)."""
+    left out; each column shows its tags and, when the gateway masks it for them, the policy that
+    does and why; each table its row filters for them. Owners and admins review tags here."""
     datasource, perms = datasource_in_workspace(request, membership, datasource_id)
-    view = catalog_view(membership=membership, datasource=datasource)
-    hidden = hidden_table_ids({datasource.pk: view})
+    policies_view = catalog_view(membership=membership, datasource=datasource, only=())
+    hidden = hidden_table_ids({datasource.pk: policies_view})
     schema = request.GET.get("schema", "")[:255]
     search = request.GET.get("q", "").strip()[:100]
     schemas = selectors.catalog_schema_counts(datasource=datasource, exclude_ids=hidden)
@@ -67,22 +47,8 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
         datasource=datasource, schema_name=schema, name_contains=search, exclude_ids=hidden
     )
     page = Paginator(tables, TABLES_PER_PAGE).get_page(request.GET.get("page"))
-    rows = []
-    for table in page.object_list:
-        present = table.present_columns  # type: ignore[attr-defined]
-        columns = tuple(
-            ColumnRow(
-                name=column.name,
-                data_type=column.data_type,
-                nullable=column.nullable,
-                is_primary_key=column.is_primary_key,
-                references=column.references,
-                comment=column.comment,
-                masked=state,
-            )
-            for column, state in visible_columns(view, table.schema_name, table.name, present)
-        )
-        rows.append(TableRow(table, columns))
+    reviewer = request.user.has_perm("workspaces.manage_policies", membership.workspace)
+    rows = catalog_rows(membership=membership, datasource=datasource, tables=page.object_list, reviewer=reviewer)
     context = status_context(datasource, can_refresh=ADMINISTER in perms)
     context.update(
         {
@@ -95,9 +61,61 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
             "page": page,
             "tables": rows,
             "filtered": bool(schema or search),
+            "reviewer": reviewer,
+            # A source that shows this member nothing says why: every table is hidden by policy.
+            "all_hidden": all_hidden(datasource, hidden, policies_view),
+            "known_tags": gov_selectors.known_tag_names(workspace=membership.workspace) if reviewer else [],
+            "safe_default": membership.workspace.mask_unreviewed_personal_data,
         }
     )
     return render(request, "datasources/detail.html", context)
+
+
+def _back(request: HttpRequest, datasource: DataSource, anchor: str) -> HttpResponse:
+    target = request.POST.get("next", "")
+    url = reverse("datasource-detail", args=[datasource.pk])
+    if target.startswith("?") and "\n" not in target:
+        url += target
+    return redirect(f"{url}#{anchor}")
+
+
+@workspace_page
+@require_POST
+def column_tag_decide(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
+    """Owners and admins confirm, reject, add or remove a column's tag from the catalog page; the
+    same services (and audit rows) as the API and the admin."""
+    datasource, _perms = datasource_in_workspace(request, membership, datasource_id)
+    access_workspace(user=request.user, workspace_id=membership.workspace_id, perm="manage_policies")
+    user: Any = request.user
+    action = request.POST.get("action", "")
+    try:
+        if action == "add":
+            column = gov_selectors.catalog_column_by_id(datasource=datasource, column_id=request.POST.get("column"))
+            if column is None or not _column_visible(membership, datasource, column):
+                raise Http404("No such column.")
+            classification.column_tag_add(column=column, tag=request.POST.get("tag", ""), user=user)
+            anchor = f"table-{column.table_id}"
+        else:
+            column_tag = gov_selectors.access_column_tag(user=user, column_tag_id=request.POST.get("column_tag"))
+            if column_tag.datasource_id != datasource.pk:
+                raise Http404("No such column tag.")
+            anchor = f"table-{column_tag.column.table_id}"
+            if action in ("confirmed", "rejected"):
+                classification.column_tag_review(column_tag=column_tag, state=action, user=user)
+            elif action == "remove":
+                classification.column_tag_remove(column_tag=column_tag, user=user)
+            else:
+                raise ValidationError("Unknown action.")
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return _back(request, datasource, "catalog-title")
+    return _back(request, datasource, anchor)
+
+
+def _column_visible(membership: Membership, datasource: DataSource, column: Any) -> bool:
+    table = column.table
+    view = catalog_view(membership=membership, datasource=datasource, only={table.name.lower()})
+    return view.column_rule(table.schema_name, table.name, column.name) is not None
 
 
 def _settings_shown(datasource: DataSource) -> list[tuple[str, str]]:

@@ -26,7 +26,15 @@ from datasources.selectors import access_datasource
 from governance.audit import arguments_hash, audit_append
 from governance.firewall import FirewallPolicy, check_sql
 from governance.models import ApprovalAction, ApprovalRule
-from governance.policies import PolicyError, default_schema, dialect_of, visible_tables
+from governance.policies import (
+    PolicyError,
+    TableKey,
+    TableRules,
+    default_schema,
+    dialect_of,
+    member_rules,
+    visible_table,
+)
 from workspaces.models import Membership, SafetyLevel, Workspace
 from workspaces.selectors import membership_in
 
@@ -86,6 +94,19 @@ def actor_for(*, user: Any, workspace_id: Any) -> Actor:
 
 
 @dataclass(frozen=True)
+class MaskNote:
+    table: str  # qualified as the firewall names it
+    column: str
+    strategy: str
+    policy: str
+    reason: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"table": self.table, "column": self.column, "strategy": self.strategy, "policy": self.policy,
+                "reason": self.reason}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class GatewayDecision:
     allowed: bool
     needs_approval: bool
@@ -98,6 +119,10 @@ class GatewayDecision:
     statement_kind: str = ""
     tables: tuple[str, ...] = ()
     policies_applied: tuple[str, ...] = ()
+    # What the member should know about the rows they get: a filter that needs an attribute they lack.
+    notices: tuple[str, ...] = ()
+    # The masked columns of the tables the statement reads, each with the policy that masks it and why.
+    masks: tuple[MaskNote, ...] = ()
     audit_id: int | None = None
     # The data source the permission check loaded, so the tool need not load and check it again.
     datasource: DataSource | None = field(default=None, compare=False, repr=False)
@@ -120,13 +145,13 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
     dialect = dialect_of(datasource)
     names = _referenced_names(sql, dialect)
     try:
-        tables = visible_tables(membership=actor.membership, datasource=datasource, only=names)
+        rules, _hidden = member_rules(membership=actor.membership, datasource=datasource, only=names)
     except PolicyError as exc:
         # A broken policy denies rather than letting data through unfiltered.
         return _deny(spec.name, "policy_error", f"A policy of this data source cannot be applied: {exc}")
     policy = FirewallPolicy(
         dialect=dialect,
-        tables=tables,
+        tables=tuple(visible_table(table) for table in rules.values()),
         allowed_kinds=_KINDS.get(spec.effect, frozenset()),
         max_rows=settings.QUERY_MAX_ROWS,
         default_schema=default_schema(datasource),
@@ -140,10 +165,32 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
         "statement_kind": verdict.statement_kind,
         "tables": verdict.tables,
         "policies_applied": verdict.policies_applied,
+        "notices": _notices(rules, verdict.tables),
+        "masks": _masks(rules, verdict.tables),
     }
     if not verdict.allowed:
         return _deny(spec.name, verdict.code, verdict.reason, **common)
     return GatewayDecision(allowed=True, needs_approval=False, code="ok", reason="", tool=spec.name, **common)
+
+
+def _read(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> list[tuple[str, TableRules]]:
+    """The rules of the tables a statement reads (``tables``: the firewall's qualified names)."""
+    read = set(tables)
+    named = ((f"{key.schema}.{key.name}" if key.schema else key.name, table) for key, table in rules.items())
+    return [(name, table) for name, table in named if name in read]
+
+
+def _notices(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(notice for _, table in _read(rules, tables) for notice in table.notices))
+
+
+def _masks(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> tuple[MaskNote, ...]:
+    return tuple(
+        MaskNote(name, column, rule.strategy, rule.policy, rule.reason)
+        for name, table in _read(rules, tables)
+        for column, rule in table.column_rules.items()
+        if rule.strategy != "hide"  # a hidden column does not exist for the member: never named
+    )
 
 
 def _safety(actor: Actor, spec: ToolSpec, decision: GatewayDecision) -> GatewayDecision:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from governance import catalog_apis
+from governance import apis
 
 urlpatterns = [
     path(
         "datasources/<str:datasource_id>/tables/",
-        catalog_apis.DataSourceTablesApi.as_view(),
+        apis.DataSourceTablesApi.as_view(),
         name="datasource-tables",
     ),
-    path("catalog/search", catalog_apis.CatalogSearchApi.as_view(), name="catalog-search"),
+    path("catalog/search", apis.CatalogSearchApi.as_view(), name="catalog-search"),
+    path("tags/", apis.TagListApi.as_view(), name="tag-list"),
+    path("tags/<str:tag_id>", apis.TagDetailApi.as_view(), name="tag-detail"),
+    path("datasources/<str:datasource_id>/column-tags/", apis.ColumnTagListApi.as_view(), name="column-tag-list"),
+    path("column-tags/<str:column_tag_id>", apis.ColumnTagDetailApi.as_view(), name="column-tag-detail"),
 ]

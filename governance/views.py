@@ -29,6 +29,8 @@ from governance.models import (
     MaskStrategy,
     RowFilterPolicy,
     TableVisibilityPolicy,
+    TagMaskPolicy,
+    TagRowFilterPolicy,
 )
 from workspaces.models import Membership, Role
 from workspaces.selectors import access_workspace, workspace_members
@@ -96,6 +98,39 @@ def describe_column_mask(policy: ColumnMaskPolicy) -> SafeString:
         "In {}, the values of <code>{}</code> are {} for everyone{}.",
         _where(policy), policy.column_name, _MASKED_AS.get(policy.strategy, policy.strategy),
         _except(policy.exempt_roles),
+    )  # fmt: skip
+
+
+def _tables_with(policy: TagMaskPolicy | TagRowFilterPolicy) -> str:
+    if not policy.table_tags:
+        return ""
+    return f" (only in tables with a column tagged {get_text_list(list(policy.table_tags), 'or')})"
+
+
+def describe_tag_mask(policy: TagMaskPolicy) -> SafeString:
+    who = _roles(policy.roles) if policy.roles else "everyone"
+    if policy.strategy == MaskStrategy.HIDE:
+        return format_html(
+            "Every column tagged <code>{}</code>, on every data source{}, is hidden from {}{}.",
+            policy.tag, _tables_with(policy), who, _except(policy.exempt_roles),
+        )  # fmt: skip
+    return format_html(
+        "The values of every column tagged <code>{}</code>, on every data source{}, are {} for {}{}.",
+        policy.tag, _tables_with(policy), _MASKED_AS.get(policy.strategy, policy.strategy), who,
+        _except(policy.exempt_roles),
+    )  # fmt: skip
+
+
+def describe_tag_row_filter(policy: TagRowFilterPolicy) -> SafeString:
+    who = _roles(policy.roles) if policy.roles else "everyone"
+    condition = policy.predicate.replace("{{ column }}", "the column").replace("{{column}}", "the column")
+    attribute_note = (
+        " ({{ user.… }} is each member's own attribute, set on their membership)" if "user." in condition else ""
+    )
+    return format_html(
+        "In every table with a column tagged <code>{}</code>, on every data source{}, {}{} see only the rows where "
+        "<code>{}</code>{}; with several such columns, each must match.",
+        policy.tag, _tables_with(policy), who, _except(policy.exempt_roles), condition, attribute_note,
     )  # fmt: skip
 
 
@@ -209,9 +244,13 @@ def governance_overview(request: HttpRequest, membership: Membership) -> HttpRes
         return render(request, "governance/_audit.html", audit_context)
     policies = selectors.workspace_policies(workspace=workspace)
     groups = [
-        ("Row filters", "Which rows each member sees of a table.", "rowfilterpolicy",
+        ("Tag row filters", "Which rows each member sees, wherever a tagged column is.", "tagrowfilterpolicy",
+         _lines(request, policies.tag_row_filters, describe_tag_row_filter, "tagrowfilterpolicy")),
+        ("Tag masks", "Columns masked or hidden by their tag, on every data source.", "tagmaskpolicy",
+         _lines(request, policies.tag_masks, describe_tag_mask, "tagmaskpolicy")),
+        ("Row filters", "Which rows each member sees of one table (exceptions to the tag policies).", "rowfilterpolicy",
          _lines(request, policies.row_filters, describe_row_filter, "rowfilterpolicy")),
-        ("Column masks", "Columns whose values are masked or hidden.", "columnmaskpolicy",
+        ("Column masks", "Columns of one table masked or hidden (they win over tag masks).", "columnmaskpolicy",
          _lines(request, policies.column_masks, describe_column_mask, "columnmaskpolicy")),
         ("Hidden tables", "Tables some roles do not see at all.", "tablevisibilitypolicy",
          _lines(request, policies.table_visibility, describe_table_visibility, "tablevisibilitypolicy")),
@@ -230,6 +269,7 @@ def governance_overview(request: HttpRequest, membership: Membership) -> HttpRes
     )
     context = {
         **audit_context,
+        "classification": selectors.classification_summary(workspace=workspace),
         "workspace": workspace,
         "policy_groups": [group for group in groups if group[3]],
         "policy_count": policies.count,

@@ -47,6 +47,11 @@ class Workspace(models.Model):
     query_timeout_seconds = models.PositiveIntegerField(
         default=30, help_text="statement_timeout of every query run in this workspace"
     )
+    mask_unreviewed_personal_data = models.BooleanField(
+        default=True,
+        help_text="Mask columns detected as personal data for analysts and viewers until an owner or admin reviews "
+        "the tag.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

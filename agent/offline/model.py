@@ -243,9 +243,12 @@ class _Turn:
             observation = last.observation or {}
             if "error" not in observation:
                 outcome = self._plan(question, simplified=bool(failed))
+                # What governance says about these rows (a filter that needs an attribute the member lacks).
+                notices = " ".join(str(n) for n in observation.get("notices") or [])
                 if isinstance(outcome, Plan):
-                    return self.finish(answer_from_rows(outcome, observation), outcome.confidence)
-                return self.finish(_rows_text(observation), 0.5)
+                    answer = answer_from_rows(outcome, observation)
+                    return self.finish(f"{answer} {notices}".strip(), outcome.confidence)
+                return self.finish(f"{_rows_text(observation)} {notices}".strip(), 0.5)
             code, message = _error_of(observation)
             if not _DENIED.search(code) and len(runs) < MAX_QUERIES:
                 retry = self._plan(question, simplified=True)
@@ -613,7 +616,7 @@ def _personal_columns(knowledge: Knowledge) -> str:
         f"{t.qualified_name}.{c.name} ({kind})"
         for t in knowledge.tables.values()
         for c in t.columns
-        if (kind := name_kind(c.name)) is not None
+        if (kind := name_kind(c.name, c.type or "text", t.name)) is not None
     ]
     if not found:
         return "I cannot scan the data here, and no column of the catalog I see is named like personal data."

@@ -248,7 +248,9 @@ def _catalog_table(ctx: ToolContext, datasource: DataSource, table: Any) -> tupl
     actor sees the catalog: a hidden table is as unknown as a missing one."""
     if not isinstance(table, str) or not table.strip():
         return error_result("invalid_arguments", "table must name a table, as schema.name.")
-    view = catalog_view(membership=ctx.actor.membership, datasource=datasource)
+    view = catalog_view(
+        membership=ctx.actor.membership, datasource=datasource, only={table.lower(), table.split(".", 1)[-1].lower()}
+    )
     tables = catalog_tables(datasource=datasource)
     candidates = []
     if "." in table:

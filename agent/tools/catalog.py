@@ -187,7 +187,9 @@ def _sample_values(
 
 def describe_table(ctx: ToolContext, arguments: dict[str, Any], decision: GatewayDecision) -> ToolResult:
     datasource = decided_datasource(ctx, decision)
-    view = catalog_view(membership=ctx.actor.membership, datasource=datasource)
+    parts = _split_name(arguments["table"], dialect_of(datasource))
+    only = {parts[1].lower()} if parts else set()
+    view = catalog_view(membership=ctx.actor.membership, datasource=datasource, only=only)
     found = _find_table(datasource, view, arguments["table"])
     if found is None:
         return _unknown_table(arguments["table"])

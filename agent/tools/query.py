@@ -48,12 +48,13 @@ def run_query(ctx: ToolContext, arguments: dict[str, Any], decision: GatewayDeci
         "truncated": result.truncated,
         "sql": decision.sql_after,
     }
-    return ToolResult(
-        observation=observation,
-        rows_returned=result.rows_returned,
-        sql=decision.sql_after,
-        data={"columns": columns, "rows": rows, "datasource_id": str(datasource.pk)},
-    )
+    data: dict[str, Any] = {"columns": columns, "rows": rows, "datasource_id": str(datasource.pk)}
+    if decision.notices:
+        observation["notices"] = data["notices"] = list(decision.notices)
+    if decision.masks:
+        # Which values are masked, by which policy and why: the model can say so, and the page shows it.
+        observation["masked"] = data["masked"] = [note.as_dict() for note in decision.masks]
+    return ToolResult(observation=observation, rows_returned=result.rows_returned, sql=decision.sql_after, data=data)
 
 
 @dataclass(frozen=True)

@@ -377,6 +377,11 @@ DATASOURCE_DOWNLOAD_DIR = envstr("DATASOURCE_DOWNLOAD_DIR") or str(LOCAL_DIR / "
 DATASOURCE_MAX_DOWNLOAD_BYTES = envint("DATASOURCE_MAX_DOWNLOAD_BYTES", 512 * 1024 * 1024, minimum=1)
 QUERY_MAX_ROWS = envint("QUERY_MAX_ROWS", 10_000, minimum=1)
 QUERY_PREVIEW_ROWS = envint("QUERY_PREVIEW_ROWS", 100, minimum=1)
+# Classification on every catalog read: rows sampled per table, the time one sample query may take,
+# and the time all samples of one read may take (tables beyond it are classified by their names).
+CLASSIFY_SAMPLE_ROWS = envint("CLASSIFY_SAMPLE_ROWS", 100, minimum=0)
+CLASSIFY_SAMPLE_TIMEOUT_SECONDS = envint("CLASSIFY_SAMPLE_TIMEOUT_SECONDS", 10, minimum=1)
+CLASSIFY_SAMPLE_BUDGET_SECONDS = envint("CLASSIFY_SAMPLE_BUDGET_SECONDS", 120, minimum=0)
 # An export streams the whole result, so it gets its own, longer limit than interactive queries.
 EXPORT_TIMEOUT_SECONDS = envint("EXPORT_TIMEOUT_SECONDS", 600, minimum=1)
 # Full results exported as CSV/Parquet land here (a local folder by default).

@@ -629,6 +629,9 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
         payload["rows_returned"] = result.rows_returned
     if result.intent:
         payload["intent"] = result.intent
+    for key in ("masked", "notices"):  # what governance did to the rows, for the page to say
+        if result.data and result.data.get(key):
+            payload[key] = result.data[key]
     events.event_append(execution, type_, payload)
     step = {"turn": turn.index, "tool": call.name, "status": result.status}
     return fields + trace(execution, {**step, **({"code": result.error_code} if result.error_code else {})}, save=False)

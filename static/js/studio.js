@@ -761,6 +761,32 @@
       );
     }
     if (p.sql && call.tool === "run_query" && !this.ended) this.showSql(p.sql);
+    if (call.tool === "run_query") this.showGovernance(p);
+  };
+
+  // What governance did to the rows of the last query: masked columns (and why), notices.
+  Execution.prototype.showGovernance = function (p) {
+    var box = $("result-governance");
+    if (!box) return;
+    box.textContent = "";
+    var masked = p.masked || [];
+    var notices = p.notices || [];
+    if (masked.length) {
+      box.append(
+        el("p", { class: "label" }, "Masked for you"),
+        el(
+          "ul",
+          {},
+          masked.map(function (m) {
+            return el("li", {}, [el("code", {}, m.table + "." + m.column), ": " + m.reason + "."]);
+          })
+        )
+      );
+    }
+    notices.forEach(function (notice) {
+      box.append(el("p", { class: "notice" }, notice));
+    });
+    box.hidden = !(masked.length || notices.length);
   };
 
   // --- questions and approvals ---

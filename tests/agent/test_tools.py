@@ -193,8 +193,15 @@ def test_run_query_runs_the_rewritten_sql_and_returns_only_filtered_rows(tenancy
     assert result.observation["columns"] == ["region", "n"]
     assert [row[0] for row in result.observation["rows"]] == ["EMEA"]
     assert (result.observation["row_count"], result.observation["truncated"], result.rows_returned) == (1, False, 1)
-    assert result.data == {"columns": ["region", "n"], "rows": result.observation["rows"],
-                           "datasource_id": str(sqlite_source.pk)}  # fmt: skip
+    assert result.data is not None
+    assert {key: result.data[key] for key in ("columns", "rows", "datasource_id")} == {
+        "columns": ["region", "n"],
+        "rows": result.observation["rows"],
+        "datasource_id": str(sqlite_source.pk),
+    }
+    # Which columns of the tables read are masked for Ana, by which policy and why (model and page see it).
+    assert [(m["column"], m["policy"]) for m in result.data["masked"]] == [("segment", "Mask customer segments")]
+    assert result.observation["masked"] == result.data["masked"]
     json.dumps(result.as_json())  # JSON-friendly all the way
     events = list(AuditEvent.objects.filter(execution_id=ctx.execution_id).order_by("id"))
     assert [(e.tool, e.decision, e.rows_returned) for e in events] == [

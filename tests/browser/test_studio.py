@@ -259,3 +259,41 @@ def test_where_websockets_are_blocked_the_page_follows_the_event_feed(
     expect(page.locator("#timeline > li").last).to_contain_text("Finished")
     expect(page.locator("#timeline > li", has_text="Queued for a worker")).to_have_count(1)  # nothing twice
     assert len(closed) == 3
+
+
+def test_ana_sees_which_columns_were_masked_for_her_and_why(
+    tenancy: Any,
+    sqlite_source: Any,
+    scripted_model: Any,
+    marker: str,  # noqa: F811
+    page: Any,
+) -> None:
+    from governance import services as governance_services
+    from governance.classification import ReadClassification, column_tags_store
+    from governance.detect import Detection
+
+    found = {
+        ("main", "crm_contacts", "email"): (Detection("pii.email", 0.97, "the name 'email'"),),
+        ("main", "crm_contacts", "date_of_birth"): (Detection("pii.date_of_birth", 0.8, "the name 'date_of_birth'"),),
+    }
+    column_tags_store(datasource=sqlite_source, classification=ReadClassification(found, 1, 0))
+    governance_services.tag_mask_policy_create(workspace=tenancy.acme, tag="pii.email", strategy="partial",
+                                               name="Partial e-mails")  # fmt: skip
+    sql = "SELECT first_name, email, date_of_birth FROM crm_contacts ORDER BY id LIMIT 5"
+    scripted_model.script(marker, [
+        classify("DATA_QUERY"),
+        call("run_query", {"datasource_id": str(sqlite_source.pk), "sql": sql}),
+        call("finish", {"answer": "Five contacts.", "confidence": 0.8}),
+    ])  # fmt: skip
+    sign_in(page, "ana")
+    run_from_studio(page, f"Five contacts with their e-mail {marker}", "Acme SQLite")
+
+    expect(page.locator("#execution-status")).to_have_text("Completed")
+    note = page.locator("#result-governance")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text(
+        "main.crm_contacts.email: tagged pii.email: masked by the tag policy 'Partial e-mails'"
+    )
+    expect(note).to_contain_text("main.crm_contacts.date_of_birth: detected as pii.date_of_birth and not yet reviewed")
+    expect(page.locator("#result-table tbody tr").first).to_contain_text("***")
+    screenshot(page, "execution-masked")

@@ -11,6 +11,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,18 +192,30 @@ def _copy_to_mysql(conn: pymysql.connections.Connection, sqlite_path: str) -> No
         source.close()
 
 
-@pytest.fixture(scope="session")
-def mysql_engine(demo_files: dict[str, Any]) -> Iterator[Engine]:  # noqa: F811
+@contextmanager
+def mysql_demo_copy(database: str, sqlite_path: str) -> Iterator[dict[str, Any]]:
+    """A MariaDB/MySQL database ``database`` holding a copy of some demo tables (created now, dropped
+    on exit); yields the connection settings of the server (skips without TEST_MYSQL_URL)."""
     server = _mysql_server()
-    database = f"psa_firewall_test_{os.getpid()}"
     admin = pymysql.connect(autocommit=True, **server)
     with admin.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
         cursor.execute(f"CREATE DATABASE `{database}`")
     try:
         loader = pymysql.connect(database=database, autocommit=True, **server)
-        _copy_to_mysql(loader, demo_files["sqlite"].settings["path"])
+        _copy_to_mysql(loader, sqlite_path)
         loader.close()
+        yield server
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_engine(demo_files: dict[str, Any]) -> Iterator[Engine]:  # noqa: F811
+    database = f"psa_firewall_test_{os.getpid()}"
+    with mysql_demo_copy(database, demo_files["sqlite"].settings["path"]) as server:
         connector = build_connector(
             ConnectionConfig(
                 "mysql",
@@ -216,7 +229,3 @@ def mysql_engine(demo_files: dict[str, Any]) -> Iterator[Engine]:  # noqa: F811
                               only=MYSQL_TABLES)  # fmt: skip
         yield Engine("mysql", connector, policy, names, read_truth(connector, names))
         connector.close()
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-        admin.close()

@@ -206,3 +206,27 @@ def test_the_page_reads_a_bounded_number_of_queries(tenancy, decisions, django_a
     client.get("/governance/")
     with django_assert_max_num_queries(25):
         client.get("/governance/", {"actor": "ana"})
+
+
+def test_tag_policies_are_said_in_plain_words_with_the_review_backlog(tenancy, sqlite_source):  # noqa: F811
+    from governance.classification import ReadClassification, column_tags_store, tag_create
+    from governance.detect import Detection
+
+    tag_create(workspace_id=tenancy.acme.pk, name="region", name_patterns=["region"])
+    governance_services.tag_mask_policy_create(workspace=tenancy.acme, tag="pii.email", strategy="partial",
+                                               name="Partial e-mails")  # fmt: skip
+    governance_services.tag_row_filter_policy_create(
+        workspace=tenancy.acme, tag="region", predicate="{{ column }} = {{ user.region }}", table_tags=["pii.*"],
+        name="Own region",
+    )  # fmt: skip
+    found = {("main", "crm_contacts", "phone"): (Detection("pii.phone", 0.9, "the name 'phone'"),)}
+    column_tags_store(datasource=sqlite_source, classification=ReadClassification(found, 0, 0))
+
+    page = client_as(tenancy.adam).get("/governance/").content.decode()
+    assert "Tag masks" in page and "Tag row filters" in page
+    assert "The values of every column tagged <code>pii.email</code>, on every data source, are partly hidden" in page
+    assert "for everyone, except owners and admins" in page
+    assert ("In every table with a column tagged <code>region</code>, on every data source (only in tables with a "
+            "column tagged pii.*), analysts and viewers see only the rows where <code>the column = "
+            "{{ user.region }}</code>") in page  # fmt: skip
+    assert "(<strong>1</strong> column waiting)" in page

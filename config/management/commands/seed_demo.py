@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from config.env import local_secret
 from datasources.demo import demo_datasources_ensure
-from governance.demo import demo_policies_ensure
+from governance.demo import demo_policies_ensure, demo_tags_ensure
 from workspaces.demo import DEMO_USERS, demo_workspace_ensure
 
 
@@ -26,6 +26,7 @@ class Command(BaseCommand):
             for user in DEMO_USERS
         }
         workspace = demo_workspace_ensure(passwords=passwords)
+        demo_tags_ensure(workspace=workspace)  # before the sources are read, so that the read detects them
         datasources = demo_datasources_ensure(workspace=workspace, force=options["reload_data"])
         demo_policies_ensure(workspace=workspace, datasources=datasources)
         host = os.environ.get("HOST", "127.0.0.1")
@@ -55,8 +56,9 @@ class Command(BaseCommand):
         ]
         lines += [
             "",
-            "Governance: analysts and viewers see their own region's customers and contacts in the warehouse,",
-            "with e-mails and phone numbers masked. No model key is needed: the built-in offline model answers.",
+            "Governance follows the data: on all three sources, analysts and viewers see the personal data of",
+            "their own region only, with e-mails and phone numbers masked (tag policies), and dates of birth",
+            "masked until someone reviews their tag. No model key is needed: the built-in offline model answers.",
             '  Try: .venv/bin/python manage.py ask "top 10 customers by revenue" --user analyst',
             "",
         ]
