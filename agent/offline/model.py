@@ -243,8 +243,9 @@ class _Turn:
             observation = last.observation or {}
             if "error" not in observation:
                 outcome = self._plan(question, simplified=bool(failed))
-                # What governance says about these rows (a filter that needs an attribute the member lacks).
-                notices = " ".join(str(n) for n in observation.get("notices") or [])
+                # What governance says about these rows: masked columns shown, and notices (a filter
+                # that needs an attribute the member lacks).
+                notices = " ".join([*_masked_text(observation), *(str(n) for n in observation.get("notices") or [])])
                 if isinstance(outcome, Plan):
                     answer = answer_from_rows(outcome, observation)
                     return self.finish(f"{answer} {notices}".strip(), outcome.confidence)
@@ -607,6 +608,16 @@ def _scan_summary(scans: list[Call], knowledge: Knowledge) -> str:
         more = f" and {len(items) - 20} more" if len(items) > 20 else ""
         parts.append(f"{source}: {len(items)} columns look personal or sensitive: {', '.join(described)}{more}.")
     return " ".join(parts) + " Masks can be proposed for them on the Governance page."
+
+
+def _masked_text(observation: dict[str, Any]) -> list[str]:
+    """One sentence on the shown columns that governance masked, with the policy of each."""
+    shown = set(observation.get("columns") or [])
+    masked = [m for m in observation.get("masked") or [] if isinstance(m, dict) and m.get("column") in shown]
+    if not masked:
+        return []
+    said = "; ".join(f"{m['column']} ({m.get('policy') or 'a mask policy'})" for m in masked)
+    return [f"Masked for you: {said}."]
 
 
 def _personal_columns(knowledge: Knowledge) -> str:

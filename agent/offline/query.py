@@ -666,7 +666,12 @@ def _finish(
     function = q.function if q.function in ("sum", "avg", "max", "min") else "sum"
     alias = "count"
     if kind == "list":
-        columns = [c for c in base.columns if not c.masked][:LIST_COLUMNS]
+        # The columns the question names, masked or not (their masked values are the answer, and the
+        # answer says they were masked), then unmasked others up to LIST_COLUMNS, in table order.
+        named = [c for c in base.columns if any(column_score(w, c) >= 1.0 for w in q.words)]
+        others = [c for c in base.columns if not c.masked and c not in named]
+        chosen = {c.name for c in named + others[: max(0, LIST_COLUMNS - len(named))]}
+        columns = [c for c in base.columns if c.name in chosen]
         projections = [sql.col(base, c.name) for c in columns] or [exp.Star()]
         value: exp.Expr | None = None
     elif measure is not None:

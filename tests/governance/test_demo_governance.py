@@ -117,11 +117,12 @@ def test_asking_as_the_analyst_gives_the_same_answers_on_every_source(demo, cele
     assert execution.status == ExecutionStatus.COMPLETED, (execution.error_code, execution.error_message)
     assert "590" in (execution.final_data or {})["answer"]
 
-    listing = run(
-        analyst, workspace, "list the contacts", selected_data_source_ids=[sources[kind].pk], ai_model="offline"
-    )
+    question = "show the email, phone, date of birth and region of the contacts"
+    listing = run(analyst, workspace, question, selected_data_source_ids=[sources[kind].pk], ai_model="offline")
     listing = wait_status(listing, timeout=90)
     assert listing.status == ExecutionStatus.COMPLETED, (listing.error_code, listing.error_message)
+    # The answer names what was masked and by which policy.
+    assert "Masked for you: email (Partial e-mail addresses (tag pii.email))" in listing.final_data["answer"]
     # The execution page is told which columns were masked, by which policy and why.
     done = ExecutionEvent.objects.get(execution=listing, type="tool.completed", payload__tool="run_query")
     reasons = {m["column"]: (m["policy"], m["reason"]) for m in done.payload["masked"]}
@@ -133,5 +134,8 @@ def test_asking_as_the_analyst_gives_the_same_answers_on_every_source(demo, cele
     body = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 50, body[:200]
+    assert {"email", "phone", "date_of_birth", "region"} <= set(rows[0])
     assert {row["region"] for row in rows} == {"EMEA"}
     assert not any(EMAIL.match(value) for row in rows for value in row.values())
+    assert all(row["email"].endswith(("@example.com", "@example.net", "@example.org")) for row in rows)
+    assert {row["phone"] for row in rows} == {row["date_of_birth"] for row in rows} == {"***"}
