@@ -122,7 +122,7 @@ def test_asking_as_the_analyst_gives_the_same_answers_on_every_source(demo, cele
     listing = wait_status(listing, timeout=90)
     assert listing.status == ExecutionStatus.COMPLETED, (listing.error_code, listing.error_message)
     # The answer names what was masked and by which policy.
-    assert "Masked for you: email (Partial e-mail addresses (tag pii.email))" in listing.final_data["answer"]
+    assert "Masked for you: email (Partial e-mail addresses (tag pii.email))" in (listing.final_data or {})["answer"]
     # The execution page is told which columns were masked, by which policy and why.
     done = ExecutionEvent.objects.get(execution=listing, type="tool.completed", payload__tool="run_query")
     reasons = {m["column"]: (m["policy"], m["reason"]) for m in done.payload["masked"]}
