@@ -40,6 +40,7 @@ from datasources.catalog import catalog_apply
 from datasources.models import CatalogColumn, DataSource
 from datasources.queries import query_read, query_write, write_plan
 from governance import services as governance_services
+from governance.classification import column_tag_add, tag_create
 from governance.gateway import Actor, GatewayDecision, authorize
 from governance.models import ColumnMaskPolicy, RowFilterPolicy
 from workspaces.models import Membership
@@ -267,6 +268,32 @@ def test_a_dry_run_changes_nothing_and_shows_the_exact_rows_with_masks_applied(t
     assert not EMAILS & {row[2] for row in shown["rows"]}
     assert "rolled back" in shown["note"]
     assert ana_writes.truth("SELECT count(*) FROM {t} WHERE segment = 'Enterprise'") == [(0,)]
+
+
+def test_the_dry_run_an_approver_sees_holds_tag_policies_too(tenancy, scratch):
+    """No table policy on the scratch table: the region filter and the e-mail mask follow its tags."""
+    set_safety_level(tenancy, "permissive")
+    assign_perm("datasources.write_datasource", tenancy.ana, scratch.datasource)
+    tag_create(workspace_id=tenancy.acme.pk, name="region")
+    columns = CatalogColumn.objects.filter(table__datasource=scratch.datasource, table__name=scratch.name)
+    for column, tag in (("email", "pii.email"), ("region", "region")):
+        column_tag_add(column=columns.get(name__iexact=column), tag=tag, user=tenancy.alice)
+    governance_services.tag_mask_policy_create(
+        workspace=tenancy.acme, tag="pii.email", strategy="partial", roles=["analyst"], name="Partial e-mails"
+    )
+    governance_services.tag_row_filter_policy_create(
+        workspace=tenancy.acme, tag="region", predicate="{{ column }} = {{ user.region }}", roles=["analyst"],
+        name="Own region",
+    )  # fmt: skip
+
+    shown = preview(
+        context(tenancy, "ana"), execute_write, write_args(scratch, "UPDATE {t} SET segment = 'x' WHERE id <= 20")
+    )
+    assert shown["rows_affected"] == 5
+    assert sorted(row[0] for row in shown["rows"]) == [i for i in EMEA_IDS if i <= 20]
+    assert {row[3] for row in shown["rows"]} == {"EMEA"}
+    assert all(row[2].startswith("p***@") for row in shown["rows"])
+    assert "Own region (tag region)" in shown["policies_applied"]
 
 
 def test_a_write_changes_exactly_the_rows_the_writer_sees(tenancy, ana_writes):
