@@ -63,19 +63,34 @@ def _forget_content_types(**_: Any) -> None:
 
 @worker_process_init.connect
 @worker_init.connect
-def _persistent_database_connections(**_: Any) -> None:
-    """Workers keep their database connection between tasks (WORKER_DB_CONN_MAX_AGE seconds, checked
-    before reuse): a turn is a few short transactions, and connecting would be a large part of it.
-    The ASGI server borrows from a connection pool instead (DB_POOL_MAX_SIZE)."""
+def _pooled_database_connections(**_: Any) -> None:
+    """Workers borrow database connections from a psycopg pool of at most WORKER_DB_POOL_MAX_SIZE
+    per process, like the web process: a turn holds one only while it reads or writes, never while
+    it waits on a model or a data source (``release_database_connection``), so a worker of a hundred
+    threads needs a handful of connections. A pool inherited through fork is dropped, never closed
+    (its sockets belong to the parent)."""
     from django.conf import settings
     from django.db import connections
 
     for alias in connections:
         connection = connections[alias]
-        # A pool (the web process's setting) and a kept connection exclude each other.
-        if connection.settings_dict.get("OPTIONS", {}).pop("pool", None) is not None:
-            getattr(connection, "close_pool", lambda: None)()
-        connection.settings_dict["CONN_MAX_AGE"] = settings.WORKER_DB_CONN_MAX_AGE
+        type(connection)._connection_pools.pop(alias, None)  # type: ignore[attr-defined]
+        connection.connection = None  # an inherited connection is the parent's
+        options = connection.settings_dict.setdefault("OPTIONS", {})
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": settings.WORKER_DB_POOL_MAX_SIZE,
+            "timeout": settings.WORKER_DB_POOL_TIMEOUT,
+        }
+        connection.settings_dict["CONN_MAX_AGE"] = 0
+
+
+@task_postrun.connect
+def _return_database_connections(**_: Any) -> None:
+    """A finished task gives its connections back to the pool (a thread may wait long for the next)."""
+    from django.db import connections
+
+    connections.close_all()
 
 
 @task_prerun.connect

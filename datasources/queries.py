@@ -26,6 +26,7 @@ from django.core.cache import cache
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from config.db import release_database_connection
 from datasources.connectors import CONNECTORS
 from datasources.connectors.base import (
     Connector,
@@ -94,6 +95,7 @@ def query_read(
 ) -> QueryResult:
     """One statement on the engine's read-only path. Raises ConnectorError with a stable code."""
     connector = connector_for(datasource)
+    release_database_connection()  # not held while the source works
     try:
         with _cancellable(connector, query_id):
             return connector.execute_read(
@@ -112,6 +114,7 @@ def query_write(*, datasource: DataSource, sql: str, dry_run: bool, query_id: st
     DDL where the engine commits DDL at once (MySQL), or the engine's error.
     """
     connector = connector_for(datasource)
+    release_database_connection()
     try:
         with _cancellable(connector, query_id):
             return connector.execute_write(sql, options=query_options(datasource), dry_run=dry_run)

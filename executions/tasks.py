@@ -20,7 +20,8 @@ from executions import services
     max_retries=None,
 )
 def run_turn(self: Any, execution_id: str, index: int) -> str:
-    outcome = services.turn_run(execution_id=execution_id, index=index)
+    worker = services.worker_id(getattr(self.request, "hostname", None) or "")
+    outcome = services.turn_run(execution_id=execution_id, index=index, worker=worker)
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
     return outcome.reason or ("ran" if outcome.ran else "skipped")

@@ -155,7 +155,7 @@ class WorkerHandle:
         self.starts += 1
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "--concurrency", "1",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency", "8",
                  "--loglevel", "INFO", "--hostname", self.hostname, "--without-mingle", "--without-gossip"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip

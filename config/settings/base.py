@@ -144,7 +144,7 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
 DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = envint("DB_CONNECT_TIMEOUT", 5)
 # The web process borrows connections from a psycopg pool of at most DB_POOL_MAX_SIZE per process
 # (a request no longer pays for a new PostgreSQL connection); 0 = a connection per request, or
-# DB_CONN_MAX_AGE. Celery workers keep one connection between tasks instead (config/celery.py).
+# DB_CONN_MAX_AGE. Celery workers have a pool of their own (WORKER_DB_POOL_MAX_SIZE).
 DB_POOL_MAX_SIZE = envint("DB_POOL_MAX_SIZE", 10, minimum=0)
 # Threads per ASGI process serving plain HTTP through Django's WSGI handler (config.http_threads);
 # each holds at most one pooled connection while it runs. 0: Django's ASGI handler serves HTTP.
@@ -155,7 +155,10 @@ if DB_POOL_MAX_SIZE and not DATABASES["default"]["CONN_MAX_AGE"]:
         "max_size": DB_POOL_MAX_SIZE,
         "timeout": envint("DB_POOL_TIMEOUT", 10, minimum=1),  # waiting for a free connection
     }
-WORKER_DB_CONN_MAX_AGE = envint("WORKER_DB_CONN_MAX_AGE", 60, minimum=0)
+# Celery workers borrow from a pool of their own (config/celery.py): a turn holds a connection only
+# while it reads or writes, never while it waits on a model or a data source.
+WORKER_DB_POOL_MAX_SIZE = envint("WORKER_DB_POOL_MAX_SIZE", 16, minimum=1)
+WORKER_DB_POOL_TIMEOUT = envint("WORKER_DB_POOL_TIMEOUT", 30, minimum=1)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logical Redis databases: 0 broker, 1 results, 2 cache, 3 channel layer (tests shift them).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from executions.services.create import ExecuteRequest, execution_create
-from executions.services.lifecycle import WORKER_ID, ExecutionError
+from executions.services.lifecycle import ExecutionError, worker_id
 from executions.services.people import (
     execution_cancel,
     interaction_answer,
@@ -14,7 +14,6 @@ from executions.services.people import (
 from executions.services.turns import TurnOutcome, backoff_delay, enrichment_context, turn_run
 
 __all__ = [
-    "WORKER_ID",
     "ExecuteRequest",
     "ExecutionError",
     "TurnOutcome",
@@ -27,4 +26,5 @@ __all__ = [
     "may_approve",
     "sweep",
     "turn_run",
+    "worker_id",
 ]

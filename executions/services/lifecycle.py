@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -26,7 +27,13 @@ from executions.models import (
 logger = logging.getLogger(__name__)
 
 
-WORKER_ID = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+_PROCESS = uuid.uuid4().hex[:8]
+
+
+def worker_id(hostname: str = "") -> str:
+    """Who holds a turn's lease: the worker's host name (Celery's ``--hostname``), this process
+    and this thread, so that two threads of one worker never take the same turn for each other."""
+    return f"{hostname or socket.gethostname()}:{_PROCESS}:{threading.get_native_id()}"
 
 
 class ExecutionError(Exception):

@@ -57,7 +57,6 @@ def _locked_interaction(execution_id: Any, interaction_id: Any) -> tuple[PromptE
 
 def _resume(execution: PromptExecution, interaction: Interaction, user: User, payload: dict[str, Any]) -> None:
     """After an answer or a decision: the turn runs again (it settles the call and goes on)."""
-    now = timezone.now()
     events.event_append(
         execution, events.USER_RESPONDED, {"interaction_id": str(interaction.pk), "by": user.get_username(), **payload}
     )
@@ -67,7 +66,7 @@ def _resume(execution: PromptExecution, interaction: Interaction, user: User, pa
         return  # another question of the same turn is still open
     Turn.objects.filter(pk=interaction.turn_id, status=TurnStatus.WAITING).update(status=TurnStatus.PENDING)
     execution.status = ExecutionStatus.RUNNING
-    execution.working_since = now
+    execution.working_since = None  # the turn's claim starts the work clock again, not its time in the queue
     execution.save(update_fields=["status", "working_since", "updated_at"])
     enqueue_turn_on_commit(execution.pk, interaction.turn.index)
 

@@ -31,6 +31,7 @@ from agent.dispatch import call_tool
 from agent.prompting import build_messages
 from agent.tools import inventory, openai_schema
 from agent.types import CLASSIFICATION, GENERATION, PLANNING, ModelError, Reply, ToolCall, ToolContext, ToolResult
+from config.db import release_database_connection
 from datasources.selectors import datasources_for_user
 from executions import events
 from executions.models import (
@@ -44,11 +45,11 @@ from executions.models import (
 )
 from executions.redaction import redacted
 from executions.services.lifecycle import (
-    WORKER_ID,
     enqueue_turn_on_commit,
     finish,
     progress,
     trace,
+    worker_id,
     working_ms,
 )
 from governance.catalog import visible_catalog_search
@@ -74,7 +75,8 @@ class TurnOutcome:
     reason: str = ""
 
 
-def turn_run(*, execution_id: Any, index: int, worker: str = WORKER_ID) -> TurnOutcome:
+def turn_run(*, execution_id: Any, index: int, worker: str = "") -> TurnOutcome:
+    worker = worker or worker_id()
     claim = _claim(execution_id, index, worker)
     if claim is None:
         return TurnOutcome(ran=False, reason="not claimable")
@@ -138,7 +140,7 @@ def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
                 turn=turn,
             )
             return None
-        if execution.working_since and working_ms(execution, now) > settings.PSA_TIMEOUT_SECONDS * 1000:
+        if working_ms(execution, now) > settings.PSA_TIMEOUT_SECONDS * 1000:
             finish(
                 execution,
                 ExecutionStatus.FAILED,
@@ -228,6 +230,16 @@ def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
     return execution, current
 
 
+def _stop_clock(execution: PromptExecution, now: Any) -> list[str]:
+    """The execution's work clock stops while its next turn waits in the queue (or for a retry):
+    PSA_TIMEOUT_SECONDS counts the agent's own time, and the next claim starts the clock again."""
+    if execution.working_since is None:
+        return []
+    execution.working_ms = working_ms(execution, now)
+    execution.working_since = None
+    return ["working_ms", "working_since"]
+
+
 def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str]) -> None:
     """Marks the turn done, saves the execution's changed ``fields`` and creates and enqueues the
     next turn, in the caller's transaction."""
@@ -236,6 +248,7 @@ def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str]) ->
     turn.lease_expires_at = None
     content = "context" if turn.index == 0 else "observations"  # the reply was saved when it came
     turn.save(update_fields=["status", "completed_at", "lease_expires_at", content])
+    fields = [*fields, *_stop_clock(execution, turn.completed_at)]
     # A redelivered turn that finished in between finds the next one there: nothing to create.
     Turn.objects.bulk_create([Turn(execution=execution, index=turn.index + 1)], ignore_conflicts=True)
     execution.turn_count = turn.index + 1
@@ -343,6 +356,8 @@ def _ask_model(
         if category == CLASSIFICATION and turn.index == 1
         else None
     )
+    if reply is None:
+        release_database_connection()  # the wait on the model holds no database connection
     try:
         reply = reply or llm.complete(
             messages=messages,
@@ -396,6 +411,7 @@ def _model_failed(turn: Turn, worker: str, error: ModelError) -> TurnOutcome:
             current.lease_owner = ""
             current.lease_expires_at = None
             current.save(update_fields=["attempts", "status", "lease_owner", "lease_expires_at"])
+            execution.save(update_fields=[*_stop_clock(execution, timezone.now()), "updated_at"])
             events.event_append(
                 execution,
                 events.MODEL_RETRYING,
