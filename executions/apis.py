@@ -33,6 +33,7 @@ from datasources.queries import query_export
 from executions import ratelimits, services
 from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn
 from executions.selectors import access_execution, executions_search
+from executions.services.queue import Overloaded, admission_check, queue_position
 from governance.gateway import actor_for, audit_outcome, authorize
 from prompts.selectors import prompts_for_user
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
@@ -57,6 +58,13 @@ EXECUTE_ERRORS = {
     ),
     404: error_example("A workspace, data source or saved prompt you cannot see", "not_found", "No such data source."),
     429: RATE_LIMITED,
+    503: error_example(
+        "More work is waiting than could start within QUEUE_MAX_WAIT_SECONDS (Retry-After says when to try "
+        "again); nothing was started",
+        "overloaded",
+        "Prompt Studio is busy: 412 executions are waiting and a new one would not start within 60 s (about 82 s). "
+        "Nothing was started; try again in 22 s.",
+    ),
 }
 API_ERRORS = {**ERROR_RESPONSES, 429: RATE_LIMITED}
 ACTION_ERRORS = {
@@ -151,10 +159,23 @@ class ExecutionOutput(serializers.Serializer):
         return f"/api/v1/executions/{obj.pk}/result.parquet"
 
 
+class QueueOutput(serializers.Serializer):
+    position = serializers.IntegerField(help_text="1: the next execution to start.")
+    expected_start_seconds = serializers.IntegerField(help_text="From the start rate measured in the last minute.")
+
+
 class ExecutionDetailOutput(ExecutionOutput):
+    queue = serializers.SerializerMethodField(
+        help_text="While the execution is queued (status pending): where it stands and when it should start; "
+        "null once it started. Its time in the queue does not count against PSA_TIMEOUT_SECONDS."
+    )
     open_interactions = serializers.SerializerMethodField(
         help_text="Questions and approval requests waiting for a person (answer with respond, approve or reject)."
     )
+
+    @extend_schema_field(QueueOutput(allow_null=True))
+    def get_queue(self, obj: PromptExecution) -> dict[str, Any] | None:
+        return queue_position(obj)
 
     @extend_schema_field(InteractionOutput(many=True))
     def get_open_interactions(self, obj: PromptExecution) -> list[dict[str, Any]]:
@@ -180,6 +201,7 @@ EXECUTION_EXAMPLE = {
     "confidence": None,
     "progress_percentage": 0,
     "phase": "queued",
+    "queue": {"position": 3, "expected_start_seconds": 1},
     "ai_processing_status": "",
     "query_execution_status": "",
     "generated_query_text": "",
@@ -231,13 +253,26 @@ def _budget_check(*, workspace_id: Any, ai_model: str) -> None:
         )
 
 
+class OverloadedError(ApiError):
+    """503 with ``Retry-After`` (DRF's exception handler sets the header from ``wait``)."""
+
+    def __init__(self, message: str, wait: int) -> None:
+        super().__init__(503, "overloaded", message)
+        self.wait = wait
+
+
 def start_execution(user: Any, execute: services.ExecuteRequest) -> PromptExecution:
     """How every API entry point starts an execution (execute, rerun, a saved prompt's run):
     membership first (so nobody spends another workspace's limits), the token budget, then the
-    limits, then the service; its validation errors keep their own codes."""
+    limits, then admission (a queue too long to start in time), then the service; its validation
+    errors keep their own codes."""
     membership = membership_in(user=user, workspace_id=execute.workspace_id)
     _budget_check(workspace_id=execute.workspace_id, ai_model=execute.ai_model)
     ratelimits.rate_limit_check(ratelimits.execute_limits(user_id=user.pk, workspace_id=execute.workspace_id))
+    try:
+        admission_check()
+    except Overloaded as exc:
+        raise OverloadedError(str(exc), exc.wait) from exc
     try:
         return services.execution_create(user=user, request=execute, membership=membership)
     except DjangoValidationError as exc:

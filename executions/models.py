@@ -91,6 +91,9 @@ class PromptExecution(models.Model):
         indexes = [
             models.Index(fields=["workspace", "-created_at"], name="execution_workspace_recent"),
             models.Index(fields=["status", "updated_at"], name="execution_status_updated"),
+            # The queue: pending executions by age (positions, the backlog), and the start rate.
+            models.Index(fields=["created_at"], name="execution_queued", condition=models.Q(status="pending")),
+            models.Index(fields=["started_at"], name="execution_started"),
         ]
 
     def __str__(self) -> str:

@@ -26,6 +26,7 @@ from executions import services
 from executions.apis import start_execution
 from executions.models import ExecutionStatus, Phase, PromptExecution
 from executions.selectors import execution_with_perms, recent_executions_of
+from executions.services.queue import queue_position
 from prompts.selectors import PromptNotFound, access_prompt
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
 from workspaces.models import Membership
@@ -192,6 +193,15 @@ def studio(request: HttpRequest, membership: Membership) -> HttpResponse:
     return render(request, "studio/studio.html", context, status=status)
 
 
+def queue_text(queue: dict[str, Any] | None) -> str:
+    """ "3rd in the queue; it should start in about 2 s." (the script writes the same words)."""
+    if not queue:
+        return ""
+    position = queue["position"]
+    where = "Next in the queue" if position == 1 else f"Number {position} in the queue"
+    return f"{where}; it should start in about {queue['expected_start_seconds']} s."
+
+
 def _result_state(execution: PromptExecution) -> dict[str, Any]:
     """What the page's script starts from: the execution's state and result, in the shape it
     also builds from the API's detail when a live run completes."""
@@ -203,6 +213,7 @@ def _result_state(execution: PromptExecution) -> dict[str, Any]:
         "status": execution.status,
         "phase": execution.phase,
         "progress": execution.progress_percentage,
+        "queue": queue_position(execution),
         "sql": execution.generated_query_text,
         "columns": columns,
         "rows": rows,
@@ -230,13 +241,15 @@ def execution_page(request: HttpRequest, membership: Membership, execution_id: s
         ai_model=execution.ai_model,
         tags=", ".join(execution.tags),
     )
+    state = _result_state(execution)
     context = {
         **_editor_context(request, membership, values),
         "execution": execution,
         "status_label": STATUS_LABELS.get(execution.status, execution.status),
         "phase_label": PHASE_LABELS.get(execution.phase, execution.phase),
         "took": f"{execution.total_duration_ms / 1000:.1f} s" if execution.total_duration_ms is not None else "",
-        "state": _result_state(execution),
+        "state": state,
+        "queue_text": queue_text(state["queue"]),
         "words": {"status": STATUS_LABELS, "phase": PHASE_LABELS},
         "can_change": "change_promptexecution" in perms,
         "can_approve": services.may_approve(user=cast(User, request.user), execution=execution),

@@ -395,6 +395,17 @@ MAX_REQUEST_BODY_BYTES = envint("MAX_REQUEST_BODY_BYTES", 2 * 1024 * 1024, minim
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 HEALTH_CHECK_TIMEOUT_SECONDS = envfloat("HEALTH_CHECK_TIMEOUT_SECONDS", 2.0)
 
+# --- the queue: admission control ----------------------------------------------------------------
+# An execution waits as "queued" until a worker starts it. POST /prompts/execute answers 503
+# overloaded (Retry-After) when a new one could not start within QUEUE_MAX_WAIT_SECONDS (0: never
+# refuse), from the backlog and the measured start rate (executions started in the last
+# QUEUE_RATE_WINDOW_SECONDS, at least QUEUE_START_RATE_FLOOR a second).
+QUEUE_MAX_WAIT_SECONDS = envint("QUEUE_MAX_WAIT_SECONDS", 60, minimum=0)
+QUEUE_RATE_WINDOW_SECONDS = envint("QUEUE_RATE_WINDOW_SECONDS", 60, minimum=1)
+QUEUE_START_RATE_FLOOR = envfloat("QUEUE_START_RATE_FLOOR", 5.0)
+if QUEUE_START_RATE_FLOOR <= 0:
+    raise ImproperlyConfigured(f"QUEUE_START_RATE_FLOOR must be positive, got {QUEUE_START_RATE_FLOOR}")
+
 # --- Celery ------------------------------------------------------------------------------------
 
 CELERY_TASK_SERIALIZER = "json"

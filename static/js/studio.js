@@ -452,9 +452,39 @@
     this.timeline = $("timeline");
   }
 
+  // While queued: the position and the expected start, from the API every few seconds.
+  function queueText(queue) {
+    if (!queue) return "";
+    var where = queue.position === 1 ? "Next in the queue" : "Number " + queue.position + " in the queue";
+    return where + "; it should start in about " + queue.expected_start_seconds + " s.";
+  }
+  Execution.prototype.showQueue = function (queue) {
+    var line = $("queue-status");
+    if (!line) return;
+    line.textContent = queueText(queue);
+    line.hidden = !queue;
+    if (!queue && this.queueTimer) {
+      clearInterval(this.queueTimer);
+      this.queueTimer = null;
+    }
+  };
+  Execution.prototype.watchQueue = function () {
+    var self = this;
+    if (!this.state.queue) return;
+    this.queueTimer = setInterval(function () {
+      api("GET", self.detailUrl).then(
+        function (data) {
+          self.showQueue(data && data.status === "pending" ? data.queue : null);
+        },
+        function () {}
+      );
+    }, 3000);
+  };
+
   Execution.prototype.start = function () {
     var self = this;
     this.setProgress(this.state.phase, this.state.progress || 0);
+    this.watchQueue();
     if (this.ended) this.showResult(this.state);
     else if (this.state.sql) this.showSql(this.state.sql);
     var cancel = $("cancel-button");
@@ -598,6 +628,7 @@
       case "execution.started":
         this.entry(event, "A worker started the run.");
         this.setStatus("running");
+        this.showQueue(null);
         break;
       case "progress":
         this.setProgress(p.phase, p.percentage);
