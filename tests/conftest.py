@@ -144,6 +144,7 @@ class WorkerHandle:
         self.hostname = f"test-worker-{os.getpid()}@localhost"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self.concurrency = 8  # threads of the worker's pool (the Procfile's pool, smaller)
 
     @property
     def log(self) -> Path:
@@ -155,7 +156,8 @@ class WorkerHandle:
         self.starts += 1
         with open(self.log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads", "--concurrency", "8",
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
+                 "--concurrency", str(self.concurrency),
                  "--loglevel", "INFO", "--hostname", self.hostname, "--without-mingle", "--without-gossip"],
                 cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
