@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
+# Worker processes `make run` starts (each a pool of WORKER_THREADS threads, 50 by default).
+WORKERS ?= 2
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -27,7 +29,7 @@ setup: services ## Services up, database migrated
 
 run: setup ## Set everything up and run the studio, a Celery worker, beat and Flower
 	@$(MANAGE) seed_demo --banner
-	@honcho start -f Procfile
+	@honcho start -f Procfile -c worker=$(WORKERS)
 
 test: services browser ## Set everything up and run the whole test suite against real PostgreSQL and Redis
 	$(BIN)/pytest $(PYTEST_ARGS)

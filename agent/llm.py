@@ -25,6 +25,7 @@ from agent import openai_backend
 from agent.models import ModelConfig
 from agent.selectors import OFFLINE, model_configs_for_workspace
 from agent.types import CATEGORIES, CLASSIFICATION, GENERATION, PLANNING, ModelError, Reply
+from config.db import release_database_connection
 
 logger = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ def _call(
                 "An administrator can raise the budget, or pick the offline model.",
                 transient=False,
             )
+    release_database_connection()  # the wait on the model holds no database connection
     reply = openai_backend.chat_complete(
         model=target.model, messages=messages, tools=tools, api_key=target.api_key, base_url=target.base_url,
         temperature=temperature,

@@ -408,6 +408,8 @@ if QUEUE_START_RATE_FLOOR <= 0:
 
 # --- Celery ------------------------------------------------------------------------------------
 
+# The queue turns are sent to and workers take them from (one per deployment sharing a broker).
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "celery")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

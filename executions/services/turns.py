@@ -31,7 +31,6 @@ from agent.dispatch import call_tool
 from agent.prompting import build_messages
 from agent.tools import inventory, openai_schema
 from agent.types import CLASSIFICATION, GENERATION, PLANNING, ModelError, Reply, ToolCall, ToolContext, ToolResult
-from config.db import release_database_connection
 from datasources.selectors import datasources_for_user
 from executions import events
 from executions.models import (
@@ -356,8 +355,6 @@ def _ask_model(
         if category == CLASSIFICATION and turn.index == 1
         else None
     )
-    if reply is None:
-        release_database_connection()  # the wait on the model holds no database connection
     try:
         reply = reply or llm.complete(
             messages=messages,

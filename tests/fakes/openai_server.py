@@ -102,6 +102,8 @@ class ScriptedModelServer:
         self._recorded: dict[str, list[Recorded]] = {}
         # Set on reset/stop: a pending delay ends at once instead of holding a thread.
         self._cancel = threading.Event()
+        self.in_flight = 0  # requests being answered now
+        self.peak_in_flight = 0  # the most at once since the start (or the last reset_peak)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="scripted-model", daemon=True)
@@ -128,6 +130,17 @@ class ScriptedModelServer:
     def remaining(self, key: str = DEFAULT) -> int:
         with self._lock:
             return len(self._scripts.get(key, []))
+
+    def reset_peak(self) -> int:
+        """The most requests in flight at once since the last call, and starts counting again."""
+        with self._lock:
+            peak, self.peak_in_flight = self.peak_in_flight, self.in_flight
+            return peak
+
+    def _flight(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
 
     def __enter__(self) -> ScriptedModelServer:
         self.start()
@@ -247,8 +260,12 @@ def _handler_for(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
             authorization = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
             key, step, cancel = server._next_step(body, authorization)
             if isinstance(step, ScriptedDelay):
-                if cancel.wait(step.seconds):
-                    return  # reset or stopped: nobody is waiting for this answer any more
+                server._flight(+1)
+                try:
+                    if cancel.wait(step.seconds):
+                        return  # reset or stopped: nobody is waiting for this answer any more
+                finally:
+                    server._flight(-1)
                 step = step.then
             if step is None:
                 self._send(500, _error_body(500, f"scripted model: no steps left for script {key!r}"))
