@@ -194,10 +194,12 @@ def level(url: str, tokens: list[str], model: ScriptedModelServer, source: Any, 
     wall = time.perf_counter() - started
     rows = list(PromptExecution.objects.filter(pk__in=ids).values_list("status", "error_code", "created_at",
                                                                        "completed_at"))  # fmt: skip
-    times = sorted((done - created).total_seconds() for s, _, created, done in rows if s == ExecutionStatus.COMPLETED)
-    for status, code, _, _ in rows:
-        if status != ExecutionStatus.COMPLETED and status in TERMINAL_STATUSES:
-            failures[code or status] += 1
+    times = sorted(
+        (done - created).total_seconds() for state, _, created, done in rows if state == "completed" and done
+    )
+    for state, code, _, _ in rows:
+        if state != ExecutionStatus.COMPLETED and state in TERMINAL_STATUSES:
+            failures[str(code or state)] += 1
     figures = {
         "wall_s": round(wall, 2),
         "completed": len(times),
