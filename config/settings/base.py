@@ -163,7 +163,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Logical Redis databases: 0 broker, 1 results, 2 cache, 3 channel layer (tests shift them).
 REDIS_DB_BASE = 0
-CELERY_BROKER_URL = REDIS_URL
+# The broker is Redis unless CELERY_BROKER_URL names another (amqp://... for RabbitMQ).
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = redis_url_with_db(REDIS_URL, 1) if REDIS_URL else ""
 CACHES = {
     "default": {
