@@ -39,7 +39,7 @@ from _common import ROOT, arguments, bench_workspace, delete_executions, report,
 args = arguments(
     __doc__ or "",
     latency=(float, 1.0, "seconds the model takes to answer each call"),
-    workers=(int, 2, "worker processes (make run's WORKERS)"),
+    workers=(int, 4, "worker processes (make run's WORKERS)"),
     threads=(int, 50, "threads per worker process (the Procfile's WORKER_THREADS)"),
 )
 QUEUE = "bench.capacity"
