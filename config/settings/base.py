@@ -422,6 +422,8 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Time limits stay well below the visibility timeout, so a slow task is never redelivered while alive.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Enforced by prefork and solo workers only: the Procfile's thread pool relies on the timeouts of each
+# wait instead (MODEL_TIMEOUT_SECONDS, statement timeouts on data sources).
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 300, minimum=1)
 CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 30)
 CELERY_WORKER_SEND_TASK_EVENTS = True
