@@ -42,7 +42,7 @@ from datasources.models import CatalogColumn, DataSource
 from governance import detect
 from governance.audit import arguments_hash, audit_append
 from governance.models import ColumnTag, Tag, TagMaskPolicy, TagRowFilterPolicy, TagSource, TagState
-from governance.tags import BUILTIN_TAGS, MAX_TAG_CHARS, PERSONAL_TAGS, TAG_NAME
+from governance.tags import BUILTIN_TAGS, MAX_TAG_CHARS, TAG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +74,10 @@ def workspace_rules(workspace_id: Any) -> tuple[detect.TagRule, ...]:
     )
 
 
-def sample_sql(table: IntrospectedTable, columns: Sequence[str], *, dialect: str, rows: int) -> str:
+def sample_sql(schema: str, table: str, columns: Sequence[str], *, dialect: str, rows: int) -> str:
     """``SELECT <columns> FROM <table> LIMIT rows``, every name quoted, in the source's dialect."""
-    schema = exp.to_identifier(table.schema, quoted=True) if table.schema and dialect != "sqlite" else None
-    target = exp.Table(this=exp.to_identifier(table.name, quoted=True), db=schema)
+    db = exp.to_identifier(schema, quoted=True) if schema and dialect != "sqlite" else None
+    target = exp.Table(this=exp.to_identifier(table, quoted=True), db=db)
     return exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(target).limit(rows).sql(dialect=dialect)
 
 
@@ -104,7 +104,7 @@ def classify_introspection(
         if wanted and connector is not None and rows and time.monotonic() < deadline:
             try:
                 result = connector.execute_read(
-                    sample_sql(table, wanted, dialect=dialect, rows=rows),
+                    sample_sql(table.schema, table.name, wanted, dialect=dialect, rows=rows),
                     options=QueryOptions(timeout_seconds=timeout, max_rows=rows, preview_rows=rows),
                 )
                 samples = {name: [row[i] for row in result.rows] for i, name in enumerate(result.columns)}
@@ -268,11 +268,6 @@ def column_tags_store(*, datasource: DataSource, classification: ReadClassificat
 
 def known_tag(*, workspace_id: Any, name: str) -> bool:
     return name in BUILTIN_TAGS or Tag.objects.filter(workspace_id=workspace_id, name=name).exists()
-
-
-def personal_tags(*, workspace_id: Any) -> frozenset[str]:
-    custom = Tag.objects.filter(workspace_id=workspace_id, personal=True).values_list("name", flat=True)
-    return PERSONAL_TAGS | frozenset(custom)
 
 
 def _audit_tag(column_tag: ColumnTag, *, user: User, action: str, reason: str) -> None:

@@ -4,17 +4,16 @@ mask policies for what is found (used by the ``scan_sensitive_data`` tool). What
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from sqlglot import exp
 
 from datasources.connectors import CONNECTORS
 from datasources.connectors.base import ConnectorError
 from datasources.models import CatalogColumn, DataSource
 from datasources.queries import query_read
 from governance import detect
+from governance.classification import sample_sql
 from governance.models import ColumnMaskPolicy, MaskStrategy
 from governance.tags import PERSONAL_TAGS
 
@@ -49,13 +48,6 @@ class SensitiveColumn:
     matches: int = 0  # how many sampled values looked like ``kind`` (never the values themselves)
 
 
-def _sample_sql(schema: str, table: str, columns: Sequence[str], dialect: str, rows: int) -> str:
-    schema_part = exp.to_identifier(schema, quoted=True) if schema and dialect != "sqlite" else None
-    target = exp.Table(this=exp.to_identifier(table, quoted=True), db=schema_part)
-    select = exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(target).limit(rows)
-    return select.sql(dialect=dialect)
-
-
 def scan_datasource(
     *, datasource: DataSource, sample_rows: int = 200, tables: Iterable[str] | None = None
 ) -> list[SensitiveColumn]:
@@ -75,7 +67,7 @@ def scan_datasource(
         wanted = [c for c, t in columns if detect.sampled_types(t, column=c)]
         samples: dict[str, list[Any]] = {}
         if wanted:
-            sql = _sample_sql(schema, table, wanted, dialect, sample_rows)
+            sql = sample_sql(schema, table, wanted, dialect=dialect, rows=sample_rows)
             try:
                 result = query_read(datasource=datasource, sql=sql, max_rows=sample_rows, preview_rows=sample_rows)
                 for index, column in enumerate(result.columns):

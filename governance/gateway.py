@@ -157,6 +157,7 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
         default_schema=default_schema(datasource),
     )
     verdict = check_sql(sql, policy)
+    read = _read(rules, verdict.tables)
     common: dict[str, Any] = {
         "datasource_id": datasource.pk,
         "datasource": datasource,
@@ -165,8 +166,8 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
         "statement_kind": verdict.statement_kind,
         "tables": verdict.tables,
         "policies_applied": verdict.policies_applied,
-        "notices": _notices(rules, verdict.tables),
-        "masks": _masks(rules, verdict.tables),
+        "notices": _notices(read),
+        "masks": _masks(read),
     }
     if not verdict.allowed:
         return _deny(spec.name, verdict.code, verdict.reason, **common)
@@ -180,14 +181,14 @@ def _read(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> list[tu
     return [(name, table) for name, table in named if name in read]
 
 
-def _notices(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(notice for _, table in _read(rules, tables) for notice in table.notices))
+def _notices(read: list[tuple[str, TableRules]]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(notice for _, table in read for notice in table.notices))
 
 
-def _masks(rules: dict[TableKey, TableRules], tables: tuple[str, ...]) -> tuple[MaskNote, ...]:
+def _masks(read: list[tuple[str, TableRules]]) -> tuple[MaskNote, ...]:
     return tuple(
         MaskNote(name, column, rule.strategy, rule.policy, rule.reason)
-        for name, table in _read(rules, tables)
+        for name, table in read
         for column, rule in table.column_rules.items()
         if rule.strategy != "hide"  # a hidden column does not exist for the member: never named
     )

@@ -396,18 +396,6 @@ def member_rules(
     return rules, inputs.hidden
 
 
-def visible_tables(
-    *, membership: Membership, datasource: DataSource, only: Iterable[str] | None = None
-) -> tuple[VisibleTable, ...]:
-    """The catalog of ``datasource`` as this member sees it, with their filters and masks.
-
-    ``only`` (lower-case table names) restricts the work to the tables a statement names, so a
-    catalog of 10,000 tables is not materialised for every query.
-    """
-    rules, _hidden = member_rules(membership=membership, datasource=datasource, only=only)
-    return tuple(visible_table(table) for table in rules.values())
-
-
 def visible_table(table: TableRules) -> VisibleTable:
     """What the firewall is given for one table: the shown columns, masks and the row filter."""
     shown = table.shown_columns

@@ -11,8 +11,9 @@ from sqlglot import exp
 from datasources.models import CatalogTable, DataSource
 from datasources.selectors import catalog_tables
 from governance.classification import known_tag, validate_tag_name
-from governance.models import ColumnMaskPolicy, MaskStrategy, RowFilterPolicy, Tag, TagMaskPolicy, TagRowFilterPolicy
-from governance.tags import BUILTIN_TAGS, TAG_PATTERN, tag_matches
+from governance.models import ColumnMaskPolicy, MaskStrategy, RowFilterPolicy, TagMaskPolicy, TagRowFilterPolicy
+from governance.selectors import known_tag_names
+from governance.tags import TAG_PATTERN, tag_matches
 from workspaces.models import Role, Workspace
 
 # Whom a new policy applies to when the caller does not say: owners and admins keep seeing everything.
@@ -152,7 +153,7 @@ def _table_tags(workspace: Workspace, patterns: Any) -> list[str]:
     if not isinstance(patterns, list | tuple) or not all(isinstance(p, str) for p in patterns):
         raise ValidationError({"table_tags": "A list of tags, such as pii.* or pii.email."})
     cleaned = []
-    known = set(BUILTIN_TAGS) | set(Tag.objects.filter(workspace=workspace).values_list("name", flat=True))
+    known = known_tag_names(workspace=workspace)
     for pattern in patterns:
         pattern = pattern.strip().lower()
         if not TAG_PATTERN.match(pattern) or not any(tag_matches(pattern, tag) for tag in known):
