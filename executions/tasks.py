@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from executions import services
 
@@ -21,9 +22,9 @@ from executions import services
 )
 def run_turn(self: Any, execution_id: str, index: int) -> str:
     worker = services.worker_id(getattr(self.request, "hostname", None) or "")
-    outcome = services.turn_run(execution_id=execution_id, index=index, worker=worker)
-    if outcome.retry_in is not None:
-        raise self.retry(countdown=outcome.retry_in)
+    outcome = services.turn_run(execution_id=execution_id, index=index, worker=worker, carry_on=settings.TURN_CARRY_ON)
+    if outcome.retry_in is not None:  # for the turn it names: with carry_on, maybe a later one than ``index``
+        raise self.retry(args=(execution_id, outcome.index), countdown=outcome.retry_in)
     return outcome.reason or ("ran" if outcome.ran else "skipped")
 
 

@@ -283,6 +283,9 @@ MAX_PROMPT_CHARS = envint("MAX_PROMPT_CHARS", 8000, minimum=1)
 # resumes the turn elsewhere. TURN_MAX_DELIVERIES bounds how often one turn may start (poison turns).
 TURN_LEASE_SECONDS = envint("TURN_LEASE_SECONDS", 30, minimum=1)
 TURN_MAX_DELIVERIES = envint("TURN_MAX_DELIVERIES", 5, minimum=1)
+# A worker that finishes a turn runs the execution's next one itself (claimed in the transaction
+# that finished the last), instead of a broker hop to whichever worker is free; off, every turn is a task.
+TURN_CARRY_ON = envbool("TURN_CARRY_ON", True)
 SWEEP_INTERVAL_SECONDS = envint("SWEEP_INTERVAL_SECONDS", 15, minimum=1)
 # Backoff of model retries: PSA_BACKOFF_COEFF ** attempt seconds with jitter, at most this (well
 # below the broker's visibility timeout).

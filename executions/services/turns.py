@@ -67,35 +67,52 @@ _PARALLEL_SAFE = frozenset(
 
 @dataclass(frozen=True)
 class TurnOutcome:
-    """What the task does next: nothing, or retry after ``retry_in`` seconds."""
+    """What the task does next: nothing, or retry turn ``index`` after ``retry_in`` seconds.
+    ``following`` is the next turn when this one handed it over claimed (see ``turn_run``)."""
 
     ran: bool
     retry_in: float | None = None
     reason: str = ""
+    index: int | None = None
+    following: Turn | None = None
 
 
-def turn_run(*, execution_id: Any, index: int, worker: str = "") -> TurnOutcome:
+def turn_run(*, execution_id: Any, index: int, worker: str = "", carry_on: bool = False) -> TurnOutcome:
+    """Runs turn ``index``. With ``carry_on`` the turns after it run here too: the transaction that
+    finishes a turn creates the next one already claimed by this worker (the claim's checks and
+    its events in that same transaction), so a turn costs no broker hop and no second claim. The
+    outcome is the last turn's: a retry names the turn it is for."""
     worker = worker or worker_id()
-    claim = _claim(execution_id, index, worker)
-    if claim is None:
+    turn = _claim(execution_id, index, worker)
+    if turn is None:
         return TurnOutcome(ran=False, reason="not claimable")
-    _leases.hold(claim.pk, worker)
-    try:
-        if index == 0:
-            _enrich(claim)
-            return TurnOutcome(ran=True)
-        return _reason(claim, worker)
-    finally:
-        _leases.release(claim.pk)
+    # The turns before ``turn``: read once, then extended with each turn done here (the objects
+    # hold what was saved).
+    previous: list[Turn] | None = None if index else []
+    while True:
+        _leases.hold(turn.pk, worker)
+        try:
+            if turn.index == 0:
+                outcome = _enrich(turn, carry_on)
+            else:
+                if previous is None:
+                    previous = list(Turn.objects.filter(execution_id=execution_id, index__lt=index).order_by("index"))
+                outcome = _reason(turn, previous, worker, carry_on)
+        finally:
+            _leases.release(turn.pk)
+        if outcome.following is None:
+            return outcome
+        previous = [*(previous or []), turn]
+        turn = outcome.following
 
 
-def _lock(execution_id: Any, **turn: Any) -> Turn | None:
-    """The turn (by pk, or by execution and index) with its execution, both locked, in one query;
-    the execution carries its user (not locked)."""
+def _lock(execution_id: Any, index: int) -> Turn | None:
+    """The turn with its execution, both locked, in one query; the execution carries its user (not
+    locked)."""
     return (
         Turn.objects.select_for_update(of=("self", "execution"))
         .select_related("execution", "execution__user")
-        .filter(execution_id=execution_id, **turn)
+        .filter(execution_id=execution_id, index=index)
         .first()
     )
 
@@ -103,7 +120,7 @@ def _lock(execution_id: Any, **turn: Any) -> Turn | None:
 def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
     now = timezone.now()
     with transaction.atomic(), events.batched():
-        turn = _lock(execution_id, index=index)
+        turn = _lock(execution_id, index)
         if turn is None:
             return None
         execution = turn.execution
@@ -127,26 +144,9 @@ def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
                 turn=turn,
             )
             return None
-        if execution.cancel_requested:
-            finish(execution, ExecutionStatus.CANCELLED, "cancelled", "Cancelled.", turn=turn)
-            return None
-        if index > settings.MAX_LOOP_COUNT:
-            finish(
-                execution,
-                ExecutionStatus.FAILED,
-                "max_turns",
-                f"The agent did not finish within {settings.MAX_LOOP_COUNT} turns.",
-                turn=turn,
-            )
-            return None
-        if working_ms(execution, now) > settings.PSA_TIMEOUT_SECONDS * 1000:
-            finish(
-                execution,
-                ExecutionStatus.FAILED,
-                "deadline",
-                f"The agent did not finish within {settings.PSA_TIMEOUT_SECONDS} seconds of work.",
-                turn=turn,
-            )
+        stop = _stop(execution, index, now)
+        if stop is not None:
+            finish(execution, *stop, turn=turn)
             return None
         fields = ["status", "updated_at"]
         if execution.status == ExecutionStatus.PENDING:
@@ -172,6 +172,21 @@ def _claim(execution_id: Any, index: int, worker: str) -> Turn | None:
         turn.started_at = turn.started_at or now
         turn.save(update_fields=["status", "lease_owner", "lease_expires_at", "deliveries", "started_at"])
     return turn
+
+
+def _stop(execution: PromptExecution, index: int, now: Any) -> tuple[str, str, str] | None:
+    """Why turn ``index`` may not start (the execution's end: status, code, message), or None."""
+    if execution.cancel_requested:
+        return ExecutionStatus.CANCELLED, "cancelled", "Cancelled."
+    if index > settings.MAX_LOOP_COUNT:
+        return ExecutionStatus.FAILED, "max_turns", f"The agent did not finish within {settings.MAX_LOOP_COUNT} turns."
+    if working_ms(execution, now) > settings.PSA_TIMEOUT_SECONDS * 1000:
+        return (
+            ExecutionStatus.FAILED,
+            "deadline",
+            f"The agent did not finish within {settings.PSA_TIMEOUT_SECONDS} seconds of work.",
+        )
+    return None
 
 
 class _Leases:
@@ -219,14 +234,28 @@ class _Leases:
 _leases = _Leases()
 
 
+_LOCK_SQL = f"""
+    SELECT t.status, t.lease_owner, e.status, e.cancel_requested
+      FROM {Turn._meta.db_table} t JOIN {PromptExecution._meta.db_table} e ON e.id = t.execution_id
+     WHERE t.id = %s
+       FOR UPDATE
+"""  # noqa: S608  table names from the models, the id as a parameter
+
+
 def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
-    """Execution and turn locked, if this worker still holds the turn (else another took over)."""
-    current = _lock(turn.execution_id, pk=turn.pk)
-    assert current is not None, "turns are never deleted while their execution runs"
-    execution = current.execution
-    if current.lease_owner != worker or current.status != TurnStatus.RUNNING or execution.is_terminal:
+    """The turn and its execution locked, if this worker still holds the turn (else another took
+    over). The objects in hand stay the ones used: while the lease is held only this worker writes
+    the fields it saves, so only what others may change (the status, a cancel request, the lease)
+    is read under the lock, a narrow row rather than both rows again."""
+    execution = turn.execution
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [turn.pk])
+        row = cursor.fetchone()
+    assert row is not None, "turns are never deleted while their execution runs"
+    turn.status, turn.lease_owner, execution.status, execution.cancel_requested = row
+    if turn.lease_owner != worker or turn.status != TurnStatus.RUNNING or execution.is_terminal:
         return None
-    return execution, current
+    return execution, turn
 
 
 def _stop_clock(execution: PromptExecution, now: Any) -> list[str]:
@@ -239,26 +268,45 @@ def _stop_clock(execution: PromptExecution, now: Any) -> list[str]:
     return ["working_ms", "working_since"]
 
 
-def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str]) -> None:
-    """Marks the turn done, saves the execution's changed ``fields`` and creates and enqueues the
-    next turn, in the caller's transaction."""
+def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str], carry_on: bool) -> Turn | None:
+    """Marks the turn done, saves the execution's changed ``fields`` and creates the next turn, in
+    the caller's transaction: claimed by this worker and returned when ``carry_on`` and nothing
+    stops it (``turn_run`` runs it at once, the work clock going on), else pending and enqueued."""
+    now = timezone.now()
     turn.status = TurnStatus.DONE
-    turn.completed_at = timezone.now()
+    turn.completed_at = now
     turn.lease_expires_at = None
     content = "context" if turn.index == 0 else "observations"  # the reply was saved when it came
     turn.save(update_fields=["status", "completed_at", "lease_expires_at", content])
-    fields = [*fields, *_stop_clock(execution, turn.completed_at)]
-    # A redelivered turn that finished in between finds the next one there: nothing to create.
-    Turn.objects.bulk_create([Turn(execution=execution, index=turn.index + 1)], ignore_conflicts=True)
-    execution.turn_count = turn.index + 1
+    execution.turn_count = index = turn.index + 1
+    following = None
+    if carry_on and _stop(execution, index, now) is None:
+        # No successor exists yet: one is created only with its predecessor done, and this turn
+        # was running on this worker's lease when the caller locked it.
+        following = Turn.objects.create(
+            execution=execution,
+            index=index,
+            status=TurnStatus.RUNNING,
+            lease_owner=turn.lease_owner,
+            lease_expires_at=now + timedelta(seconds=settings.TURN_LEASE_SECONDS),
+            deliveries=1,
+            started_at=now,
+        )
+        events.event_append(execution, events.TURN_STARTED, {"turn": index})
+        fields = [*fields, *progress(execution, index, save=False)]
+    else:
+        fields = [*fields, *_stop_clock(execution, now)]
+        # A redelivered turn that finished in between finds the next one there: nothing to create.
+        Turn.objects.bulk_create([Turn(execution=execution, index=index)], ignore_conflicts=True)
+        enqueue_turn_on_commit(execution.pk, index)
     execution.save(update_fields=list(dict.fromkeys([*fields, "turn_count"])))
-    enqueue_turn_on_commit(execution.pk, turn.index + 1)
+    return following
 
 
 # --- turn 0: enrichment --------------------------------------------------------------------------
 
 
-def _enrich(turn: Turn) -> None:
+def _enrich(turn: Turn, carry_on: bool) -> TurnOutcome:
     execution = turn.execution  # as the claim locked it, with its user
     membership = Membership.objects.select_related("user", "workspace").get(
         user_id=execution.user_id or 0, workspace_id=execution.workspace_id
@@ -267,12 +315,12 @@ def _enrich(turn: Turn) -> None:
     with transaction.atomic(), events.batched():
         locked = _locked(turn, turn.lease_owner)
         if locked is None:
-            return
+            return TurnOutcome(ran=False, reason="lease lost")
         execution, turn = locked
         turn.context = context
         fields = progress(execution, 0, Phase.ENRICHMENT, save=False)
         fields += trace(execution, {"turn": 0, "step": "enrichment", "tables": len(context["tables"])}, save=False)
-        _complete_turn(execution, turn, fields)
+        return TurnOutcome(ran=True, following=_complete_turn(execution, turn, fields, carry_on))
 
 
 def enrichment_context(*, execution: PromptExecution, membership: Membership) -> dict[str, Any]:
@@ -307,9 +355,8 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
 # --- turns 1..n: reason, act, observe ----------------------------------------------------------
 
 
-def _reason(turn: Turn, worker: str) -> TurnOutcome:
+def _reason(turn: Turn, previous: list[Turn], worker: str, carry_on: bool) -> TurnOutcome:
     execution = turn.execution  # as the claim locked it, with its user
-    previous = list(Turn.objects.filter(execution=execution, index__lt=turn.index).order_by("index"))
     context = dict(previous[0].context or {}) if previous else {}
     context["intent"] = execution.intent_type or None
     if turn.reply is None:
@@ -325,7 +372,7 @@ def _reason(turn: Turn, worker: str) -> TurnOutcome:
         )
         _deliver(turn, worker, result)
         return TurnOutcome(ran=True)
-    return _act(execution, turn, reply, actor, worker)
+    return _act(execution, turn, reply, actor, worker, carry_on)
 
 
 def _category(execution: PromptExecution, turn_index: int) -> str:
@@ -419,7 +466,7 @@ def _model_failed(turn: Turn, worker: str, error: ModelError) -> TurnOutcome:
                     "delay_seconds": round(delay, 2),
                 },
             )
-            return TurnOutcome(ran=True, retry_in=delay, reason=error.code)
+            return TurnOutcome(ran=True, retry_in=delay, reason=error.code, index=current.index)
         current.save(update_fields=["attempts"])
         message = f"The model could not answer: {error.message}"
         if error.transient:
@@ -466,7 +513,9 @@ def _record_usage(execution: PromptExecution, index: int, reply: Reply) -> None:
     PromptExecution.objects.filter(pk=execution.pk).update(ai_metadata=metadata)
 
 
-def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, worker: str) -> TurnOutcome:
+def _act(
+    execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, worker: str, carry_on: bool
+) -> TurnOutcome:
     observations = dict(turn.observations or {})
     pending = [call for call in reply.tool_calls if call.id not in observations]
     # Interactions are opened when a delivery ends, so a turn on its first delivery has none.
@@ -563,8 +612,8 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
         )
         if not ends:
             # The common case, in three statements: the execution's changes, the turn, the next turn.
-            _complete_turn(execution, current, [*fields, *progress(execution, current.index, save=False)])
-            return TurnOutcome(ran=True)
+            fields += progress(execution, current.index, save=False)
+            return TurnOutcome(ran=True, following=_complete_turn(execution, current, fields, carry_on))
         if fields:
             execution.save(update_fields=list(dict.fromkeys([*fields, "updated_at"])))
         current.save(update_fields=["observations"])
@@ -576,7 +625,7 @@ def _act(execution: PromptExecution, turn: Turn, reply: Reply, actor: Actor, wor
                 _wait(execution, current)
                 return TurnOutcome(ran=True)
             # A call whose result could not be recorded (cancelled mid-way): the turn runs again.
-            return TurnOutcome(ran=True, retry_in=0.5, reason="calls left")
+            return TurnOutcome(ran=True, retry_in=0.5, reason="calls left", index=current.index)
         final = finished or next(ToolResult.from_json(v) for v in observations.values() if v.get("status") == "finish")
         _complete(execution, current, final)
     return TurnOutcome(ran=True)

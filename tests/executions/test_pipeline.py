@@ -61,6 +61,8 @@ def test_a_data_question_is_answered_in_several_turns(
     assert execution.progress_percentage == 100 and execution.total_duration_ms is not None
     assert execution.ai_metadata["provider"] == "openai" and len(execution.ai_metadata["turns"]) == 4
     assert list(Turn.objects.filter(execution=execution).values_list("index", flat=True)) == [0, 1, 2, 3, 4]
+    # One worker thread carried the execution from turn to turn, claiming each turn once.
+    assert len(set(Turn.objects.filter(execution=execution).values_list("lease_owner", "deliveries"))) == 1
     types = event_types(execution)
     assert types[0] == "execution.created" and types[-1] == "execution_complete"
     assert types.count("tool.completed") == 4 and "progress" in types

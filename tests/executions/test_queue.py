@@ -141,3 +141,33 @@ def test_work_beyond_the_ceiling_still_ends_the_execution(tenancy, sqlite_source
     execution.refresh_from_db()
     assert (execution.status, execution.error_code) == (ExecutionStatus.FAILED, "deadline")
     assert "30 seconds of work" in execution.error_message
+
+
+def test_a_worker_carries_on_with_the_next_turn_itself_and_its_clock_runs_on(tenancy, sqlite_source):
+    execution = create(tenancy)
+
+    outcome = services.turn_run(execution_id=execution.pk, index=0, worker="test-worker", carry_on=True)
+
+    execution.refresh_from_db()
+    assert outcome.ran and execution.status == ExecutionStatus.COMPLETED, (execution.error_code, outcome)
+    turns = Turn.objects.filter(execution=execution)
+    assert turns.count() > 2
+    # Each turn was created claimed by this worker in the transaction that finished the one before:
+    # one delivery each, and never pending (the clock never stopped between them).
+    assert set(turns.values_list("deliveries", "lease_owner")) == {(1, "test-worker")}
+    assert execution.events.filter(type="turn.started").count() == turns.count()
+    assert execution.working_since is None and execution.working_ms > 0
+
+
+def test_carrying_on_stops_where_a_claim_would(tenancy, sqlite_source, settings):
+    settings.MAX_LOOP_COUNT = 2
+    execution = create(tenancy, "Show the customers of each region and their invoices")
+
+    services.turn_run(execution_id=execution.pk, index=0, worker="test-worker", carry_on=True)
+
+    # Turn 3 is past the loop's bound: not claimed here but left pending, and its own claim ends it.
+    third = Turn.objects.get(execution=execution, index=3)
+    assert third.status == "pending" and third.deliveries == 0
+    services.turn_run(execution_id=execution.pk, index=3, worker="test-worker", carry_on=True)
+    execution.refresh_from_db()
+    assert (execution.status, execution.error_code) == (ExecutionStatus.FAILED, "max_turns")
