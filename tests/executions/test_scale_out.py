@@ -76,3 +76,43 @@ def test_two_workers_split_the_work_hold_every_model_call_at_once_and_do_nothing
     # Both workers took turns (the lease owner names the worker's host name).
     hosts = Counter(owner.split(":")[0] for owner in turns.values_list("lease_owner", flat=True))
     assert set(hosts) == {first.hostname, second.hostname}, hosts
+
+
+@pytest.fixture
+def narrow_worker(worker: WorkerHandle, tmp_path: Path) -> Iterator[WorkerHandle]:
+    """The run's worker, restarted with two threads and a model-call timeout of 2 s (one retry)."""
+    worker.stop()
+    handle = WorkerHandle(tmp_path / "narrow", "")
+    handle.log_dir.mkdir()
+    handle.env = {**worker.env, "MODEL_TIMEOUT_SECONDS": "2", "PSA_RETRY_COUNT": "1"}
+    handle.hostname = f"narrow-{handle.hostname}"
+    handle.concurrency = 2
+    handle.start()
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        worker.start()
+
+
+def test_a_model_that_never_answers_holds_only_its_own_execution(
+    tenancy, sqlite_source, scripted_model, narrow_worker, marker
+) -> None:
+    scripted_model.script(f"{marker}-stuck", [delay(60, classify())] * 2)
+    stuck = run(tenancy.ana, tenancy.acme, f"Stuck {marker}-stuck")
+    wait_for(lambda: len(scripted_model.requests(f"{marker}-stuck")) == 1, timeout=15, what="the stuck model call")
+    quick_keys = [f"{marker}-quick-{i}" for i in range(3)]
+    for key in quick_keys:
+        scripted_model.script(key, [classify(), finish(f"done {key}")])
+    quick = [run(tenancy.ana, tenancy.acme, f"Quick {key}") for key in quick_keys]
+
+    stuck = wait_status(stuck, timeout=60)
+    # Its own timeout ended it, with a clear code, after the retry; the others went on meanwhile on
+    # the worker's other thread, and finished first.
+    assert (stuck.status, stuck.error_code) == (ExecutionStatus.FAILED, "model_timeout")
+    assert "after 2 attempts" in stuck.error_message
+    for execution in quick:
+        execution = wait_status(execution, timeout=30)
+        assert execution.status == ExecutionStatus.COMPLETED, (execution.error_code, execution.error_message)
+        assert execution.completed_at is not None and stuck.completed_at is not None
+        assert execution.completed_at < stuck.completed_at
