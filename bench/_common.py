@@ -89,6 +89,44 @@ def delete_executions(workspace: Any) -> None:
         model.objects.filter(workspace=workspace).delete()
 
 
+def free_port() -> int:
+    """A TCP port on the loopback that nothing listens on now, for a server the bench starts."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def customers_source(workspace: Any, *, name: str, filename: str, table: str = "customers") -> Any:
+    """A small SQLite file under the files root (one table of 500 customers with a region),
+    registered once as a data source of ``workspace`` and introspected."""
+    import sqlite3
+
+    from django.conf import settings
+
+    from datasources import services
+    from datasources.catalog import catalog_apply
+    from datasources.models import DataSource
+
+    path = Path(settings.DATASOURCE_FILE_ROOTS[1]) / "bench" / filename
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with sqlite3.connect(partial) as db:
+            db.execute(f"CREATE TABLE {table} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT)")
+            db.executemany(f"INSERT INTO {table} (id, name, region) VALUES (?, ?, ?)",
+                           [(i, f"Customer {i}", ("EMEA", "NA", "APAC")[i % 3]) for i in range(1, 501)])  # fmt: skip
+        db.close()
+        partial.replace(path)
+    source = DataSource.objects.filter(workspace=workspace, name=name).first()
+    if source is None:
+        source = services.datasource_create(workspace=workspace, name=name, kind="sqlite", settings={"path": str(path)})
+    catalog_apply(datasource=source, introspection=services.connector_for(source).introspect())
+    source.refresh_from_db()
+    return source
+
+
 def stop_process(process: Any, timeout: float = 20) -> None:
     """Terminates a server or worker the bench started; killed if it does not stop in ``timeout``."""
     import subprocess

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,7 @@ from _common import (
     arguments,
     bench_workspace,
     delete_executions,
+    free_port,
     measure,
     percentiles,
     report,
@@ -153,15 +153,9 @@ SERVER_ENV = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     (folder / "bench_api_settings.py").write_text(SETTINGS_MODULE)
-    port = _free_port()
+    port = free_port()
     workers = os.environ.get("UVICORN_WORKERS") or str(os.cpu_count() or 1)
     env = {**os.environ, **SERVER_ENV, "DJANGO_SETTINGS_MODULE": "bench_api_settings",
            "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])}  # fmt: skip

@@ -34,7 +34,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, delete_executions, report, setup_django
+from _common import (
+    ROOT,
+    arguments,
+    bench_workspace,
+    customers_source,
+    delete_executions,
+    free_port,
+    report,
+    setup_django,
+)
 
 args = arguments(
     __doc__ or "",
@@ -47,7 +56,6 @@ os.environ["CELERY_QUEUE"] = QUEUE  # before Django: this process publishes noth
 setup_django()
 
 import httpx  # noqa: E402
-from django.conf import settings  # noqa: E402
 from kombu import Queue  # noqa: E402
 
 from config.celery import app  # noqa: E402
@@ -62,38 +70,6 @@ USERS = 20
 PASSWORD = f"bench-{uuid.uuid4().hex[:8]}"
 CALLS = 3
 GOAL_P95 = 1.5 * CALLS * args.latency + 2
-
-
-def sqlite_source(workspace: Any) -> Any:
-    import sqlite3
-
-    from datasources import services as datasource_services
-    from datasources.catalog import catalog_apply
-    from datasources.models import DataSource
-
-    path = Path(settings.DATASOURCE_FILE_ROOTS[1]) / "bench" / "capacity.sqlite"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path) as db:
-            db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT)")
-            db.executemany("INSERT INTO customers VALUES (?, ?, ?)",
-                           [(i, f"Customer {i}", ("EMEA", "NA", "APAC")[i % 3]) for i in range(1, 501)])  # fmt: skip
-        db.close()
-    source = DataSource.objects.filter(workspace=workspace, name="Capacity bench SQLite").first()
-    if source is None:
-        source = datasource_services.datasource_create(
-            workspace=workspace, name="Capacity bench SQLite", kind="sqlite", settings={"path": str(path)}
-        )
-    catalog_apply(datasource=source, introspection=datasource_services.connector_for(source).introspect())
-    return source
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Processes:
@@ -214,7 +190,7 @@ def level(url: str, tokens: list[str], model: ScriptedModelServer, source: Any, 
 
 def main() -> None:
     workspace = bench_workspace("capacity-bench", "Capacity bench")
-    source = sqlite_source(workspace)
+    source = customers_source(workspace, name="Capacity bench SQLite", filename="capacity.sqlite")
     users = []
     for i in range(USERS):
         user = make_user(f"bench-capacity-{i}")

@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, bench_workspace, delete_executions, percentiles, report, setup_django
+from _common import ROOT, bench_workspace, customers_source, delete_executions, percentiles, report, setup_django
 from kombu import Queue
 
 
@@ -87,15 +86,13 @@ if args.worker:
     sys.exit(0)
 
 from config.tasks import echo  # noqa: E402
-from datasources import services as datasource_services  # noqa: E402
-from datasources.catalog import catalog_apply  # noqa: E402
 from datasources.models import DataSource  # noqa: E402
 from executions import services  # noqa: E402
 from executions.models import TERMINAL_STATUSES, ExecutionEvent, ExecutionStatus, PromptExecution  # noqa: E402
 from tests.factories import make_user  # noqa: E402
 from tests.fakes.openai_server import ScriptedModelServer, ScriptedReply, reply, tool_call  # noqa: E402
 from workspaces import services as workspace_services  # noqa: E402
-from workspaces.models import Role, Workspace  # noqa: E402
+from workspaces.models import Role  # noqa: E402
 
 QUICK = args.quick
 # Fixed names (one run at a time), so that runs leave no broker keys behind but these queues' own.
@@ -116,30 +113,6 @@ GOAL_RATIO = 6  # turn 1 classifies, the last allowed turn finishes
 
 
 # --- set-up ------------------------------------------------------------------------------------
-
-
-def bench_source(workspace: Workspace) -> DataSource:
-    """A small SQLite file (one table of 500 customers) under the files root, registered once."""
-    path = Path(settings.DATASOURCE_FILE_ROOTS[1]) / "bench" / "turn-overhead.sqlite"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        with sqlite3.connect(partial) as db:
-            db.execute("CREATE TABLE billing_customers (id INTEGER PRIMARY KEY, name TEXT NOT NULL, region TEXT)")
-            db.executemany(
-                "INSERT INTO billing_customers (id, name, region) VALUES (?, ?, ?)",
-                [(i, f"Customer {i}", ("EMEA", "NA", "APAC")[i % 3]) for i in range(1, 501)],
-            )
-        db.close()
-        partial.replace(path)
-    source = DataSource.objects.filter(workspace=workspace, name="Turn bench SQLite").first()
-    if source is None:
-        source = datasource_services.datasource_create(
-            workspace=workspace, name="Turn bench SQLite", kind="sqlite", settings={"path": str(path)}
-        )
-    catalog_apply(datasource=source, introspection=datasource_services.connector_for(source).introspect())
-    source.refresh_from_db()
-    return source
 
 
 class Workers:
@@ -326,7 +299,9 @@ def main() -> None:
     workspace = bench_workspace("turn-bench", "Turn bench")
     user = make_user("bench-turns")
     workspace_services.membership_set(workspace=workspace, user=user, role=Role.ANALYST)
-    source = bench_source(workspace)
+    source = customers_source(
+        workspace, name="Turn bench SQLite", filename="turn-overhead.sqlite", table="billing_customers"
+    )
     if app.control.ping(destination=list(HOSTNAMES), timeout=1):
         raise SystemExit(f"a bench worker of an earlier run still answers ({', '.join(HOSTNAMES)}): stop it first")
     purge_queues()  # what an interrupted earlier run left

@@ -32,14 +32,23 @@ import json
 import math
 import os
 import resource
-import socket
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from _common import ROOT, arguments, bench_workspace, delete_executions, percentiles, report, setup_django, stop_process
+from _common import (
+    ROOT,
+    arguments,
+    bench_workspace,
+    delete_executions,
+    free_port,
+    percentiles,
+    report,
+    setup_django,
+    stop_process,
+)
 
 args = arguments(__doc__ or "")
 setup_django()
@@ -81,12 +90,6 @@ def make_executions(workspace: Workspace, user: Any, count: int) -> list[PromptE
     mine = PromptExecution.objects.filter(workspace=workspace)
     assign_perm("executions.view_promptexecution", user, mine)  # type: ignore[arg-type]  # bulk: a queryset
     return created
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(port: int, log_path: str) -> subprocess.Popen[bytes]:

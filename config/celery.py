@@ -13,8 +13,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 app = Celery("promptstudio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# Celery's Django fix-up closes the database connection before and after every task unless this is
-# set; workers keep theirs instead (see _persistent_database_connections below).
+# Celery's Django fix-up closes the database connections (and the cache's) before and after every
+# task unless this is set; workers manage theirs instead: a pool per process, connections given back
+# after each task and checked before it (the handlers below), the cache's kept open.
 app.conf["CELERY_DB_REUSE_MAX"] = 1_000_000
 
 _REQUEST_ID_HEADER = "psa_request_id"
