@@ -194,7 +194,7 @@ def studio(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 def queue_text(queue: dict[str, Any] | None) -> str:
-    """ "3rd in the queue; it should start in about 2 s." (the script writes the same words)."""
+    """ "Number 3 in the queue; it should start in about 2 s." (the script writes the same words)."""
     if not queue:
         return ""
     position = queue["position"]

@@ -57,6 +57,17 @@ def working_ms(execution: PromptExecution, now: Any) -> int:
     return execution.working_ms + extra
 
 
+def clock_stop(execution: PromptExecution, now: Any) -> list[str]:
+    """Stops the execution's work clock (the fields it changed, for the caller to save): while its
+    next turn waits in the queue or for a retry, while a person is asked, and at the end.
+    PSA_TIMEOUT_SECONDS counts the agent's own time; the next claim starts the clock again."""
+    if execution.working_since is None:
+        return []
+    execution.working_ms = working_ms(execution, now)
+    execution.working_since = None
+    return ["working_ms", "working_since"]
+
+
 PHASE_PROGRESS: dict[str, int] = {Phase.ENRICHMENT: 5, Phase.CLASSIFICATION: 15, Phase.DELIVERY: 95, Phase.DONE: 100}
 
 
@@ -100,8 +111,7 @@ def finish(
 ) -> None:
     """Ends the execution with a terminal status and its terminal event (in the caller's transaction)."""
     now = timezone.now()
-    execution.working_ms = working_ms(execution, now)
-    execution.working_since = None
+    clock_stop(execution, now)
     execution.status = status
     execution.completed_at = now
     if execution.started_at:

@@ -5,13 +5,12 @@ An execution is *queued* from its creation until a worker claims its first turn 
 ``pending``). How fast executions start is measured, not configured: the executions started in the
 last QUEUE_RATE_WINDOW_SECONDS, never taken below QUEUE_START_RATE_FLOOR a second (what a quiet
 deployment is known to manage, so that a burst after an idle minute is not refused for lack of
-history). Both are cheap: a count on a partial index of pending executions and one on the start
-times of the window, shared between requests through the cache for a second."""
+history). Both are cheap: a count on a partial index of pending executions, and one on the start
+times of the window, whose rate is shared between requests through the cache for a second."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -22,15 +21,6 @@ from django.utils import timezone
 from executions.models import ExecutionStatus, PromptExecution
 
 _RATE_KEY = "queue:start-rate"
-
-
-@dataclass(frozen=True)
-class QueueState:
-    backlog: int  # executions waiting for their first turn, everywhere
-    start_rate: float  # executions started a second, as measured (at least the floor)
-
-    def expected_wait(self, position: int) -> float:
-        return position / self.start_rate
 
 
 class Overloaded(Exception):
@@ -54,11 +44,6 @@ def start_rate() -> float:
     return max(float(rate), settings.QUEUE_START_RATE_FLOOR)
 
 
-def queue_state() -> QueueState:
-    backlog = PromptExecution.objects.filter(status=ExecutionStatus.PENDING).count()
-    return QueueState(backlog=backlog, start_rate=start_rate())
-
-
 def queue_position(execution: PromptExecution) -> dict[str, Any] | None:
     """Where a pending execution stands: ``position`` (1 = next to start) and the expected start in
     seconds; None once it started."""
@@ -75,7 +60,7 @@ def admission_check() -> None:
     limit = settings.QUEUE_MAX_WAIT_SECONDS
     if not limit:
         return
-    state = queue_state()
-    expected = state.expected_wait(state.backlog + 1)
+    backlog = PromptExecution.objects.filter(status=ExecutionStatus.PENDING).count()
+    expected = (backlog + 1) / start_rate()
     if expected > limit:
-        raise Overloaded(state.backlog, expected, max(1, math.ceil(expected - limit)))
+        raise Overloaded(backlog, expected, max(1, math.ceil(expected - limit)))

@@ -44,6 +44,7 @@ from executions.models import (
 )
 from executions.redaction import redacted
 from executions.services.lifecycle import (
+    clock_stop,
     enqueue_turn_on_commit,
     finish,
     progress,
@@ -258,16 +259,6 @@ def _locked(turn: Turn, worker: str) -> tuple[PromptExecution, Turn] | None:
     return execution, turn
 
 
-def _stop_clock(execution: PromptExecution, now: Any) -> list[str]:
-    """The execution's work clock stops while its next turn waits in the queue (or for a retry):
-    PSA_TIMEOUT_SECONDS counts the agent's own time, and the next claim starts the clock again."""
-    if execution.working_since is None:
-        return []
-    execution.working_ms = working_ms(execution, now)
-    execution.working_since = None
-    return ["working_ms", "working_since"]
-
-
 def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str], carry_on: bool) -> Turn | None:
     """Marks the turn done, saves the execution's changed ``fields`` and creates the next turn, in
     the caller's transaction: claimed by this worker and returned when ``carry_on`` and nothing
@@ -295,7 +286,7 @@ def _complete_turn(execution: PromptExecution, turn: Turn, fields: list[str], ca
         events.event_append(execution, events.TURN_STARTED, {"turn": index})
         fields = [*fields, *progress(execution, index, save=False)]
     else:
-        fields = [*fields, *_stop_clock(execution, now)]
+        fields = [*fields, *clock_stop(execution, now)]
         # A redelivered turn that finished in between finds the next one there: nothing to create.
         Turn.objects.bulk_create([Turn(execution=execution, index=index)], ignore_conflicts=True)
         enqueue_turn_on_commit(execution.pk, index)
@@ -455,7 +446,7 @@ def _model_failed(turn: Turn, worker: str, error: ModelError) -> TurnOutcome:
             current.lease_owner = ""
             current.lease_expires_at = None
             current.save(update_fields=["attempts", "status", "lease_owner", "lease_expires_at"])
-            execution.save(update_fields=[*_stop_clock(execution, timezone.now()), "updated_at"])
+            execution.save(update_fields=[*clock_stop(execution, timezone.now()), "updated_at"])
             events.event_append(
                 execution,
                 events.MODEL_RETRYING,
@@ -731,10 +722,9 @@ def _wait(execution: PromptExecution, turn: Turn) -> None:
     turn.status = TurnStatus.WAITING
     turn.lease_owner, turn.lease_expires_at = "", None
     turn.save(update_fields=["status", "lease_owner", "lease_expires_at"])
-    execution.working_ms = working_ms(execution, now)
-    execution.working_since = None
+    fields = clock_stop(execution, now)
     execution.status = ExecutionStatus.WAITING_FOR_USER
-    execution.save(update_fields=["working_ms", "working_since", "status", "updated_at"])
+    execution.save(update_fields=[*fields, "status", "updated_at"])
 
 
 def _deliver(turn: Turn, worker: str, result: ToolResult) -> None:
