@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from datasources.catalog import TableMatch, catalog_search
 from datasources.models import CatalogTable, DataSource
-from datasources.selectors import datasources_for_user
+from datasources.selectors import datasources_for_user, inferred_references
 from governance import selectors as gov_selectors
 from governance.models import MaskStrategy, TagState
 from governance.policies import CatalogView, catalog_view, dialect_of
@@ -133,12 +133,13 @@ class ColumnRow:
     data_type: str
     nullable: bool
     is_primary_key: bool
-    references: str
+    references: str  # declared, or else the inferred key's (see ``inferred``)
     comment: str
     masked: str  # the mask strategy in force for this member, "" when shown as is
     mask_policy: str = ""  # the policy that masks it, as the audit log names it
     mask_reason: str = ""
     tags: tuple[TagChip, ...] = ()
+    inferred: bool = False  # ``references`` is an inferred key (detected or confirmed), not a declared one
 
     @property
     def mask_label(self) -> str:
@@ -182,6 +183,7 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
     tables = list(tables)
     view = catalog_view(membership=membership, datasource=datasource, only={t.name.lower() for t in tables})
     chips = _chips(gov_selectors.tags_of_tables(table_ids=[t.pk for t in tables]), reviewer=reviewer)
+    inferred = inferred_references(column_ids=[c.pk for t in tables for c in t.present_columns if not c.references])
     dialect = dialect_of(datasource)
     rows = []
     for table in tables:
@@ -197,12 +199,13 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
                     data_type=column.data_type,
                     nullable=column.nullable,
                     is_primary_key=column.is_primary_key,
-                    references=column.references,
+                    references=column.references or inferred.get(column.pk, ""),
                     comment=column.comment,
                     masked=state,
                     mask_policy=rule.policy if rule else "",
                     mask_reason=rule.reason if rule else "",
                     tags=tuple(chips.get(column.pk, ())),
+                    inferred=not column.references and column.pk in inferred,
                 )
             )
         filters = tuple((f.policy, f.condition.sql(dialect=dialect)) for f in rules.filters) if rules else ()
