@@ -41,5 +41,10 @@ def test_total_order_amount_per_customer_name_joins_along_the_inferred_key(
 
     assert execution.status == ExecutionStatus.COMPLETED, (execution.error_code, execution.error_message)
     assert "JOIN" in execution.generated_query_text.upper(), execution.generated_query_text
-    totals = {row[execution.result_columns[0]]: row[execution.result_columns[-1]] for row in execution.result_preview}
-    assert {name: float(total) for name, total in totals.items()} == {"Alice": 10.0, "Bob": 7.0, "Charlie": 1.0}
+    columns, rows = execution.result_columns or [], execution.result_preview or []
+    totals = {row[columns[0]]: row[columns[-1]] for row in rows}
+    assert {customer: float(amount) for customer, amount in totals.items()} == {
+        "Alice": 10.0,
+        "Bob": 7.0,
+        "Charlie": 1.0,
+    }
