@@ -180,8 +180,11 @@ def inferred_key_edges(*, table_ids: Iterable[int]) -> list[tuple[int, int]]:
     )
 
 
-def inferred_keys(*, datasource: DataSource, state: str | None = None) -> QuerySet[InferredKey]:
-    """The inferred keys of a source between present columns, by table and column."""
+def inferred_keys(
+    *, datasource: DataSource, state: str | None = None, exclude_table_ids: Iterable[int] = ()
+) -> QuerySet[InferredKey]:
+    """The inferred keys of a source between present columns, by table and column; none from or to
+    the tables of ``exclude_table_ids`` (those hidden from the member)."""
     query = InferredKey.objects.filter(
         datasource=datasource,
         column__is_present=True,
@@ -191,6 +194,9 @@ def inferred_keys(*, datasource: DataSource, state: str | None = None) -> QueryS
     )
     if state:
         query = query.filter(state=state)
+    excluded = list(exclude_table_ids)
+    if excluded:
+        query = query.exclude(column__table_id__in=excluded).exclude(target__table_id__in=excluded)
     return query.select_related("column__table", "target__table", "reviewed_by").order_by(
         "column__table__schema_name", "column__table__name", "column__ordinal", "-score"
     )

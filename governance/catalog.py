@@ -62,9 +62,22 @@ def visible_columns(view: CatalogView, schema: str, table: str, columns: Iterabl
     return shown
 
 
+def visible_reference(view: CatalogView, reference: str) -> str:
+    """A key's ``schema.table.column`` as the view shows it: "" when the table it points at is hidden
+    (the name of a hidden table never leaves this module, through a key either)."""
+    parts = reference.split(".")
+    if len(parts) < 2:
+        return reference
+    return "" if view.table_hidden(".".join(parts[:-2]), parts[-2]) else reference
+
+
 def apply_view(match: TableMatch, view: CatalogView) -> TableMatch:
-    columns = visible_columns(view, match.schema, match.name, match.columns)
-    return dataclasses.replace(match, columns=tuple(dataclasses.replace(c, masked=state) for c, state in columns))
+    shown = []
+    for column, state in visible_columns(view, match.schema, match.name, match.columns):
+        references = visible_reference(view, column.references)
+        inferred = column.inferred and bool(references)
+        shown.append(dataclasses.replace(column, masked=state, references=references, inferred=inferred))
+    return dataclasses.replace(match, columns=tuple(shown))
 
 
 def visible_catalog_search(
@@ -191,6 +204,7 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
         columns = []
         for column, state in visible_columns(view, table.schema_name, table.name, table.present_columns):
             rule = view.column_rule(table.schema_name, table.name, column.name)
+            references = visible_reference(view, column.references or inferred.get(column.pk, ""))
             columns.append(
                 ColumnRow(
                     id=column.pk,
@@ -199,13 +213,13 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
                     data_type=column.data_type,
                     nullable=column.nullable,
                     is_primary_key=column.is_primary_key,
-                    references=column.references or inferred.get(column.pk, ""),
+                    references=references,
                     comment=column.comment,
                     masked=state,
                     mask_policy=rule.policy if rule else "",
                     mask_reason=rule.reason if rule else "",
                     tags=tuple(chips.get(column.pk, ())),
-                    inferred=not column.references and column.pk in inferred,
+                    inferred=bool(references) and not column.references,
                 )
             )
         filters = tuple((f.policy, f.condition.sql(dialect=dialect)) for f in rules.filters) if rules else ()

@@ -68,7 +68,9 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
             "known_tags": gov_selectors.known_tag_names(workspace=membership.workspace) if reviewer else [],
             "safe_default": membership.workspace.mask_unreviewed_personal_data,
             # Owners and admins of the source review its inferred join keys here, rejected ones included.
-            "inferred_keys": selectors.inferred_keys(datasource=datasource) if ADMINISTER in perms else None,
+            "inferred_keys": selectors.inferred_keys(datasource=datasource, exclude_table_ids=hidden)
+            if ADMINISTER in perms
+            else None,
         }
     )
     return render(request, "datasources/detail.html", context)

@@ -388,3 +388,28 @@ def test_the_page_shows_inferred_keys_and_owners_decide_there_with_csrf(shop: Da
     assert 'id="inferred-keys"' not in html and "FK?" in html  # sees the key, does not decide on it
     refused = analyst.post(f"/datasources/{shop.pk}/inferred-keys", {"key": key.pk, "state": "rejected"})
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize("engine_source", ["sqlite"], indirect=True)
+def test_a_key_to_a_table_hidden_from_the_member_names_nothing(
+    engine_source: Callable[[], DataSource], tenancy: Any
+) -> None:
+    """Customers are hidden from analysts: Ana sees orders.customer_id, but not where it points."""
+    from governance.models import TableVisibilityPolicy
+
+    datasource = engine_source()
+    TableVisibilityPolicy.objects.create(
+        workspace=tenancy.acme, datasource=datasource, name="No customers", schema_name="main",
+        table_name="customers", hidden_for_roles=["analyst"],
+    )  # fmt: skip
+    cache.clear()
+    ana = Membership.objects.get(user=tenancy.ana, workspace=tenancy.acme)
+    (orders,) = visible_catalog_search(membership=ana, prompt="orders customer", datasource_ids=[datasource.pk])
+    customer_id = next(c for c in orders.columns if c.name == "customer_id")
+    assert (customer_id.references, customer_id.inferred) == ("", False)
+
+    from django.test import Client
+
+    page = Client()
+    page.force_login(tenancy.ana)
+    assert "customers" not in page.get(f"/datasources/{datasource.pk}/").content.decode()
