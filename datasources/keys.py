@@ -34,6 +34,7 @@ SAME_SCHEMA = 0.05  # breaks ties between tables of the same name in two schemas
 _INTEGER = re.compile(r"^u?(tiny|small|medium|big|huge)?int(eger)?\d*$|^(big|small)?serial\d*$|^long$")
 _TEXT = re.compile(r"^(n?var)?char(acter)?\d*$|^(tiny|medium|long)?text$|^(n?clob|string|citext|n?varchar2)$")
 _UUID = re.compile(r"^(uuid|uniqueidentifier)$")
+_WHOLE_DECIMAL = re.compile(r"^(numeric|decimal|number)\(\d+(,0)?\)")  # NUMBER(10): a whole number
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ def type_family(data_type: str) -> str | None:
     """``integer``, ``text`` or ``uuid`` for a type as any of the engines names it
     (``bigint unsigned``, ``character varying(120)``, ``INT64``, ``VARCHAR``); None for the others,
     which never join by inference."""
+    if _WHOLE_DECIMAL.match(data_type.lower().replace(" ", "")):
+        return "integer"
     words = re.sub(r"\(.*?\)", " ", data_type.lower()).split()
     if not words:
         return None
@@ -93,13 +96,15 @@ def _key_stem(column: IntrospectedColumn) -> str | None:
     return compact[:-2]
 
 
-def _name_match(stem: str, forms: dict[str, str]) -> str | None:
-    if stem in forms:
-        return forms[stem]
-    # A role before the table's name: "parent_order" for orders, "billing_customer" for customers.
-    if any(kind == "table" and stem.endswith(form) and len(stem) > len(form) for form, kind in forms.items()):
-        return "role"
-    return None
+def _tables_named(stem: str, index: dict[str, list[tuple[int, str]]]) -> list[tuple[int, str]]:
+    """(table, how the name names it) for every table ``stem`` names: by an exact form, or with a role
+    before the table's name ("parent_order" for orders, "billing_customer" for customers)."""
+    found = dict(index.get(stem, ()))
+    for start in range(1, len(stem) - 1):
+        for table, kind in index.get(stem[start:], ()):
+            if kind == "table":
+                found.setdefault(table, "role")
+    return list(found.items())
 
 
 def _target_key(
@@ -140,9 +145,14 @@ def _evidence(column: IntrospectedColumn, target: IntrospectedTable,
 
 def infer_keys(introspection: Introspection) -> list[KeyCandidate]:
     """The confident inferred keys of one read, at most one per column, for columns that declare none."""
-    tables = [(table, _table_forms(table)) for table in introspection.tables]
+    tables = introspection.tables
+    forms = [_table_forms(table) for table in tables]
+    index: dict[str, list[tuple[int, str]]] = {}
+    for position, table_forms in enumerate(forms):
+        for form, kind in table_forms.items():
+            index.setdefault(form, []).append((position, kind))
     found: list[KeyCandidate] = []
-    for source in introspection.tables:
+    for source in tables:
         for column in source.columns:
             if column.fk_table:
                 continue  # a declared key always wins
@@ -151,13 +161,11 @@ def infer_keys(introspection: Introspection) -> list[KeyCandidate]:
             if stem is None or family is None:
                 continue
             candidates: list[tuple[float, KeyCandidate]] = []
-            for target, forms in tables:
+            for position, name_kind in _tables_named(stem, index):
+                target = tables[position]
                 if (target.schema, target.name) == (source.schema, source.name):
                     continue
-                name_kind = _name_match(stem, forms)
-                if name_kind is None:
-                    continue
-                for key, key_kind in _target_key(target, column, forms):
+                for key, key_kind in _target_key(target, column, forms[position]):
                     if type_family(key.data_type) != family:
                         continue
                     same_type = key.data_type.lower() == column.data_type.lower()

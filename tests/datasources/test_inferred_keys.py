@@ -62,7 +62,8 @@ def test_singular_uses_the_english_rules_and_keeps_words_that_only_look_plural()
     ("data_type", "family"),
     [("integer", "integer"), ("bigint unsigned", "integer"), ("INT(11)", "integer"), ("BIGINT", "integer"),
      ("serial", "integer"), ("character varying(120)", "text"), ("VARCHAR", "text"), ("text", "text"),
-     ("uuid", "uuid"), ("numeric(10,2)", None), ("timestamp", None), ("", None), ("interval", None)],
+     ("uuid", "uuid"), ("NUMBER(10)", "integer"), ("numeric(12, 0)", "integer"),
+     ("numeric(10,2)", None), ("timestamp", None), ("", None), ("interval", None)],
 )  # fmt: skip
 def test_type_families(data_type: str, family: str | None) -> None:
     assert type_family(data_type) == family
