@@ -14,11 +14,14 @@ from governance.policies import dialect_of
 
 
 def column_to_context(column: ColumnMatch) -> dict[str, Any]:
+    """A column as the model sees it. ``references`` is the key it joins along, declared or inferred
+    alike (``inferred`` says which), so that every model joins along both the same way."""
     return {
         "name": column.name,
         "type": column.data_type,
         "pk": column.is_primary_key,
         "references": column.references,
+        "inferred": column.inferred,
         "masked": column.masked,
         "comment": column.comment,
     }

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from config.api import ERROR_RESPONSES, ApiError, error_response, file_response
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
-from datasources.models import DataSourceKind
+from datasources.models import DataSourceKind, InferredKey, InferredKeyState
 from workspaces.selectors import access_workspace
 
 # HTTP status of each connector error: our input (400), the source refused (422), it is down (502).
@@ -248,6 +248,82 @@ class DataSourceRefreshApi(APIView):
         except services.RefreshInProgress as exc:
             raise ApiError(409, "refresh_in_progress", str(exc)) from exc
         return Response(DataSourceOutput(datasource).data, status=status.HTTP_202_ACCEPTED)
+
+
+class InferredKeyOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    column = serializers.SerializerMethodField(help_text="schema.table.column that holds the key.")
+    references = serializers.SerializerMethodField(help_text="schema.table.column it references.")
+    score = serializers.FloatField(help_text="How confident the last catalog read was, 0..1.")
+    evidence = serializers.CharField(help_text="What matched, in plain words.")
+    state = serializers.ChoiceField(choices=InferredKeyState.choices)
+    reviewed_by = serializers.SerializerMethodField()
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    detected_at = serializers.DateTimeField()
+
+    def get_column(self, obj: InferredKey) -> str:
+        return str(obj.column)
+
+    def get_references(self, obj: InferredKey) -> str:
+        return str(obj.target)
+
+    def get_reviewed_by(self, obj: InferredKey) -> str:
+        return obj.reviewed_by.get_username() if obj.reviewed_by else ""
+
+
+INFERRED_KEYS_HELP = (
+    "Join keys the source does not declare, inferred from column names and types at every catalog read "
+    "(orders.customer_id -> customers.id). For those who administer the source (owners and admins): every state, "
+    "with score and evidence. Other members see the detected and confirmed ones as the `references` (with "
+    "`inferred: true`) of the columns in the tables API; rejected keys are given to nobody, models included."
+)
+
+
+class InferredKeyListApi(APIView):
+    @extend_schema(
+        operation_id="datasources_inferred_keys",
+        parameters=[OpenApiParameter("state", str, required=False, enum=InferredKeyState.values)],
+        responses={200: InferredKeyOutput(many=True), **ERROR_RESPONSES},
+        tags=["datasources"],
+        description=INFERRED_KEYS_HELP,
+    )
+    def get(self, request: Request, datasource_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        state = request.query_params.get("state") or None
+        if state is not None and state not in InferredKeyState.values:
+            raise ApiError(400, "validation_error", "Unknown state.", {"state": list(InferredKeyState.values)})
+        keys = selectors.inferred_keys(datasource=datasource, state=state)
+        return Response(InferredKeyOutput(keys, many=True).data)
+
+
+class InferredKeyDetailApi(APIView):
+    class InferredKeyReviewInput(serializers.Serializer):
+        state = serializers.ChoiceField(
+            choices=InferredKeyState.choices,
+            help_text="confirmed (models join along it), rejected (never used again, whatever later reads find) "
+            "or detected (undo a decision).",
+        )
+
+    @extend_schema(
+        operation_id="datasources_inferred_keys_review",
+        request=InferredKeyReviewInput,
+        responses={200: InferredKeyOutput, **ERROR_RESPONSES},
+        tags=["datasources"],
+        description="Confirm or reject an inferred key (owners and admins of the source; 404 for a key of "
+        "another source or workspace).",
+    )
+    def patch(self, request: Request, datasource_id: str, key_id: str) -> Response:
+        datasource = selectors.access_datasource(
+            user=request.user, datasource_id=datasource_id, perm="administer_datasource"
+        )
+        key = selectors.access_inferred_key(datasource=datasource, key_id=key_id)
+        data = self.InferredKeyReviewInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user: Any = request.user  # authenticated: access_datasource found the source for them
+        key = services.inferred_key_review(key=key, state=data.validated_data["state"], user=user)
+        return Response(InferredKeyOutput(key).data)
 
 
 class ExportOutput(serializers.Serializer):

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from datasources.connectors.base import Introspection
 from datasources.models import CatalogColumn, CatalogTable, DataSource, DataSourceStatus, fk_reference
+from datasources.selectors import inferred_key_edges, inferred_references
 from datasources.vocabulary import expand_word, index_tokens, name_tokens, prompt_words, singular
 
 # --- storing an introspection ------------------------------------------------------------------
@@ -170,10 +171,11 @@ class ColumnMatch:
     data_type: str
     nullable: bool
     is_primary_key: bool
-    references: str  # "schema.table.column" for a foreign key, else ""
+    references: str  # "schema.table.column" for a foreign key, declared or inferred, else ""
     comment: str
     matched: bool  # a word of the prompt names it
     masked: str = ""  # the mask strategy in force for the actor, "" when shown as is
+    inferred: bool = False  # ``references`` is an inferred key (detected or confirmed), not a declared one
 
 
 @dataclass(frozen=True)
@@ -482,13 +484,15 @@ def _score(
 def _boost_neighbours(scored: dict[int, dict[str, Any]], top: list[int], limit: int) -> None:
     """Tables joined by a foreign key to the best matches rank higher; a table that links two of
     them (``invoice_lines`` between ``invoices`` and ``products``) joins the results."""
-    edges = (
+    edges = list(
         CatalogColumn.objects.filter(is_present=True, fk_table__isnull=False, table_id__in=top)
         .values_list("table_id", "fk_table_id")
         .union(
             CatalogColumn.objects.filter(is_present=True, fk_table_id__in=top).values_list("table_id", "fk_table_id")
         )
     )
+    # Inferred keys link tables as declared ones do (a schema without foreign keys has no other links).
+    edges += inferred_key_edges(table_ids=top)
     neighbours: dict[int, set[int]] = defaultdict(set)
     for source, target in edges:
         if source != target:
@@ -514,10 +518,11 @@ def _boost_neighbours(scored: dict[int, dict[str, Any]], top: list[int], limit: 
 
 def _relevant_columns(table_ids: Iterable[int], expanded: set[str]) -> dict[int, list[ColumnMatch]]:
     by_table: dict[int, list[ColumnMatch]] = defaultdict(list)
-    rows = (
+    rows = list(
         CatalogColumn.objects.filter(table_id__in=list(table_ids), is_present=True)
         .order_by("table_id", "ordinal")
         .values_list(
+            "id",
             "table_id",
             "name",
             "data_type",
@@ -530,10 +535,16 @@ def _relevant_columns(table_ids: Iterable[int], expanded: set[str]) -> dict[int,
             "fk_column",
         )
     )
-    for tid, name, data_type, nullable, pk, comment, tokens, fk_schema, fk_table, fk_column in rows:
-        references = fk_reference(fk_schema, fk_table, fk_column)
+    inferred = inferred_references(column_ids=[row[0] for row in rows if not row[9]])
+    for column_id, tid, name, data_type, nullable, pk, comment, tokens, fk_schema, fk_table, fk_column in rows:
+        declared = fk_reference(fk_schema, fk_table, fk_column)
+        references = declared or inferred.get(column_id, "")
         matched = bool(expanded.intersection(tokens))
-        by_table[tid].append(ColumnMatch(name, data_type, nullable, pk, references, comment, matched))
+        by_table[tid].append(
+            ColumnMatch(
+                name, data_type, nullable, pk, references, comment, matched, inferred=bool(references and not declared)
+            )
+        )
     relevant: dict[int, list[ColumnMatch]] = {}
     for tid, columns in by_table.items():
         chosen = [c for c in columns if c.matched or c.is_primary_key or c.references]

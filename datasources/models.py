@@ -44,7 +44,8 @@ class DataSource(models.Model):
     introspection_progress = models.PositiveSmallIntegerField(default=0)
     last_tested_at = models.DateTimeField(null=True, blank=True)
     last_introspected_at = models.DateTimeField(null=True, blank=True)
-    # Bumped by every refresh: part of every catalog cache key, so a refresh invalidates them all.
+    # Bumped by every refresh and every review of an inferred key: part of every catalog cache key, so
+    # either invalidates them all.
     catalog_version = models.PositiveIntegerField(default=0)
     catalog_table_count = models.PositiveIntegerField(default=0)
     created_by = models.ForeignKey(django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -126,6 +127,44 @@ class CatalogColumn(models.Model):
     @property
     def references(self) -> str:
         return fk_reference(self.fk_schema, self.fk_table_name, self.fk_column)
+
+
+class InferredKeyState(models.TextChoices):
+    DETECTED = "detected", "Detected, not reviewed"
+    CONFIRMED = "confirmed", "Confirmed"
+    REJECTED = "rejected", "Rejected"
+
+
+class InferredKey(models.Model):
+    """A join key the source does not declare, inferred from names and types at a catalog read:
+    ``column`` holds values of ``target`` (``orders.customer_id`` -> ``customers.id``).
+
+    A read adds and refreshes detections and drops those it no longer makes; it never changes a
+    person's decision (confirmed, rejected). A key whose columns left the schema, or whose column got
+    a declared foreign key, is removed whatever its state: a declared key always wins.
+    """
+
+    datasource = models.ForeignKey(DataSource, on_delete=models.CASCADE, related_name="inferred_keys")
+    column = models.ForeignKey(CatalogColumn, on_delete=models.CASCADE, related_name="inferred_keys")
+    target = models.ForeignKey(CatalogColumn, on_delete=models.CASCADE, related_name="inferred_referrers")
+    score = models.FloatField(help_text="How confident the last detection was, 0..1.")
+    evidence = models.TextField(help_text="What matched, in plain words.")
+    state = models.CharField(max_length=9, choices=InferredKeyState.choices, default=InferredKeyState.DETECTED)
+    reviewed_by = models.ForeignKey(
+        django_settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    detected_at = models.DateTimeField(help_text="The last catalog read that detected it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["datasource", "column"]
+        constraints = [models.UniqueConstraint(fields=["column", "target"], name="inferred_key_unique")]
+        indexes = [models.Index(fields=["datasource", "state"], name="inferred_key_by_state")]
+
+    def __str__(self) -> str:
+        return f"{self.column_id} -> {self.target_id} ({self.state})"
 
 
 class CatalogTerm(models.Model):

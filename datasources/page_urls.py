@@ -13,4 +13,5 @@ urlpatterns = [
     path("new/test", views.datasource_add_test, name="datasource-add-test"),
     path("<uuid:datasource_id>/status", views.datasource_status, name="datasource-status"),
     path("<uuid:datasource_id>/refresh", views.datasource_refresh, name="datasource-refresh"),
+    path("<uuid:datasource_id>/inferred-keys", views.inferred_key_decide, name="datasource-inferred-keys"),
 ]

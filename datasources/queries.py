@@ -267,6 +267,7 @@ class ExportedResult:
     rows: int
     bytes: int
     duration_ms: float
+    truncated: bool = False  # the statement had more rows than ``max_rows``: the file stops there
 
 
 def result_path(*, workspace_id: Any, name: str) -> Path:
@@ -283,8 +284,13 @@ def query_export(
     fmt: str,
     query_id: str | None = None,
     batch_rows: int = 10_000,
+    max_rows: int | None = None,
 ) -> ExportedResult:
-    """Streams the full result of a read statement into the result store at constant memory."""
+    """Streams the full result of a read statement into the result store at constant memory.
+
+    ``max_rows``: at most that many rows, and ``truncated`` when the statement had more (a download
+    of a governed statement passes QUERY_MAX_ROWS: the gateway's LIMIT lets one more row through to
+    tell); None: every row."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}")
     started = time.perf_counter()
@@ -294,9 +300,10 @@ def query_export(
     try:
         # An export streams the whole result: it gets the longer export limit, not the interactive one.
         options = replace(query_options(datasource), timeout_seconds=float(settings.EXPORT_TIMEOUT_SECONDS))
+        capped = _Capped(max_rows)
         with _cancellable(connector, query_id), connector.stream(sql, options=options, batch_rows=batch_rows) as result:
             writer = _write_csv if fmt == "csv" else _write_parquet
-            rows = writer(partial, result.columns, result.batches())
+            rows = writer(partial, result.columns, capped.batches(result.batches()))
         os.replace(partial, target)
     finally:
         partial.unlink(missing_ok=True)
@@ -307,7 +314,30 @@ def query_export(
         rows=rows,
         bytes=target.stat().st_size,
         duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        truncated=capped.truncated,
     )
+
+
+class _Capped:
+    """Passes batches of rows on until ``max_rows`` rows went through (None: all); notes whether any
+    were left."""
+
+    def __init__(self, max_rows: int | None) -> None:
+        self.left = max_rows
+        self.truncated = False
+
+    def batches(self, batches: Iterator[Sequence[tuple[Any, ...]]]) -> Iterator[Sequence[tuple[Any, ...]]]:
+        if self.left is None:
+            yield from batches
+            return
+        for batch in batches:
+            if len(batch) > self.left:
+                self.truncated = True
+                if self.left:
+                    yield batch[: self.left]
+                return  # the cursor is closed by the stream's context: the rest is never read
+            self.left -= len(batch)
+            yield batch
 
 
 def _write_csv(path: Path, columns: Sequence[str], batches: Iterator[Sequence[tuple[Any, ...]]]) -> int:

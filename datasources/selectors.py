@@ -11,7 +11,15 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Prefetch, QuerySet
 from django.http import Http404
 
-from datasources.models import CatalogColumn, CatalogTable, DataSource, QueryExport
+from datasources.models import (
+    CatalogColumn,
+    CatalogTable,
+    DataSource,
+    InferredKey,
+    InferredKeyState,
+    QueryExport,
+    fk_reference,
+)
 from workspaces.permissions import objects_with_perm, visible_object
 from workspaces.selectors import workspaces_for_user
 
@@ -130,3 +138,77 @@ def catalog_schema_names(*, datasource_ids: Iterable[Any]) -> dict[uuid.UUID, li
     for datasource_id, schema_name in rows:
         names.setdefault(datasource_id, []).append(schema_name)
     return names
+
+
+# --- inferred join keys ------------------------------------------------------------------------
+
+_STATE_ORDER: dict[str, int] = {InferredKeyState.CONFIRMED: 0, InferredKeyState.DETECTED: 1}
+
+
+def inferred_references(*, column_ids: Iterable[int]) -> dict[int, str]:
+    """For the given columns that declare no foreign key, the ``schema.table.column`` their inferred
+    key references (confirmed before detected, then the best score; rejected ones never), in one
+    query. Declared keys are the column's own ``references``: a caller takes this only without one."""
+    rows = (
+        InferredKey.objects.filter(
+            column_id__in=list(column_ids),
+            column__fk_table_name="",
+            target__is_present=True,
+            target__table__is_present=True,
+        )
+        .exclude(state=InferredKeyState.REJECTED)
+        .values_list("column_id", "state", "score", "target__table__schema_name", "target__table__name", "target__name")
+    )
+    best: dict[int, tuple[tuple[int, float], str]] = {}
+    for column_id, state, score, schema, table, column in rows:
+        rank = (_STATE_ORDER[state], -score)
+        if column_id not in best or rank < best[column_id][0]:
+            best[column_id] = (rank, fk_reference(schema, table, column))
+    return {column_id: reference for column_id, (_rank, reference) in best.items()}
+
+
+def inferred_key_edges(*, table_ids: Iterable[int]) -> list[tuple[int, int]]:
+    """(table, referenced table) of the inferred keys, not rejected, from or to the given tables."""
+    ids = list(table_ids)
+    keys = InferredKey.objects.exclude(state=InferredKeyState.REJECTED).filter(
+        column__is_present=True, target__is_present=True, column__fk_table_name=""
+    )
+    return list(
+        keys.filter(column__table_id__in=ids)
+        .values_list("column__table_id", "target__table_id")
+        .union(keys.filter(target__table_id__in=ids).values_list("column__table_id", "target__table_id"))
+    )
+
+
+def inferred_keys(
+    *, datasource: DataSource, state: str | None = None, exclude_table_ids: Iterable[int] = ()
+) -> QuerySet[InferredKey]:
+    """The inferred keys of a source between present columns, by table and column; none from or to
+    the tables of ``exclude_table_ids`` (those hidden from the member)."""
+    query = InferredKey.objects.filter(
+        datasource=datasource,
+        column__is_present=True,
+        column__table__is_present=True,
+        target__is_present=True,
+        target__table__is_present=True,
+    )
+    if state:
+        query = query.filter(state=state)
+    excluded = list(exclude_table_ids)
+    if excluded:
+        query = query.exclude(column__table_id__in=excluded).exclude(target__table_id__in=excluded)
+    return query.select_related("column__table", "target__table", "reviewed_by").order_by(
+        "column__table__schema_name", "column__table__name", "column__ordinal", "-score"
+    )
+
+
+def access_inferred_key(*, datasource: DataSource, key_id: Any) -> InferredKey:
+    """An inferred key of this source (reached through its chokepoint); any other id is a 404."""
+    try:
+        pk = int(str(key_id))
+    except ValueError:
+        raise Http404("No such inferred key.") from None
+    key = inferred_keys(datasource=datasource).filter(pk=pk).first()
+    if key is None:
+        raise Http404("No such inferred key.")
+    return key

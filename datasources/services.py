@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from datasources.catalog import catalog_apply
@@ -25,7 +26,15 @@ from datasources.connectors.base import (
     GuardPolicy,
     Introspection,
 )
-from datasources.models import DataSource, DataSourceKind, DataSourceStatus
+from datasources.keys import KeyCandidate, infer_keys
+from datasources.models import (
+    CatalogColumn,
+    DataSource,
+    DataSourceKind,
+    DataSourceStatus,
+    InferredKey,
+    InferredKeyState,
+)
 from workspaces.models import Workspace
 from workspaces.roles import DATASOURCE_PERMISSIONS, grant
 
@@ -299,3 +308,92 @@ def datasource_introspect(*, datasource_id: Any) -> dict[str, int] | None:
         raise
     finally:
         connector.close()
+
+
+# --- inferred join keys ------------------------------------------------------------------------
+
+
+def infer_keys_on_read(
+    *,
+    datasource: DataSource,
+    introspection: Introspection,
+    connector: Connector,
+    progress: Callable[[int, int], None],
+) -> Callable[[], None]:
+    """The catalog step (see ``CatalogStep``) that infers the keys a schema does not declare, from
+    names and types only (nothing is read from the source), and stores them with the catalog."""
+    candidates = infer_keys(introspection)
+    progress(1, 1)
+
+    def store() -> None:
+        inferred_keys_store(datasource=datasource, candidates=candidates)
+
+    return store
+
+
+def inferred_keys_store(*, datasource: DataSource, candidates: list[KeyCandidate]) -> dict[str, int]:
+    """Brings the inferred keys of a source in line with one read (inside the catalog's transaction):
+    new detections are added, known ones refreshed (score, evidence; never their state), detections
+    no longer made are dropped unless a person decided on them, and keys whose columns are gone or
+    now declare a foreign key are dropped whatever their state."""
+    now = timezone.now()
+    columns: dict[tuple[str, str, str], int] = {}
+    declared: set[int] = set()
+    for pk, schema, table, name, fk_table in CatalogColumn.objects.filter(
+        table__datasource=datasource, table__is_present=True, is_present=True
+    ).values_list("pk", "table__schema_name", "table__name", "name", "fk_table_name"):
+        columns[(schema, table, name)] = pk
+        if fk_table:
+            declared.add(pk)
+    existing = {(key.column_id, key.target_id): key for key in InferredKey.objects.filter(datasource=datasource)}
+    new, changed, seen = [], [], set()
+    for candidate in candidates:
+        column_id = columns.get((candidate.schema, candidate.table, candidate.column))
+        target_id = columns.get((candidate.target_schema, candidate.target_table, candidate.target_column))
+        if column_id is None or target_id is None:
+            continue
+        seen.add((column_id, target_id))
+        current = existing.get((column_id, target_id))
+        if current is None:
+            new.append(
+                InferredKey(
+                    datasource=datasource,
+                    column_id=column_id,
+                    target_id=target_id,
+                    score=candidate.score,
+                    evidence=candidate.evidence,
+                    detected_at=now,
+                )
+            )
+            continue
+        current.score, current.evidence, current.detected_at = candidate.score, candidate.evidence, now
+        changed.append(current)
+    InferredKey.objects.bulk_create(new, ignore_conflicts=True, batch_size=2000)
+    InferredKey.objects.bulk_update(changed, ["score", "evidence", "detected_at"], batch_size=2000)
+    present = set(columns.values())
+    gone = [
+        key.pk
+        for pair, key in existing.items()
+        if key.column_id not in present
+        or key.target_id not in present
+        or key.column_id in declared
+        or (pair not in seen and key.state == InferredKeyState.DETECTED)
+    ]
+    InferredKey.objects.filter(pk__in=gone).delete()
+    return {"added": len(new), "updated": len(changed), "removed": len(gone)}
+
+
+@transaction.atomic
+def inferred_key_review(*, key: InferredKey, state: str, user: User) -> InferredKey:
+    """A person confirms or rejects an inferred key (or puts it back to detected); later reads keep
+    the decision. A rejected key is never given to a model."""
+    if state not in InferredKeyState.values:
+        raise ValidationError({"state": f"One of {', '.join(InferredKeyState.values)}."})
+    key.state = state
+    reviewed = state != InferredKeyState.DETECTED
+    key.reviewed_by = user if reviewed else None
+    key.reviewed_at = timezone.now() if reviewed else None
+    key.save(update_fields=["state", "reviewed_by", "reviewed_at", "updated_at"])
+    # Catalog searches are cached under the catalog version: the model must see the decision at once.
+    DataSource.objects.filter(pk=key.datasource_id).update(catalog_version=F("catalog_version") + 1)
+    return key

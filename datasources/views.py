@@ -26,7 +26,7 @@ from config.pages import is_fragment_request, redirect_next, workspace_page
 from datasources import selectors, services
 from datasources.connectors.base import ConnectorError
 from datasources.forms import FORMS, DataSourceForm
-from datasources.models import DataSource, DataSourceKind, DataSourceStatus
+from datasources.models import DataSource, DataSourceKind, DataSourceStatus, InferredKeyState
 from workspaces.models import Membership
 from workspaces.selectors import access_workspace
 
@@ -258,3 +258,23 @@ def datasource_refresh(request: HttpRequest, membership: Membership, datasource_
         return _status_fragment(request, datasource, view, perms)
     messages.info(request, f"{notice} Reload the page to follow its progress.")
     return redirect_next(request, reverse("datasource-detail", kwargs={"datasource_id": datasource.pk}))
+
+
+# --- inferred join keys ------------------------------------------------------------------------
+
+
+@workspace_page
+@require_POST
+def inferred_key_decide(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
+    """Owners and admins of the source confirm or reject an inferred key (or undo that) from the
+    catalog page; the same service as the API."""
+    datasource, _perms = datasource_in_workspace(request, membership, datasource_id, perm=ADMINISTER)
+    key = selectors.access_inferred_key(datasource=datasource, key_id=request.POST.get("key", ""))
+    try:
+        user: Any = request.user  # workspace_page: signed in
+        services.inferred_key_review(key=key, state=request.POST.get("state", ""), user=user)
+    except ValidationError:
+        messages.error(request, "Choose confirm or reject for the inferred key.")
+    else:
+        messages.success(request, f"{key.column} -> {key.target}: {InferredKeyState(key.state).label.lower()}.")
+    return redirect(reverse("datasource-detail", kwargs={"datasource_id": datasource.pk}) + "#inferred-keys")

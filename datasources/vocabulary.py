@@ -10,9 +10,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import inflect
+
 _SPLIT = re.compile(r"[^A-Za-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _WORD = re.compile(r"[a-z0-9]+")
+_INFLECT = inflect.engine()
 
 STOPWORDS = frozenset(
     """a an and are as at be by for from give has have how i in into is it its list me my of on or our per
@@ -53,14 +56,19 @@ for _group in SYNONYM_GROUPS:
         _SYNONYMS[_word] = _SYNONYMS.get(_word, frozenset()) | frozenset(_group)
 
 
+@lru_cache(maxsize=8192)
 def singular(word: str) -> str:
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 4 and word.endswith(("ses", "xes", "ches", "shes")):
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-        return word[:-1]
-    return word
+    """The singular of a plural noun of a schema name or a prompt ("courses" -> "course", "categories"
+    -> "category"), else the word itself.
+
+    inflect knows the English rules and their exceptions; it assumes its input is a plural, so words
+    that only look like one ("status", "address", "analysis", "bus") are kept as they are, and only
+    words ending in s are changed: "data" or "media" in a schema name are not Latin plurals to undo.
+    """
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")) or not word.isalpha():
+        return word
+    found = _INFLECT.singular_noun(word)
+    return found if isinstance(found, str) and found else word
 
 
 def name_tokens(name: str) -> list[str]:

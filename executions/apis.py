@@ -128,7 +128,12 @@ class ExecutionOutput(serializers.Serializer):
     ai_processing_status = serializers.CharField()
     query_execution_status = serializers.CharField()
     generated_query_text = serializers.CharField(help_text="The SQL that ran: the governance gateway's rewrite.")
-    rows_returned = serializers.IntegerField(allow_null=True)
+    rows_returned = serializers.IntegerField(
+        allow_null=True, help_text="Rows of the query's result: all of them, up to the row cap (QUERY_MAX_ROWS)."
+    )
+    result_truncated = serializers.BooleanField(
+        help_text="The query had more rows than the row cap: the result and its downloads stop at rows_returned."
+    )
     result_columns = serializers.ListField(child=serializers.CharField(), allow_null=True)
     result_preview = serializers.ListField(
         child=serializers.DictField(), allow_null=True, help_text="The first QUERY_PREVIEW_ROWS rows, {column: value}."
@@ -206,6 +211,7 @@ EXECUTION_EXAMPLE = {
     "query_execution_status": "",
     "generated_query_text": "",
     "rows_returned": None,
+    "result_truncated": False,
     "result_columns": None,
     "result_preview": None,
     "final_data": None,
@@ -591,7 +597,9 @@ class ExecutionResultApi(FileDownloadView):
     """The full result of the execution's final query, re-run now as the caller through the governed
     read path: the gateway checks and rewrites it again for the caller (their permission on the
     source, their row filters and masks on top of the rewrite that ran), the audit log records it,
-    and the export is written at constant memory and streamed."""
+    and the export is written at constant memory and streamed. It holds every row of the query up to
+    the row cap (QUERY_MAX_ROWS); the headers X-Result-Rows and X-Result-Truncated (true when the query
+    had more rows than X-Result-Row-Cap) say how many it holds and whether it stopped at the cap."""
 
     fmt = "csv"
 
@@ -614,7 +622,9 @@ class ExecutionResultApi(FileDownloadView):
         if decision.needs_approval or not decision.sql_after or decision.datasource is None:
             raise ApiError(403, "approval_required", "This query needs an approval before it runs.")
         try:
-            exported = query_export(datasource=decision.datasource, sql=decision.sql_after, fmt=self.fmt)
+            exported = query_export(
+                datasource=decision.datasource, sql=decision.sql_after, fmt=self.fmt, max_rows=settings.QUERY_MAX_ROWS
+            )
         except ConnectorError as exc:
             audit_outcome(decision, actor, error_code=exc.code, execution_id=execution.pk)
             raise connector_error(exc) from exc
@@ -625,6 +635,9 @@ class ExecutionResultApi(FileDownloadView):
             request, handle, filename=f"execution-{execution.pk}.{self.fmt}", content_type=CONTENT_TYPES[self.fmt]
         )
         response["X-Result-Rows"] = str(exported.rows)
+        # The file holds every row of the query, up to the row cap; these say whether it stopped there.
+        response["X-Result-Truncated"] = "true" if exported.truncated else "false"
+        response["X-Result-Row-Cap"] = str(settings.QUERY_MAX_ROWS)
         return response
 
 

@@ -72,6 +72,8 @@ class PromptExecution(models.Model):
 
     generated_query_text = models.TextField(blank=True)
     rows_returned = models.PositiveIntegerField(null=True, blank=True)
+    # The query had more rows than QUERY_MAX_ROWS: rows_returned (and every download) stops at the cap.
+    result_truncated = models.BooleanField(default=False)
     result_preview = models.JSONField(null=True, blank=True)  # [{column: value}, ...]
     result_columns = models.JSONField(null=True, blank=True)
     ai_metadata = models.JSONField(default=dict, blank=True)

@@ -218,6 +218,7 @@ def _result_state(execution: PromptExecution) -> dict[str, Any]:
         "columns": columns,
         "rows": rows,
         "rows_returned": execution.rows_returned,
+        "truncated": execution.result_truncated,
         "answer": final.get("answer", "") if isinstance(final, dict) else "",
         "error_code": execution.error_code,
         "error_message": execution.error_message,

@@ -35,7 +35,12 @@ class ColumnOutput(serializers.Serializer):
     nullable = serializers.BooleanField()
     is_primary_key = serializers.BooleanField()
     comment = serializers.CharField()
-    references = serializers.CharField(read_only=True)
+    references = serializers.CharField(
+        read_only=True, help_text="schema.table.column of its foreign key, declared or inferred (see inferred)."
+    )
+    inferred = serializers.BooleanField(
+        default=False, help_text="references is an inferred key (detected or confirmed by an owner), not declared."
+    )
     masked = serializers.CharField(default="", help_text="The mask strategy in force for you, empty when shown as is.")
     mask_policy = serializers.CharField(
         default="", help_text="The policy that masks it for you, as the audit log names it."
@@ -94,7 +99,8 @@ class DataSourceTablesApi(APIView):
                 "kind": row.table.kind, "row_estimate": row.table.row_estimate, "comment": row.table.comment,
                 "present_columns": [
                     {**{f: getattr(c, f) for f in ("name", "data_type", "nullable", "is_primary_key", "comment",
-                                                   "references", "masked", "mask_policy", "mask_reason")},
+                                                   "references", "inferred", "masked", "mask_policy",
+                                                   "mask_reason")},
                      "ordinal": c.ordinal,
                      "tags": [{"id": t.id, "tag": t.tag, "state": t.state, "source": t.source,
                                "confidence": t.confidence} for t in c.tags]}
@@ -115,7 +121,8 @@ class CatalogColumnMatchOutput(serializers.Serializer):
     data_type = serializers.CharField()
     nullable = serializers.BooleanField()
     is_primary_key = serializers.BooleanField()
-    references = serializers.CharField()
+    references = serializers.CharField(help_text="schema.table.column of its foreign key, declared or inferred.")
+    inferred = serializers.BooleanField(help_text="references is an inferred key, not a declared one.")
     comment = serializers.CharField()
     matched = serializers.BooleanField()
     masked = serializers.CharField(help_text="The mask strategy in force for you, empty when shown as is.")

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from datasources.catalog import TableMatch, catalog_search
 from datasources.models import CatalogTable, DataSource
-from datasources.selectors import datasources_for_user
+from datasources.selectors import datasources_for_user, inferred_references
 from governance import selectors as gov_selectors
 from governance.models import MaskStrategy, TagState
 from governance.policies import CatalogView, catalog_view, dialect_of
@@ -62,9 +62,22 @@ def visible_columns(view: CatalogView, schema: str, table: str, columns: Iterabl
     return shown
 
 
+def visible_reference(view: CatalogView, reference: str) -> str:
+    """A key's ``schema.table.column`` as the view shows it: "" when the table it points at is hidden
+    (the name of a hidden table never leaves this module, through a key either)."""
+    parts = reference.split(".")
+    if len(parts) < 2:
+        return reference
+    return "" if view.table_hidden(".".join(parts[:-2]), parts[-2]) else reference
+
+
 def apply_view(match: TableMatch, view: CatalogView) -> TableMatch:
-    columns = visible_columns(view, match.schema, match.name, match.columns)
-    return dataclasses.replace(match, columns=tuple(dataclasses.replace(c, masked=state) for c, state in columns))
+    shown = []
+    for column, state in visible_columns(view, match.schema, match.name, match.columns):
+        references = visible_reference(view, column.references)
+        inferred = column.inferred and bool(references)
+        shown.append(dataclasses.replace(column, masked=state, references=references, inferred=inferred))
+    return dataclasses.replace(match, columns=tuple(shown))
 
 
 def visible_catalog_search(
@@ -133,12 +146,13 @@ class ColumnRow:
     data_type: str
     nullable: bool
     is_primary_key: bool
-    references: str
+    references: str  # declared, or else the inferred key's (see ``inferred``)
     comment: str
     masked: str  # the mask strategy in force for this member, "" when shown as is
     mask_policy: str = ""  # the policy that masks it, as the audit log names it
     mask_reason: str = ""
     tags: tuple[TagChip, ...] = ()
+    inferred: bool = False  # ``references`` is an inferred key (detected or confirmed), not a declared one
 
     @property
     def mask_label(self) -> str:
@@ -182,6 +196,7 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
     tables = list(tables)
     view = catalog_view(membership=membership, datasource=datasource, only={t.name.lower() for t in tables})
     chips = _chips(gov_selectors.tags_of_tables(table_ids=[t.pk for t in tables]), reviewer=reviewer)
+    inferred = inferred_references(column_ids=[c.pk for t in tables for c in t.present_columns if not c.references])
     dialect = dialect_of(datasource)
     rows = []
     for table in tables:
@@ -189,6 +204,7 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
         columns = []
         for column, state in visible_columns(view, table.schema_name, table.name, table.present_columns):
             rule = view.column_rule(table.schema_name, table.name, column.name)
+            references = visible_reference(view, column.references or inferred.get(column.pk, ""))
             columns.append(
                 ColumnRow(
                     id=column.pk,
@@ -197,12 +213,13 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
                     data_type=column.data_type,
                     nullable=column.nullable,
                     is_primary_key=column.is_primary_key,
-                    references=column.references,
+                    references=references,
                     comment=column.comment,
                     masked=state,
                     mask_policy=rule.policy if rule else "",
                     mask_reason=rule.reason if rule else "",
                     tags=tuple(chips.get(column.pk, ())),
+                    inferred=bool(references) and not column.references,
                 )
             )
         filters = tuple((f.policy, f.condition.sql(dialect=dialect)) for f in rules.filters) if rules else ()

@@ -36,7 +36,8 @@ TABLES_PER_PAGE = 20
 def datasource_detail(request: HttpRequest, membership: Membership, datasource_id: Any) -> HttpResponse:
     """The catalog as the current member sees it: tables and columns hidden from them by policy are
     left out; each column shows its tags and, when the gateway masks it for them, the policy that
-    does and why; each table its row filters for them. Owners and admins review tags here."""
+    does and why; each table its row filters for them. Owners and admins review tags here, and those
+    who administer the source its inferred join keys."""
     datasource, perms = datasource_in_workspace(request, membership, datasource_id)
     policies_view = catalog_view(membership=membership, datasource=datasource, only=())
     hidden = hidden_table_ids({datasource.pk: policies_view})
@@ -66,6 +67,10 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
             "all_hidden": all_hidden(datasource, hidden, policies_view),
             "known_tags": gov_selectors.known_tag_names(workspace=membership.workspace) if reviewer else [],
             "safe_default": membership.workspace.mask_unreviewed_personal_data,
+            # Owners and admins of the source review its inferred join keys here, rejected ones included.
+            "inferred_keys": selectors.inferred_keys(datasource=datasource, exclude_table_ids=hidden)
+            if ADMINISTER in perms
+            else None,
         }
     )
     return render(request, "datasources/detail.html", context)

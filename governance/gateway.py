@@ -153,7 +153,9 @@ def _firewall(actor: Actor, spec: ToolSpec, datasource: DataSource, sql: str) ->
         dialect=dialect,
         tables=tuple(visible_table(table) for table in rules.values()),
         allowed_kinds=_KINDS.get(spec.effect, frozenset()),
-        max_rows=settings.QUERY_MAX_ROWS,
+        # One row past the cap: the read path keeps QUERY_MAX_ROWS rows and, seeing one more, says the
+        # result was capped (``truncated``); with a LIMIT of the cap itself it could never tell.
+        max_rows=settings.QUERY_MAX_ROWS + 1,
         default_schema=default_schema(datasource),
     )
     verdict = check_sql(sql, policy)

@@ -20,7 +20,7 @@ from agent.tools.query import decided_datasource, governed_read
 from agent.types import ToolContext, ToolResult
 from datasources.catalog import ColumnMatch, TableMatch
 from datasources.models import CatalogTable, DataSource
-from datasources.selectors import catalog_tables
+from datasources.selectors import catalog_tables, inferred_references
 from governance.catalog import apply_view, visible_catalog_search
 from governance.gateway import GatewayDecision
 from governance.policies import CatalogView, catalog_view, default_schema, dialect_of
@@ -99,17 +99,20 @@ def _find_table(datasource: DataSource, view: CatalogView, text: str) -> Catalog
 
 
 def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
+    present = list(table.columns.filter(is_present=True).order_by("ordinal"))
+    inferred = inferred_references(column_ids=[column.pk for column in present if not column.references])
     columns = tuple(
         ColumnMatch(
             name=column.name,
             data_type=column.data_type,
             nullable=column.nullable,
             is_primary_key=column.is_primary_key,
-            references=column.references,
+            references=column.references or inferred.get(column.pk, ""),
             comment=column.comment,
             matched=False,
+            inferred=not column.references and column.pk in inferred,
         )
-        for column in table.columns.filter(is_present=True).order_by("ordinal")
+        for column in present
     )
     return TableMatch(
         table_id=table.pk,

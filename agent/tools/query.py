@@ -48,7 +48,12 @@ def run_query(ctx: ToolContext, arguments: dict[str, Any], decision: GatewayDeci
         "truncated": result.truncated,
         "sql": decision.sql_after,
     }
-    data: dict[str, Any] = {"columns": columns, "rows": rows, "datasource_id": str(datasource.pk)}
+    data: dict[str, Any] = {
+        "columns": columns,
+        "rows": rows,
+        "datasource_id": str(datasource.pk),
+        "truncated": result.truncated,
+    }
     if decision.notices:
         observation["notices"] = data["notices"] = list(decision.notices)
     if decision.masks:

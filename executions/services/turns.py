@@ -649,12 +649,14 @@ def _apply_result(execution: PromptExecution, turn: Turn, call: ToolCall, result
             rows = result.data.get("rows", [])[: settings.QUERY_PREVIEW_ROWS]
             execution.generated_query_text = result.sql or ""
             execution.rows_returned = result.rows_returned
+            execution.result_truncated = bool(result.data.get("truncated"))
             execution.result_columns = columns
             execution.result_preview = [dict(zip(columns, row, strict=False)) for row in rows]
             execution.query_execution_status = "completed"
             fields += [
                 "generated_query_text",
                 "rows_returned",
+                "result_truncated",
                 "result_columns",
                 "result_preview",
                 "query_execution_status",

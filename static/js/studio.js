@@ -1036,6 +1036,7 @@
             });
           }),
           rows_returned: detail.rows_returned,
+          truncated: detail.result_truncated,
           answer: (detail.final_data || {}).answer || "",
           error_code: detail.error_code,
           error_message: detail.error_message,
@@ -1093,10 +1094,16 @@
     if (columns.length === 0) return;
     var rows = state.rows || [];
     var total = typeof state.rows_returned === "number" ? state.rows_returned : rows.length;
-    $("row-count").textContent =
+    var text =
       total > rows.length
         ? "Showing the first " + rows.length.toLocaleString() + " of " + plural(total, "row", "rows") + "; the download has them all."
         : plural(total, "row", "rows");
+    if (state.truncated) {
+      // The query had more rows than the row cap: say so, never let the count pass for the whole.
+      text += " The query has more rows than the limit of " + total.toLocaleString() +
+        " a result may hold: the result and its downloads stop there. Narrow the question to see the rest.";
+    }
+    $("row-count").textContent = text;
     $("download-csv").hidden = $("download-parquet").hidden = !state.sql;
     $("result").hidden = false;
     var kinds = columnKinds(columns, rows);

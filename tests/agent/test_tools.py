@@ -42,7 +42,7 @@ pytestmark = pytest.mark.django_db
 
 TABLE_KEYS = {"datasource_id", "datasource", "schema", "name", "qualified_name", "comment", "row_estimate", "score",
               "columns"}  # fmt: skip
-COLUMN_KEYS = {"name", "type", "pk", "references", "masked", "comment"}
+COLUMN_KEYS = {"name", "type", "pk", "references", "inferred", "masked", "comment"}
 REGIONS = ["APAC", "EMEA", "LATAM", "NA"]
 
 
