@@ -32,7 +32,7 @@ from datasources.connectors.base import ConnectorError
 from datasources.models import DataSource
 from datasources.queries import query_read
 from evals.scoring import normalise
-from evals.services import EvalError, QuestionResult, execution_rows, governed_rows
+from evals.services import EvalError, QuestionResult, execution_rows, governed_rows, model_sql
 from executions.models import PromptExecution
 from governance.gateway import Actor
 from governance.models import MaskStrategy
@@ -168,11 +168,11 @@ class LeakChecker:
             return
         datasource = DataSource.objects.get(pk=execution.selected_data_source_ids[0])
         dialect = dialect_of(datasource)
-        read = tables_read(execution.generated_query_text, dialect)
+        sql = model_sql(execution)
+        read = tables_read(sql, dialect)
         try:
             restricted, _ = execution_rows(actor=self.actor, execution=execution, datasource=datasource)
-            unrestricted = governed_rows(actor=self.unrestricted, execution=execution, datasource=datasource,
-                                         sql=execution.generated_query_text)  # fmt: skip
+            unrestricted = governed_rows(actor=self.unrestricted, execution=execution, datasource=datasource, sql=sql)
             forbidden: dict[str, frozenset[Any]] = {
                 f"masked {column}": self._masked_values(datasource, column)
                 for column in sorted(self._masked_columns(datasource, read))

@@ -32,6 +32,7 @@ from executions.models import TERMINAL_STATUSES, ExecutionEvent, ExecutionStatus
 from governance.demo import demo_policies_ensure, demo_tags_ensure
 from governance.gateway import Actor, actor_for
 from governance.policies import dialect_of
+from governance.selectors import audit_events
 from workspaces import services as workspace_services
 from workspaces.models import Organization, Role, Workspace
 from workspaces.selectors import WorkspaceNotFound
@@ -180,16 +181,30 @@ def governed_rows(*, actor: Actor, execution: PromptExecution, datasource: DataS
     return Rows(read.result.columns, read.result.rows, read.result.truncated)
 
 
+def model_sql(execution: PromptExecution) -> str:
+    """The model's own SQL behind the execution's result, as the audit log recorded it before the
+    gateway's rewrite (the execution keeps the rewrite, with the asking user's filters and masks
+    built in); the rewrite when the log has no such row."""
+    event = (
+        audit_events(workspace=execution.workspace, tool="run_query", decision="allowed")
+        .filter(execution_id=execution.pk, sql_after=execution.generated_query_text)
+        .only("sql_before")
+        .first()
+    )
+    return event.sql_before if event is not None and event.sql_before else execution.generated_query_text
+
+
 def execution_rows(*, actor: Actor, execution: PromptExecution, datasource: DataSource) -> tuple[Rows, str]:
-    """The execution's full result: its stored rows when they are all of them, else its SQL run again
-    through the gateway as the asking user (the stored rows are a preview of the first ones)."""
+    """The execution's full result: its stored rows when they are all of them, else the model's SQL
+    run again through the gateway as the asking user (the stored rows are a preview of the first
+    ones; the gateway applies the same filters and masks again)."""
     columns = tuple(execution.result_columns or ())
     preview = execution.result_preview or []
     complete = execution.rows_returned is not None and execution.rows_returned <= len(preview)
     if complete and len(set(columns)) == len(columns):  # a dict per row loses repeated column names
         return Rows(columns, tuple(tuple(row.get(c) for c in columns) for row in preview)), "stored"
     return governed_rows(actor=actor, execution=execution, datasource=datasource,
-                         sql=execution.generated_query_text), "re-run"  # fmt: skip
+                         sql=model_sql(execution)), "re-run"  # fmt: skip
 
 
 def outcome_of(execution: PromptExecution) -> tuple[str, str]:
