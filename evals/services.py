@@ -14,8 +14,10 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.http import Http404
 
 from agent.tools.query import governed_read
 from agent.types import ToolContext
@@ -250,8 +252,15 @@ def _ask(options: RunOptions, question: Question, source: DataSource) -> PromptE
     request = execution_services.ExecuteRequest(prompt_text=question.text, workspace_id=options.workspace.pk,
                                                 selected_data_source_ids=[source.pk],
                                                 ai_model=options.model or "offline")  # fmt: skip
-    return execution_services.execution_create(user=options.actor.user, request=request,
-                                               membership=options.actor.membership)  # fmt: skip
+    try:
+        return execution_services.execution_create(user=options.actor.user, request=request,
+                                                   membership=options.actor.membership)  # fmt: skip
+    except ValidationError as exc:  # what the API answers 400 to: the whole run would fail alike
+        codes = [error.code for error in exc.error_list] if not hasattr(exc, "error_dict") else [
+            error.code for errors in exc.error_dict.values() for error in errors]  # fmt: skip
+        raise EvalError(next((c for c in codes if c), "invalid_request"), "; ".join(exc.messages)) from None
+    except Http404:
+        raise EvalError("unknown_source", f"{options.actor.user} cannot see the source {source.name!r}.") from None
 
 
 def _settled(execution: PromptExecution) -> bool:

@@ -172,3 +172,18 @@ def test_policy_regression_fails_on_a_broken_policy(
     ]
     assert any(leak.startswith("masked billing.customers.email") for leak in leaks), leaks
     assert any(leak.startswith("a row of billing.customers") for leak in leaks), leaks
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code"),
+    [
+        (["no-such-suite.jsonl"], "suite_unreadable"),
+        (["demo", "--model", "no-such-model"], "unknown_model"),
+        (["demo", "--as", "nobody"], "unknown_user"),
+        (["demo", "--workspace", "no-such-workspace"], "unknown_workspace"),
+        (["demo", "--in-flight", "0"], "invalid_in_flight"),
+    ],
+)
+def test_bad_input_stops_with_a_stable_code(arguments: list[str], code: str, demo_files: dict[str, Any]) -> None:
+    with pytest.raises(CommandError, match=f"^{code}: "):
+        call_command("evaluate", *arguments, stdout=_Output())

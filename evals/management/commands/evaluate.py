@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from agent.selectors import models_for_workspace
 from evals import leaks
 from evals.services import (
     EVAL_ANALYST,
@@ -69,6 +70,8 @@ class Command(BaseCommand):
         workspace = workspace_by_slug(options["workspace"]) if options["workspace"] else eval_workspace_ensure()
         login = options["login"] or (EVAL_ANALYST if policy else EVAL_OWNER)
         actor = actor_by_login(username=login, workspace=workspace)
+        if options["model"] not in {name for name, _ in models_for_workspace(workspace.pk)}:
+            raise EvalError("unknown_model", f"No model named {options['model']!r} in the workspace {workspace.slug}.")
         run = RunOptions(workspace=workspace, actor=actor, model=options["model"], in_flight=options["in_flight"])
         report: dict[str, Any] = {"model": options["model"], "as": login, "workspace": workspace.slug, "suites": {}}
         all_results: list[QuestionResult] = []
