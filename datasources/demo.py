@@ -52,9 +52,7 @@ def postgres_database_ensure(name: str) -> str | None:
     server = postgres_server()
     try:
         with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **server) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
-            ).fetchone():
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         logger.warning("no PostgreSQL database %s: %s", name, exc)
