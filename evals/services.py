@@ -152,7 +152,8 @@ class QuestionResult:
     outcome: str = ""  # rows, refusal, ask_back, approval, failed, cancelled, timeout
     verdict: str = "wrong"  # correct | wrong | error
     reason: str = ""
-    sql: str = ""
+    sql: str = ""  # what ran: the gateway's rewrite of the model's SQL
+    model_sql: str = ""  # what the model wrote
     seconds: float | None = None
     execution_id: str = ""
     rows_compared_from: str = ""  # "stored" or "re-run" (the stored rows were only a preview)
@@ -279,6 +280,8 @@ def score(
                             question=question.text, expect=question.expect, execution_id=str(execution.pk),
                             sql=execution.generated_query_text, seconds=_seconds(execution))  # fmt: skip
     result.outcome, detail = outcome_of(execution)
+    if execution.generated_query_text:
+        result.model_sql = model_sql(execution)
     if question.expect != "rows":
         verdict = outcome_verdict(question.expect, result.outcome, detail)
     elif result.outcome != "rows":

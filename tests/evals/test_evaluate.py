@@ -112,6 +112,7 @@ def test_evaluate_scores_rows_outcomes_and_full_results_through_the_worker(
     assert questions["t1"]["rows_compared_from"] == "stored"
     assert questions["t4"]["rows_compared_from"] == "re-run"
     assert all(q["seconds"] > 0 and q["execution_id"] for q in questions.values())
+    assert questions["t1"]["model_sql"] == "SELECT region, count(*) AS n FROM billing.customers GROUP BY region"
     assert "billing" in questions["t1"]["sql"]
     assert summary["evaluate"]["questions"] == 4
     assert summary["evaluate"]["correct"] == 3
