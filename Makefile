@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help install services setup run test browser lint format bench stop services-status clean
+.PHONY: help install services setup run test browser lint format bench eval stop services-status clean
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +52,9 @@ format: install ## Apply ruff's fixes and formatting
 
 bench: setup ## Run the benchmarks in bench/; each prints one JSON line last (BENCH_ARGS=--quick for short runs)
 	@for script in bench/[a-z]*.py; do echo "== $$script"; $(BIN)/python $$script $(BENCH_ARGS) || exit 1; done
+
+eval: setup ## Ask the evaluation suites (demo, fleet, shop) with the built-in model and print the accuracy (EVAL_ARGS=--json report.json)
+	@$(MANAGE) evaluate demo fleet shop $(EVAL_ARGS)
 
 services-status: install ## Show the embedded services
 	@$(MANAGE) devservices status

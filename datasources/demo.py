@@ -39,25 +39,25 @@ def demo_root() -> Path:
     return Path(settings.DEMO_DATA_DIR)
 
 
-def _server() -> dict[str, Any]:
+def postgres_server() -> dict[str, Any]:
+    """Connection settings of our own PostgreSQL server (the one Django uses), without a database."""
     db = settings.DATABASES["default"]
     return {"host": db["HOST"] or "127.0.0.1", "port": int(db["PORT"] or 5432), "user": db["USER"],
             "password": db["PASSWORD"]}  # fmt: skip
 
 
-def _ensure_demo_database() -> str | None:
-    """Creates the demo database on our PostgreSQL server; None when the server does not allow it."""
-    server = _server()
+def postgres_database_ensure(name: str) -> str | None:
+    """Creates database ``name`` on our PostgreSQL server when missing, and returns its conninfo;
+    None when the server does not allow it (a managed server without CREATEDB)."""
+    server = postgres_server()
     try:
         with psycopg.connect(dbname="postgres", autocommit=True, connect_timeout=5, **server) as conn:
-            if not conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (settings.DEMO_DATABASE_NAME,)
-            ).fetchone():
-                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(settings.DEMO_DATABASE_NAME)))
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
-        logger.warning("no demo PostgreSQL database: %s", exc)
+        logger.warning("no PostgreSQL database %s: %s", name, exc)
         return None
-    return psycopg.conninfo.make_conninfo(dbname=settings.DEMO_DATABASE_NAME, **server)
+    return psycopg.conninfo.make_conninfo(dbname=name, **server)
 
 
 def demo_data_load(*, force: bool = False) -> list[DemoSource]:
@@ -68,7 +68,7 @@ def demo_data_load(*, force: bool = False) -> list[DemoSource]:
     root.mkdir(parents=True, exist_ok=True)
     marker = root / "loaded.json"
     sqlite_path, parquet_dir = root / "acme.sqlite", root / "parquet"
-    conninfo = _ensure_demo_database()
+    conninfo = postgres_database_ensure(settings.DEMO_DATABASE_NAME)
     loaded = json.loads(marker.read_text()) if marker.exists() else {}
     if force or loaded.get("version") != DATASET_VERSION or loaded.get("postgres") != bool(conninfo):
         summaries = load_all(postgres_conninfo=conninfo, sqlite_path=sqlite_path, parquet_dir=parquet_dir)
@@ -78,7 +78,7 @@ def demo_data_load(*, force: bool = False) -> list[DemoSource]:
                         summary.elapsed_seconds)  # fmt: skip
     sources = []
     if conninfo:
-        server = _server()
+        server = postgres_server()
         sources.append(
             DemoSource(
                 name="Acme warehouse (PostgreSQL)",

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "prompts",
     "agent",
     "executions",
+    "evals",
 ]
 
 MIDDLEWARE = [
