@@ -139,6 +139,8 @@ class ColumnRow:
     mask_policy: str = ""  # the policy that masks it, as the audit log names it
     mask_reason: str = ""
     tags: tuple[TagChip, ...] = ()
+    description: str = ""  # curated by the workspace's owners, beside the source's comment
+    synonyms: tuple[str, ...] = ()
 
     @property
     def mask_label(self) -> str:
@@ -203,6 +205,8 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
                     mask_policy=rule.policy if rule else "",
                     mask_reason=rule.reason if rule else "",
                     tags=tuple(chips.get(column.pk, ())),
+                    description=column.description,
+                    synonyms=tuple(column.synonyms),
                 )
             )
         filters = tuple((f.policy, f.condition.sql(dialect=dialect)) for f in rules.filters) if rules else ()

@@ -108,6 +108,8 @@ def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
             references=column.references,
             comment=column.comment,
             matched=False,
+            description=column.description,
+            synonyms=tuple(column.synonyms),
         )
         for column in table.columns.filter(is_present=True).order_by("ordinal")
     )
@@ -123,6 +125,8 @@ def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
         score=1.0,
         reasons=("described",),
         columns=columns,
+        description=table.description,
+        synonyms=tuple(table.synonyms),
     )
 
 
