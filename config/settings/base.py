@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "governance",
     "datasources",
     "prompts",
+    "semantic",
     "agent",
     "executions",
 ]
