@@ -66,6 +66,7 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
             "all_hidden": all_hidden(datasource, hidden, policies_view),
             "known_tags": gov_selectors.known_tag_names(workspace=membership.workspace) if reviewer else [],
             "safe_default": membership.workspace.mask_unreviewed_personal_data,
+            "can_curate": ADMINISTER in perms,
         }
     )
     return render(request, "datasources/detail.html", context)

@@ -38,7 +38,7 @@ class VerifiedQueryForm(_ServiceForm):
         cleaned = super().clean() or {}
         if self.errors:
             return cleaned
-        if self.instance.pk is None:
+        if self.instance._state.adding:
             self.instance = self._save(
                 services.verified_query_create,
                 datasource=cleaned["datasource"],
@@ -79,7 +79,7 @@ class GlossaryTermForm(_ServiceForm):
             table_name=cleaned.get("table_name") or "",
             description=cleaned.get("description") or "",
         )
-        if self.instance.pk is None:
+        if self.instance._state.adding:
             self.instance = self._save(services.glossary_term_create, workspace=cleaned["workspace"], values=values)
         else:
             original = GlossaryTerm.objects.select_related("workspace", "datasource").get(pk=self.instance.pk)
