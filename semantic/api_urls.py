@@ -20,12 +20,12 @@ urlpatterns = [
     path("glossary/<str:term_id>", apis.GlossaryDetailApi.as_view(), name="glossary-detail"),
     path(
         "datasources/<str:datasource_id>/tables/<str:table_id>/curation",
-        apis.CurationApi.as_view(),
+        apis.TableCurationApi.as_view(),
         name="table-curation",
     ),
     path(
         "datasources/<str:datasource_id>/tables/<str:table_id>/columns/<str:column>/curation",
-        apis.CurationApi.as_view(),
+        apis.ColumnCurationApi.as_view(),
         name="column-curation",
     ),
 ]

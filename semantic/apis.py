@@ -348,35 +348,55 @@ def curation_output(table: Any, column: Any) -> dict[str, Any]:
     ).data
 
 
-class CurationApi(APIView):
+_CURATION_HELP = (
+    "Sets the curated description and synonyms (owners and admins of the source). A catalog refresh keeps them; "
+    "catalog search matches them; models are given them beside the source's comment."
+)
+_CURATION_EXAMPLE = OpenApiExample(
+    "Describe", request_only=True, value={"description": "One row per invoice sent.", "synonyms": ["bills"]}
+)
+
+
+class _CurationApi(APIView):
     """The curated description and synonyms of a table, or of a column when the URL names one."""
 
     def _target(self, request: Request, datasource_id: str, table_id: str, column: str | None) -> tuple[Any, Any]:
         datasource = access_datasource(user=request.user, datasource_id=datasource_id)
         return selectors.catalog_object(user=request.user, datasource=datasource, table_id=table_id, column=column)
 
-    @extend_schema(operation_id="catalog_curation_retrieve", responses={200: CurationOutput, **ERROR_RESPONSES},
-                   tags=TAGS)  # fmt: skip
-    def get(self, request: Request, datasource_id: str, table_id: str, column: str | None = None) -> Response:
+    def _get(self, request: Request, datasource_id: str, table_id: str, column: str | None) -> Response:
         table, found = self._target(request, datasource_id, table_id, column)
         return Response(curation_output(table, found))
 
-    @extend_schema(
-        operation_id="catalog_curation_update",
-        request=CurationInput,
-        responses={200: CurationOutput, **SEMANTIC_ERRORS},
-        tags=TAGS,
-        description="Sets the curated description and synonyms (owners and admins of the source). A catalog refresh "
-        "keeps them; catalog search matches them; models are given them beside the source's comment.",
-        examples=[
-            OpenApiExample(
-                "Describe", request_only=True, value={"description": "One row per invoice sent.", "synonyms": ["bills"]}
-            )
-        ],
-    )
-    def put(self, request: Request, datasource_id: str, table_id: str, column: str | None = None) -> Response:
+    def _put(self, request: Request, datasource_id: str, table_id: str, column: str | None) -> Response:
         table, found = self._target(request, datasource_id, table_id, column)
         data = CurationInput(data=request.data)
         data.is_valid(raise_exception=True)
         call(services.catalog_description_set, user=request.user, table=table, column=found, **data.validated_data)
         return Response(curation_output(table, found))
+
+
+class TableCurationApi(_CurationApi):
+    @extend_schema(operation_id="table_curation_retrieve", responses={200: CurationOutput, **ERROR_RESPONSES},
+                   tags=TAGS)  # fmt: skip
+    def get(self, request: Request, datasource_id: str, table_id: str) -> Response:
+        return self._get(request, datasource_id, table_id, None)
+
+    @extend_schema(operation_id="table_curation_update", request=CurationInput,
+                   responses={200: CurationOutput, **SEMANTIC_ERRORS}, tags=TAGS, description=_CURATION_HELP,
+                   examples=[_CURATION_EXAMPLE])  # fmt: skip
+    def put(self, request: Request, datasource_id: str, table_id: str) -> Response:
+        return self._put(request, datasource_id, table_id, None)
+
+
+class ColumnCurationApi(_CurationApi):
+    @extend_schema(operation_id="column_curation_retrieve", responses={200: CurationOutput, **ERROR_RESPONSES},
+                   tags=TAGS)  # fmt: skip
+    def get(self, request: Request, datasource_id: str, table_id: str, column: str) -> Response:
+        return self._get(request, datasource_id, table_id, column)
+
+    @extend_schema(operation_id="column_curation_update", request=CurationInput,
+                   responses={200: CurationOutput, **SEMANTIC_ERRORS}, tags=TAGS, description=_CURATION_HELP,
+                   examples=[_CURATION_EXAMPLE])  # fmt: skip
+    def put(self, request: Request, datasource_id: str, table_id: str, column: str) -> Response:
+        return self._put(request, datasource_id, table_id, column)

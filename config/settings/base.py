@@ -266,6 +266,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "workspaces.models.Role",
         "PromptStatusEnum": "prompts.models.Prompt.Status",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+        "GlossaryKindEnum": "semantic.models.GlossaryKind",
+        "DataSourceKindEnum": "datasources.models.DataSourceKind",
     },
 }
 
