@@ -278,11 +278,11 @@ def _number(text: str) -> float | None:
         return None
 
 
-def _number_literal(value: float) -> exp.Literal:
+def _number_literal(value: float) -> exp.Expression:  # a Neg around the literal when negative
     return exp.Literal.number(int(value) if value == int(value) else value)
 
 
-def _replacements(literal: exp.Literal, old: Slot, new: Slot) -> exp.Literal | None:
+def _replacements(literal: exp.Literal, old: Slot, new: Slot) -> exp.Expression | None:
     """The literal ``new`` puts where ``old`` stood, or None when this literal is not ``old``'s."""
     if old.kind in ("quoted", "value") and literal.is_string:
         text = literal.this
@@ -347,7 +347,7 @@ def adapt(
     score = similarity(old, new)
     if score < PARAPHRASE_THRESHOLD:
         return None
-    changes: dict[int, exp.Literal] = {}
+    changes: dict[int, exp.Expression] = {}
     for before, after in zip(old.slots, new.slots, strict=True):
         found = False
         for literal in literals:

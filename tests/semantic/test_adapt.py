@@ -70,7 +70,7 @@ def test_a_paraphrase_with_another_value_replaces_the_literal() -> None:
 
 
 def test_quoted_names_and_dates_in_words_are_slots_too() -> None:
-    sql = adapted("invoices of customer \"Globex\" since 5 June 2025", INVOICES_OF)
+    sql = adapted('invoices of customer "Globex" since 5 June 2025', INVOICES_OF)
     assert sql is not None
     assert "c.name LIKE '%Globex%'" in sql and "i.issued_at >= '2025-06-05'" in sql
 
@@ -103,7 +103,8 @@ def test_unparsable_sql_adapts_to_nothing() -> None:
 def test_relative_periods_of_the_verified_question_are_read_from_the_day_it_was_verified() -> None:
     verified = {
         "question": "revenue last month",
-        "sql": "SELECT SUM(total_amount) FROM billing.invoices WHERE issued_at >= '2026-05-01' AND issued_at < '2026-06-01'",
+        "sql": "SELECT SUM(total_amount) FROM billing.invoices "
+        "WHERE issued_at >= '2026-05-01' AND issued_at < '2026-06-01'",
         "verified_on": "2026-06-15",
         "datasource_id": "ds",
     }

@@ -142,8 +142,12 @@ def test_the_model_is_given_the_most_similar_verified_queries_and_the_glossary_t
     GlossaryTerm.objects.create(workspace=tenancy.acme, term="revenue", kind="metric", sql="SUM(total_amount)")
     ana = membership_in(user=tenancy.ana, workspace_id=tenancy.acme.pk)
 
-    examples = verified_examples(membership=ana, prompt="paid revenue by region in 2024", datasource_ids=[sqlite_source.pk])
-    terms = glossary_for_prompt(membership=ana, prompt="paid revenue by region in 2024", datasource_ids=[sqlite_source.pk])
+    examples = verified_examples(
+        membership=ana, prompt="paid revenue by region in 2024", datasource_ids=[sqlite_source.pk]
+    )
+    terms = glossary_for_prompt(
+        membership=ana, prompt="paid revenue by region in 2024", datasource_ids=[sqlite_source.pk]
+    )
 
     assert [e["question"] for e in examples] == ["Paid revenue by region"]
     assert examples[0]["sql"] == SQL and examples[0]["datasource_id"] == str(sqlite_source.pk)
@@ -160,7 +164,9 @@ def term_body(workspace: Any, **extra: Any) -> dict[str, Any]:
             "kind": "metric", "sql": "SUM(total_amount)", "description": "Paid invoices.", **extra}  # fmt: skip
 
 
-@pytest.mark.parametrize(("persona", "status"), [("alice", 201), ("adam", 201), ("ana", 403), ("vic", 403), ("bob", 404)])
+@pytest.mark.parametrize(
+    ("persona", "status"), [("alice", 201), ("adam", 201), ("ana", 403), ("vic", 403), ("bob", 404)]
+)
 def test_who_may_define_glossary_terms(tenancy, client_for, persona, status) -> None:
     response = client_for(getattr(tenancy, persona)).post("/api/v1/glossary/", term_body(tenancy.acme), format="json")
 

@@ -28,8 +28,13 @@ def queries_run(execution) -> list[str]:
 
 
 def test_a_paraphrase_of_a_verified_query_runs_its_adapted_sql(tenancy, postgres_demo_source, celery_worker) -> None:
-    verified_query_create(user=tenancy.alice, datasource=postgres_demo_source, question="How many invoices per region in 2025",
-                          sql=VERIFIED_SQL, origin=VerifiedQueryOrigin.API)  # fmt: skip
+    verified_query_create(
+        user=tenancy.alice,
+        datasource=postgres_demo_source,
+        question="How many invoices per region in 2025",
+        sql=VERIFIED_SQL,
+        origin=VerifiedQueryOrigin.API,
+    )
 
     execution = run(tenancy.ana, tenancy.acme, "how many invoices are there per region for 2024?",
                     selected_data_source_ids=[postgres_demo_source.pk], ai_model="offline")  # fmt: skip

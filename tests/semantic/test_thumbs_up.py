@@ -17,10 +17,15 @@ from tests.factories import make_user
 pytestmark = pytest.mark.django_db
 
 WRITTEN = "SELECT region, COUNT(*) AS n FROM billing_customers GROUP BY region"
-REWRITTEN = "SELECT region, COUNT(*) AS n FROM (SELECT * FROM billing_customers) AS billing_customers GROUP BY region LIMIT 1000"
+REWRITTEN = (
+    "SELECT region, COUNT(*) AS n FROM (SELECT * FROM billing_customers) AS billing_customers "
+    "GROUP BY region LIMIT 1000"
+)
 
 
-def completed_execution(tenancy: Any, user: Any, datasource: Any, status: str = ExecutionStatus.COMPLETED) -> PromptExecution:
+def completed_execution(
+    tenancy: Any, user: Any, datasource: Any, status: str = ExecutionStatus.COMPLETED
+) -> PromptExecution:
     """An execution as the worker leaves it: the model's run_query call, its rewritten SQL as the result."""
     execution = PromptExecution.objects.create(
         workspace=tenancy.acme, user=user, prompt_text="customers per region", status=status,
@@ -119,7 +124,9 @@ def test_owners_define_terms_and_verify_proposals_on_the_glossary_page(tenancy, 
     assert response.status_code == 302
     assert GlossaryTerm.objects.get().synonyms == ["clients", "buyers"]
     proposal = VerifiedQuery.objects.get()
-    assert alice.post("/semantic/verified", {"verified_query_id": str(proposal.pk), "action": "verify"}).status_code == 302
+    assert (
+        alice.post("/semantic/verified", {"verified_query_id": str(proposal.pk), "action": "verify"}).status_code == 302
+    )
     proposal.refresh_from_db()
     assert proposal.status == "verified"
 
@@ -136,14 +143,16 @@ def test_owners_describe_a_table_on_the_data_source_page(tenancy, sqlite_source)
     assert 'name="synonyms"' in alice.get(f"/datasources/{sqlite_source.pk}/").content.decode()
     assert 'name="synonyms"' not in signed_in(tenancy.ana).get(f"/datasources/{sqlite_source.pk}/").content.decode()
 
-    response = alice.post(f"/datasources/{sqlite_source.pk}/curation",
-                          {"table": table.pk, "column": "", "description": "Bills sent.", "synonyms": "bills"})  # fmt: skip
+    form = {"table": table.pk, "column": "", "description": "Bills sent.", "synonyms": "bills"}
+    response = alice.post(f"/datasources/{sqlite_source.pk}/curation", form)
 
     assert response.status_code == 302 and response["Location"].endswith(f"#table-{table.pk}")
     table.refresh_from_db()
     assert table.description == "Bills sent." and table.synonyms == ["bills"]
     assert "Bills sent." in alice.get(f"/datasources/{sqlite_source.pk}/").content.decode()
-    assert signed_in(tenancy.bob).post(f"/datasources/{sqlite_source.pk}/curation", {"table": table.pk}).status_code == 404
+    assert (
+        signed_in(tenancy.bob).post(f"/datasources/{sqlite_source.pk}/curation", {"table": table.pk}).status_code == 404
+    )
 
 
 def test_the_admin_saves_through_the_services(tenancy, sqlite_source) -> None:
