@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.pages import workspace_page
 from datasources.selectors import access_datasource, datasource_ids_with_perm, datasources_for_user
+from governance.catalog_views import back_to_datasource_page
 from semantic import selectors, services
 from semantic.models import GlossaryKind, VerifiedQueryStatus
 from workspaces.models import Membership
@@ -111,8 +112,4 @@ def catalog_curation(request: HttpRequest, membership: Membership, datasource_id
         messages.success(request, f"Saved the description of {column.name if column else table}.")
     except services.SemanticError as exc:
         messages.error(request, f"Not saved: {exc.message}")
-    target = request.POST.get("next", "")
-    url = reverse("datasource-detail", args=[datasource.pk])
-    if target.startswith("?") and "\n" not in target:
-        url += target
-    return redirect(f"{url}#table-{table.pk}")
+    return back_to_datasource_page(request, datasource, f"table-{table.pk}")
