@@ -245,6 +245,14 @@ def test_owners_describe_tables_and_a_catalog_refresh_keeps_it(tenancy, sqlite_s
     found = catalog_search(workspace_id=tenancy.acme.pk, prompt="receivables", datasource_ids=[sqlite_source.pk])
     assert found and found[0].name == "billing_invoices"
     assert found[0].description == "What customers are asked to pay." and found[0].synonyms == ("bills", "receivables")
+    listed = client_for(tenancy.ana).get(f"/api/v1/datasources/{sqlite_source.pk}/tables/").json()["results"]
+    shown = next(t for t in listed if t["name"] == "billing_invoices")
+    assert shown["description"] == "What customers are asked to pay." and shown["synonyms"] == ["bills", "receivables"]
+    searched = client_for(tenancy.ana).get(
+        "/api/v1/catalog/search", {"q": "receivables", "workspace_id": str(tenancy.acme.pk)}
+    )
+    searched = searched.json()
+    assert searched[0]["name"] == "billing_invoices" and searched[0]["synonyms"] == ["bills", "receivables"]
 
 
 def test_a_column_synonym_is_searched_and_given_to_the_model(tenancy, sqlite_source, client_for) -> None:
