@@ -4,6 +4,7 @@ turn by turn on a hand-made conversation: no database, no worker."""
 from __future__ import annotations
 
 from datetime import date
+
 from agent.offline import OfflineModel
 from agent.prompting import build_messages
 from agent.tools import inventory, openai_schema
