@@ -13,6 +13,7 @@ import pytest
 from datasources import services as datasource_services
 from datasources.catalog import catalog_apply, catalog_search
 from datasources.models import CatalogTable
+from governance.models import TableVisibilityPolicy
 from semantic.models import GlossaryTerm, VerifiedQuery
 from semantic.selectors import glossary_for_prompt, verified_examples
 from workspaces.selectors import membership_in
@@ -277,3 +278,21 @@ def test_curation_input_is_checked(tenancy, sqlite_source, client_for) -> None:
     too_many = alice.put(url, {"description": "", "synonyms": [f"s{i}" for i in range(21)]}, format="json")
     assert too_many.status_code == 400 and error_code(too_many) == "too_many_synonyms"
     assert alice.put(url.replace("/tables/", "/tables/x"), {"description": ""}, format="json").status_code == 404
+
+
+def test_a_verified_query_over_a_table_hidden_from_the_member_is_not_given_to_them(
+    tenancy, sqlite_source, client_for
+) -> None:
+    payments = "SELECT COUNT(*) FROM billing_payments"
+    assert (
+        create(client_for(tenancy.alice), sqlite_source, question="Number of payments", sql=payments).status_code == 201
+    )
+    TableVisibilityPolicy.objects.create(workspace=tenancy.acme, datasource=sqlite_source, name="No payments",
+                                         schema_name="main", table_name="billing_payments",
+                                         hidden_for_roles=["analyst"])  # fmt: skip
+    ana = membership_in(user=tenancy.ana, workspace_id=tenancy.acme.pk)
+    alice = membership_in(user=tenancy.alice, workspace_id=tenancy.acme.pk)
+
+    assert verified_examples(membership=ana, prompt="number of payments", datasource_ids=[sqlite_source.pk]) == []
+    shown = verified_examples(membership=alice, prompt="number of payments", datasource_ids=[sqlite_source.pk])
+    assert [e["sql"] for e in shown] == [payments]
