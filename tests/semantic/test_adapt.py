@@ -141,3 +141,20 @@ def test_glossary_terms_are_found_by_term_or_synonym_longest_first() -> None:
     assert [t["term"] for t in found] == ["net revenue", "active customer", "revenue"]
     assert glossary_matches("how many live accounts", terms) == [terms[2]]
     assert glossary_matches("list tables", terms) == []
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            "SELECT COUNT(*) FROM billing.invoices WHERE EXTRACT(YEAR FROM issued_at) = 2025",
+            "SELECT COUNT(*) FROM billing.invoices WHERE EXTRACT(YEAR FROM issued_at) = 2023",
+        ),
+        (
+            "SELECT COUNT(*) FROM billing.invoices WHERE issued_at BETWEEN '2025-01-01' AND '2025-12-31'",
+            "SELECT COUNT(*) FROM billing.invoices WHERE issued_at BETWEEN '2023-01-01' AND '2023-12-31'",
+        ),
+    ],
+)
+def test_a_year_is_replaced_whether_the_sql_names_it_or_its_bounds(sql: str, expected: str) -> None:
+    assert adapted("number of invoices in 2023", {"question": "number of invoices in 2025", "sql": sql}) == expected
