@@ -48,11 +48,15 @@ class CatalogObjectNotFound(Http404):
     pass
 
 
-def _as_uuid(value: Any) -> uuid.UUID | None:
+def _row_id(value: Any, not_found: Http404) -> int:
+    """A bigint primary key from a URL or form, else ``not_found`` (never a database error)."""
     try:
-        return uuid.UUID(str(value))
+        pk = int(str(value))
     except ValueError:
-        return None
+        raise not_found from None
+    if not 0 < pk < 2**63:
+        raise not_found
+    return pk
 
 
 def _queryable(user: User | AnonymousUser, workspace_id: Any = None) -> QuerySet[DataSource]:
@@ -80,8 +84,11 @@ def verified_queries_for(
 
 
 def access_verified_query(*, user: User | AnonymousUser, verified_query_id: Any) -> VerifiedQuery:
-    pk = _as_uuid(verified_query_id)
-    found = verified_queries_for(user=user).filter(pk=pk).first() if pk is not None else None
+    try:
+        pk = uuid.UUID(str(verified_query_id))
+    except ValueError:
+        raise VerifiedQueryNotFound("No such verified query.") from None
+    found = verified_queries_for(user=user).filter(pk=pk).first()
     if found is None:
         raise VerifiedQueryNotFound("No such verified query.")
     return found
@@ -105,10 +112,7 @@ def glossary_terms_for(*, user: User | AnonymousUser, workspace_id: Any = None) 
 
 
 def access_glossary_term(*, user: User | AnonymousUser, term_id: Any) -> GlossaryTerm:
-    try:
-        pk = int(str(term_id))
-    except ValueError:
-        raise GlossaryTermNotFound("No such glossary term.") from None
+    pk = _row_id(term_id, GlossaryTermNotFound("No such glossary term."))
     found = glossary_terms_for(user=user).filter(pk=pk).first()
     if found is None:
         raise GlossaryTermNotFound("No such glossary term.")
@@ -120,10 +124,7 @@ def catalog_object(
 ) -> tuple[CatalogTable, CatalogColumn | None]:
     """A present table of ``datasource`` (already reached through its chokepoint) and, when named, one
     of its present columns; one hidden from the member, like anything else, is a 404."""
-    try:
-        pk = int(str(table_id))
-    except ValueError:
-        raise CatalogObjectNotFound("No such table.") from None
+    pk = _row_id(table_id, CatalogObjectNotFound("No such table."))
     table = CatalogTable.objects.filter(datasource=datasource, pk=pk, is_present=True).first()
     if table is None:
         raise CatalogObjectNotFound("No such table.")

@@ -278,6 +278,8 @@ def test_curation_input_is_checked(tenancy, sqlite_source, client_for) -> None:
     too_many = alice.put(url, {"description": "", "synonyms": [f"s{i}" for i in range(21)]}, format="json")
     assert too_many.status_code == 400 and error_code(too_many) == "too_many_synonyms"
     assert alice.put(url.replace("/tables/", "/tables/x"), {"description": ""}, format="json").status_code == 404
+    assert alice.get(url.replace("/tables/", "/tables/99999999999999999999")).status_code == 404
+    assert alice.get("/api/v1/glossary/99999999999999999999").status_code == 404
 
 
 def test_a_verified_query_over_a_table_hidden_from_the_member_is_not_given_to_them(
