@@ -101,22 +101,22 @@ def clean_synonyms(values: Sequence[Any], *, limit: int = 64) -> list[str]:
     return cleaned
 
 
-def checked_sql(*, user: User, datasource: DataSource, sql: str, field: str = "sql") -> str:
+def checked_sql(*, user: User, datasource: DataSource, sql: str) -> str:
     """``sql`` when it is one statement the firewall lets ``user`` run as a read on ``datasource``."""
-    text = _text(sql, field=field, limit=MAX_SQL_CHARS)
+    text = _text(sql, field="sql", limit=MAX_SQL_CHARS)
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect_of(datasource)) if s is not None]
     except SqlglotError as exc:
-        raise SemanticError("sql_invalid", f"The SQL does not parse: {str(exc).splitlines()[0]}", field) from exc
+        raise SemanticError("sql_invalid", f"The SQL does not parse: {str(exc).splitlines()[0]}", "sql") from exc
     if len(statements) != 1:
-        raise SemanticError("sql_not_one_statement", "Give exactly one SQL statement.", field)
+        raise SemanticError("sql_not_one_statement", "Give exactly one SQL statement.", "sql")
     decision = authorize(
         actor_for(user=user, workspace_id=datasource.workspace_id),
         VERIFY_QUERY_TOOL.name,
         {"datasource_id": str(datasource.pk), "sql": text},
     )
     if not decision.allowed:
-        raise SemanticError("sql_rejected", f"The governance firewall refuses this SQL: {decision.reason}", field,
+        raise SemanticError("sql_rejected", f"The governance firewall refuses this SQL: {decision.reason}", "sql",
                             details={"firewall_code": decision.code})  # fmt: skip
     return text
 
