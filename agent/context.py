@@ -24,6 +24,8 @@ def column_to_context(column: ColumnMatch) -> dict[str, Any]:
         "inferred": column.inferred,
         "masked": column.masked,
         "comment": column.comment,
+        "description": column.description,
+        "synonyms": list(column.synonyms),
     }
 
 
@@ -36,6 +38,8 @@ def table_to_context(match: TableMatch) -> dict[str, Any]:
         "name": match.name,
         "qualified_name": match.qualified_name,
         "comment": match.comment,
+        "description": match.description,
+        "synonyms": list(match.synonyms),
         "row_estimate": match.row_estimate,
         "score": match.score,
         "columns": [column_to_context(column) for column in match.columns],

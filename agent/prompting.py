@@ -26,8 +26,42 @@ write SQL in the data source's dialect using only the tables and columns in the 
 """
 
 
+def _curated(text: Any) -> str:
+    """Curated text on one line, unable to open or close the context block."""
+    return " ".join(str(text or "").replace(CONTEXT_OPEN, "").replace(CONTEXT_CLOSE, "").split())
+
+
+def semantic_sections(context: dict[str, Any]) -> str:
+    """The workspace's glossary terms named in the prompt, as definitions, and its verified queries
+    most like the prompt, as examples (both curated by people of the workspace, and in the context)."""
+    parts = []
+    terms = [t for t in context.get("glossary") or [] if isinstance(t, dict)]
+    if terms:
+        lines = [
+            f"- {_curated(t.get('term'))} ({_curated(t.get('kind'))}): {_curated(t.get('sql'))}"
+            + (f" over {_curated(t['table'])}" if t.get("table") else "")
+            + (f". {_curated(t['description'])}" if t.get("description") else "")
+            for t in terms
+        ]
+        parts.append("Definitions of this workspace: use them when the request names the term.\n" + "\n".join(lines))
+    examples = [q for q in context.get("verified_queries") or [] if isinstance(q, dict)]
+    if examples:
+        lines = [
+            f"- Question: {_curated(q.get('question'))}\n  SQL (data source {_curated(q.get('datasource_id'))}): "
+            f"{_curated(q.get('sql'))}"
+            for q in examples
+        ]
+        parts.append(
+            "Verified queries, checked by people of this workspace: when the request asks the same with other "
+            "values (numbers, dates, names), adapt the SQL of the closest one.\n" + "\n".join(lines)
+        )
+    return "\n\n".join(parts)
+
+
 def render_system(context: dict[str, Any]) -> str:
-    return f"{SYSTEM_PROMPT}\n{CONTEXT_OPEN}{json.dumps(context, default=str, separators=(',', ':'))}{CONTEXT_CLOSE}"
+    sections = semantic_sections(context)
+    head = f"{SYSTEM_PROMPT}\n{sections}\n" if sections else f"{SYSTEM_PROMPT}\n"
+    return f"{head}{CONTEXT_OPEN}{json.dumps(context, default=str, separators=(',', ':'))}{CONTEXT_CLOSE}"
 
 
 def read_context(messages: Sequence[dict[str, Any]]) -> dict[str, Any] | None:

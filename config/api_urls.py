@@ -11,4 +11,5 @@ urlpatterns = [
     path("", include("executions.api_urls")),  # execute, executions, results, rerun, prompt runs
     path("", include("executions.feed_urls")),  # the event feed (JSON, SSE) and WebSocket tickets
     path("", include("prompts.api_urls")),  # saved prompts, analytics
+    path("", include("semantic.api_urls")),  # verified queries, glossary, curated descriptions
 ]

@@ -21,6 +21,7 @@ urlpatterns = [
     path("datasources/", include("datasources.page_urls")),
     path("datasources/", include("governance.catalog_page_urls")),  # the catalog browser: what a member sees
     path("governance/", include("governance.page_urls")),
+    path("", include("semantic.page_urls")),  # glossary and verified queries; the catalog's curation form
     path("", include("executions.urls")),
 ]
 

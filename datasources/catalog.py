@@ -107,43 +107,7 @@ def catalog_apply(*, datasource: DataSource, introspection: Introspection) -> di
             """,
             {"ds": datasource.pk},
         )
-        # The inverted index of this data source, rebuilt from the present rows.
-        cursor.execute("DELETE FROM datasources_catalogterm WHERE datasource_id = %(ds)s", {"ds": datasource.pk})
-        cursor.execute(
-            """
-            INSERT INTO datasources_catalogterm (datasource_id, table_id, schema_name, field, term)
-            SELECT DISTINCT %(ds)s::uuid, x.table_id, x.schema_name, x.field, left(x.term, 64)
-              FROM (
-                SELECT t.id AS table_id, t.schema_name, 'name' AS field, unnest(t.tokens) AS term
-                  FROM datasources_catalogtable t
-                 WHERE t.datasource_id = %(ds)s AND t.is_present
-                UNION ALL
-                SELECT t.id, t.schema_name, 'text', (unnest(to_tsvector('english', t.comment))).lexeme
-                  FROM datasources_catalogtable t
-                 WHERE t.datasource_id = %(ds)s AND t.is_present AND t.comment <> ''
-                UNION ALL
-                SELECT t.id, t.schema_name, 'column', unnest(c.tokens)
-                  FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
-                 WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present
-                UNION ALL
-                SELECT t.id, t.schema_name, 'column_text', (unnest(to_tsvector('english', c.comment))).lexeme
-                  FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
-                 WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present AND c.comment <> ''
-              ) x
-            """,
-            {"ds": datasource.pk},
-        )
-        cursor.execute("DELETE FROM datasources_catalogtermstat WHERE datasource_id = %(ds)s", {"ds": datasource.pk})
-        cursor.execute(
-            """
-            INSERT INTO datasources_catalogtermstat (datasource_id, field, term, tables)
-            SELECT datasource_id, field, term, count(*) FROM datasources_catalogterm
-             WHERE datasource_id = %(ds)s GROUP BY datasource_id, field, term
-            """,
-            {"ds": datasource.pk},
-        )
-        # Fresh statistics, or the planner walks all postings of a freshly rebuilt index.
-        cursor.execute("ANALYZE datasources_catalogterm, datasources_catalogtermstat")
+        _rebuild_index(cursor, datasource.pk)
     # A read that found no table says why (no table this login may read, an empty or missing schema).
     visibility = introspection.visibility
     empty = not tables
@@ -162,6 +126,80 @@ def catalog_apply(*, datasource: DataSource, introspection: Introspection) -> di
     return {"tables": len(tables), "columns": len(columns)}
 
 
+# Words of curated synonyms, as name and column tokens are: lower case, split on anything else.
+_SYNONYM_WORDS = "unnest(regexp_split_to_array(lower(array_to_string({arr}, ' ')), '[^a-z0-9]+'))"
+_INDEX_SQL = f"""
+INSERT INTO datasources_catalogterm (datasource_id, table_id, schema_name, field, term)
+SELECT DISTINCT %(ds)s::uuid, x.table_id, x.schema_name, x.field, left(x.term, 64)
+  FROM (
+    SELECT t.id AS table_id, t.schema_name, 'name' AS field, unnest(t.tokens) AS term
+      FROM datasources_catalogtable t
+     WHERE t.datasource_id = %(ds)s AND t.is_present
+    UNION ALL
+    SELECT t.id, t.schema_name, 'name', {_SYNONYM_WORDS.format(arr="t.synonyms")}
+      FROM datasources_catalogtable t
+     WHERE t.datasource_id = %(ds)s AND t.is_present AND cardinality(t.synonyms) > 0
+    UNION ALL
+    SELECT t.id, t.schema_name, 'text',
+           (unnest(to_tsvector('english', t.comment || ' ' || t.description || ' '
+                                          || array_to_string(t.synonyms, ' ')))).lexeme
+      FROM datasources_catalogtable t
+     WHERE t.datasource_id = %(ds)s AND t.is_present
+       AND (t.comment <> '' OR t.description <> '' OR cardinality(t.synonyms) > 0)
+    UNION ALL
+    SELECT t.id, t.schema_name, 'column', unnest(c.tokens)
+      FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
+     WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present
+    UNION ALL
+    SELECT t.id, t.schema_name, 'column', {_SYNONYM_WORDS.format(arr="c.synonyms")}
+      FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
+     WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present AND cardinality(c.synonyms) > 0
+    UNION ALL
+    SELECT t.id, t.schema_name, 'column_text',
+           (unnest(to_tsvector('english', c.comment || ' ' || c.description || ' '
+                                          || array_to_string(c.synonyms, ' ')))).lexeme
+      FROM datasources_catalogcolumn c JOIN datasources_catalogtable t ON t.id = c.table_id
+     WHERE t.datasource_id = %(ds)s AND t.is_present AND c.is_present
+       AND (c.comment <> '' OR c.description <> '' OR cardinality(c.synonyms) > 0)
+  ) x
+ WHERE x.term <> ''
+"""  # noqa: S608  fixed fragments, values as parameters
+
+
+def _rebuild_index(cursor: Any, datasource_id: Any) -> None:
+    """The inverted index of a data source and its term statistics, rebuilt from the present rows:
+    names and comments from the source, descriptions and synonyms curated here."""
+    cursor.execute("DELETE FROM datasources_catalogterm WHERE datasource_id = %(ds)s", {"ds": datasource_id})
+    cursor.execute(_INDEX_SQL, {"ds": datasource_id})
+    cursor.execute("DELETE FROM datasources_catalogtermstat WHERE datasource_id = %(ds)s", {"ds": datasource_id})
+    cursor.execute(
+        """
+        INSERT INTO datasources_catalogtermstat (datasource_id, field, term, tables)
+        SELECT datasource_id, field, term, count(*) FROM datasources_catalogterm
+         WHERE datasource_id = %(ds)s GROUP BY datasource_id, field, term
+        """,
+        {"ds": datasource_id},
+    )
+    # Fresh statistics, or the planner walks all postings of a freshly rebuilt index.
+    cursor.execute("ANALYZE datasources_catalogterm, datasources_catalogtermstat")
+
+
+@transaction.atomic
+def catalog_curate(
+    *, table: CatalogTable, column: CatalogColumn | None = None, description: str, synonyms: Sequence[str]
+) -> CatalogTable | CatalogColumn:
+    """Sets the curated description and synonyms of a catalog table (or of one of its columns) and
+    re-indexes its data source; the new catalog version invalidates every cached search."""
+    target: CatalogTable | CatalogColumn = column if column is not None else table
+    target.description = description
+    target.synonyms = list(synonyms)
+    target.save(update_fields=["description", "synonyms"])
+    with connection.cursor() as cursor:
+        _rebuild_index(cursor, table.datasource_id)
+    DataSource.objects.filter(pk=table.datasource_id).update(catalog_version=F("catalog_version") + 1)
+    return target
+
+
 # --- search ------------------------------------------------------------------------------------
 
 
@@ -176,6 +214,8 @@ class ColumnMatch:
     matched: bool  # a word of the prompt names it
     masked: str = ""  # the mask strategy in force for the actor, "" when shown as is
     inferred: bool = False  # ``references`` is an inferred key (detected or confirmed), not a declared one
+    description: str = ""  # curated by the workspace (the comment is the source's)
+    synonyms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -191,6 +231,8 @@ class TableMatch:
     score: float
     reasons: tuple[str, ...]
     columns: tuple[ColumnMatch, ...]
+    description: str = ""  # curated by the workspace (the comment is the source's)
+    synonyms: tuple[str, ...] = ()
 
     @property
     def qualified_name(self) -> str:
@@ -291,7 +333,8 @@ RARE_TABLES = 200
 CANDIDATE_POOL = 100
 
 _DETAILS_SQL = """
-SELECT t.id, t.datasource_id, d.name, t.schema_name, t.name, t.kind, t.comment, t.row_estimate
+SELECT t.id, t.datasource_id, d.name, t.schema_name, t.name, t.kind, t.comment, t.row_estimate, t.description,
+       t.synonyms
   FROM datasources_catalogtable t JOIN datasources_datasource d ON d.id = t.datasource_id
  WHERE t.id = ANY(%(ids)s)
 """
@@ -458,6 +501,8 @@ def _search(
             score=round(scored[tid]["score"], 4),
             reasons=tuple(scored[tid]["reasons"]),
             columns=tuple(columns.get(tid, ())),
+            description=details[tid][8],
+            synonyms=tuple(details[tid][9]),
         )
         for tid in ranked
         if tid in details
@@ -533,16 +578,42 @@ def _relevant_columns(table_ids: Iterable[int], expanded: set[str]) -> dict[int,
             "fk_schema",
             "fk_table_name",
             "fk_column",
+            "description",
+            "synonyms",
         )
     )
     inferred = inferred_references(column_ids=[row[0] for row in rows if not row[9]])
-    for column_id, tid, name, data_type, nullable, pk, comment, tokens, fk_schema, fk_table, fk_column in rows:
+    for (
+        column_id,
+        tid,
+        name,
+        data_type,
+        nullable,
+        pk,
+        comment,
+        tokens,
+        fk_schema,
+        fk_table,
+        fk_column,
+        described,
+        synonyms,
+    ) in rows:
         declared = fk_reference(fk_schema, fk_table, fk_column)
         references = declared or inferred.get(column_id, "")
-        matched = bool(expanded.intersection(tokens))
+        synonym_words = {word for synonym in synonyms for word in name_tokens(synonym)}
+        matched = bool(expanded.intersection(tokens) or expanded.intersection(synonym_words))
         by_table[tid].append(
             ColumnMatch(
-                name, data_type, nullable, pk, references, comment, matched, inferred=bool(references and not declared)
+                name,
+                data_type,
+                nullable,
+                pk,
+                references,
+                comment,
+                matched,
+                inferred=bool(references and not declared),
+                description=described,
+                synonyms=tuple(synonyms),
             )
         )
     relevant: dict[int, list[ColumnMatch]] = {}

@@ -72,6 +72,10 @@ class CatalogTable(models.Model):
     kind = models.CharField(max_length=8, default="table")  # table | view
     row_estimate = models.BigIntegerField(null=True, blank=True)
     comment = models.TextField(blank=True)
+    # Curated by the workspace's owners (never by introspection, so a refresh keeps them); searched
+    # and given to the model next to the source's own comment.
+    description = models.TextField(blank=True)
+    synonyms = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     # Words of the name ("cust_accounts" -> "cust accounts"), for trigram similarity.
     name_words = models.TextField(blank=True)
     # Lower-case tokens of the name and their singulars.
@@ -104,6 +108,9 @@ class CatalogColumn(models.Model):
     nullable = models.BooleanField(default=True)
     is_primary_key = models.BooleanField(default=False)
     comment = models.TextField(blank=True)
+    # Curated, like the table's: kept across refreshes, searched, given to the model.
+    description = models.TextField(blank=True)
+    synonyms = ArrayField(models.CharField(max_length=64), default=list, blank=True)
     fk_schema = models.CharField(max_length=255, blank=True)
     fk_table_name = models.CharField(max_length=255, blank=True)
     fk_column = models.CharField(max_length=255, blank=True)
@@ -171,8 +178,9 @@ class CatalogTerm(models.Model):
     """The catalog's inverted index: one row per (term, field, table), rebuilt by each refresh.
 
     ``field`` says where the term was found: ``name`` and ``column`` hold our own tokens of table
-    and column names (``cust_accounts`` -> cust, accounts, account); ``text`` and ``column_text``
-    hold PostgreSQL full-text lexemes (english stemming) of table and column comments. Search
+    and column names (``cust_accounts`` -> cust, accounts, account) and the words of their curated
+    synonyms; ``text`` and ``column_text`` hold PostgreSQL full-text lexemes (english stemming) of
+    table and column comments, curated descriptions and synonyms. Search
     reads it through a covering index, so its cost follows the matching postings, not the size
     of the catalog.
     """

@@ -14,6 +14,7 @@ urlpatterns = [
     path("executions/<str:execution_id>/approve", apis.ExecutionApproveApi.as_view(), name="execution-approve"),
     path("executions/<str:execution_id>/reject", apis.ExecutionRejectApi.as_view(), name="execution-reject"),
     path("executions/<str:execution_id>/cancel", apis.ExecutionCancelApi.as_view(), name="execution-cancel"),
+    path("executions/<str:execution_id>/verify", apis.ExecutionVerifyApi.as_view(), name="execution-verify"),
     path("executions/<str:execution_id>/rerun", apis.ExecutionRerunApi.as_view(), name="execution-rerun"),
     path("executions/<str:execution_id>/result.csv", apis.ExecutionResultCsvApi.as_view(), name="execution-result-csv"),
     path(

@@ -31,12 +31,15 @@ from datasources.apis import CONTENT_TYPES, SOURCE_ERRORS, FileDownloadView, con
 from datasources.connectors.base import ConnectorError
 from datasources.queries import query_export
 from executions import ratelimits, services
-from executions.models import ExecutionStatus, Interaction, PromptExecution, Turn
-from executions.selectors import access_execution, executions_search
+from executions.models import ExecutionStatus, Interaction, PromptExecution
+from executions.selectors import access_execution, executions_search, final_query_of
 from executions.services.queue import Overloaded, admission_check, queue_position
 from governance.gateway import actor_for, audit_outcome, authorize
 from prompts.selectors import prompts_for_user
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
+from semantic.apis import SEMANTIC_ERRORS, semantic_error
+from semantic.serializers import VerifiedQueryOutput
+from semantic.services import SemanticError
 from workspaces.selectors import access_workspace, membership_in
 
 # --- documentation helpers ----------------------------------------------------------------------
@@ -573,21 +576,34 @@ class ExecutionCancelApi(APIView):
         return _detail(execution)
 
 
+class ExecutionVerifyApi(APIView):
+    @extend_schema(
+        operation_id="executions_verify",
+        request=None,
+        responses={
+            201: VerifiedQueryOutput,
+            **SEMANTIC_ERRORS,
+            404: ACTION_ERRORS[404],
+            409: error_example(
+                "The execution has not completed (execution_not_completed) or ran no query (no_result)",
+                "execution_not_completed",
+                "Only a completed execution can be verified.",
+            ),
+        },
+        tags=["executions"],
+        description="A thumbs-up: the execution's question and final SQL become a verified query when you may "
+        "verify on its data source (owners, admins), a proposed one when you may only query it (analysts).",
+    )
+    def post(self, request: Request, execution_id: str) -> Response:
+        execution = access_execution(user=request.user, execution_id=execution_id)
+        try:
+            verified = _service_call(services.execution_verify, user=request.user, execution=execution)
+        except SemanticError as exc:
+            raise semantic_error(exc) from exc
+        return Response(VerifiedQueryOutput(verified).data, status=status.HTTP_201_CREATED)
+
+
 # --- results ------------------------------------------------------------------------------------
-
-
-def result_datasource_id(execution: PromptExecution) -> str | None:
-    """The data source the execution's final query ran on: the observation of the call whose SQL
-    is ``generated_query_text`` (the latest such turn first)."""
-    sql = execution.generated_query_text
-    for observations in (
-        Turn.objects.filter(execution=execution).order_by("-index").values_list("observations", flat=True)
-    ):
-        for result in (observations or {}).values():
-            data = result.get("data") if isinstance(result, dict) else None
-            if isinstance(data, dict) and data.get("datasource_id") and result.get("sql") == sql:
-                return str(data["datasource_id"])
-    return None
 
 
 _NO_RESULT = "This execution has no query result to download."
@@ -605,7 +621,8 @@ class ExecutionResultApi(FileDownloadView):
 
     def get(self, request: Request, execution_id: str) -> Any:
         execution = access_execution(user=request.user, execution_id=execution_id)
-        datasource_id = result_datasource_id(execution) if execution.generated_query_text else None
+        final = final_query_of(execution=execution)
+        datasource_id = final.datasource_id if final is not None else None
         if datasource_id is None:
             raise ApiError(409, "no_result", _NO_RESULT)
         actor = actor_for(user=request.user, workspace_id=execution.workspace_id)

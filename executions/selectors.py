@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from executions.models import ExecutionEvent, PromptExecution
+from executions.models import ExecutionEvent, PromptExecution, Turn
 from workspaces.permissions import objects_with_perm, visible_object
 from workspaces.selectors import workspaces_for_user
 
@@ -102,3 +103,26 @@ def recent_executions_of(*, user: User, workspace_id: Any, limit: int = 8) -> li
         if len(recent) == limit:
             break
     return recent
+
+
+@dataclass(frozen=True)
+class FinalQuery:
+    datasource_id: str
+    sql: str  # as the model wrote it: generated_query_text is the gateway's rewrite for its author
+
+
+def final_query_of(*, execution: PromptExecution) -> FinalQuery | None:
+    """The call that produced the execution's result: the one whose rewrite is ``generated_query_text``
+    (the latest such turn first), with its data source and its SQL before the rewrite."""
+    sql = execution.generated_query_text
+    if not sql:
+        return None
+    for reply, observations in (
+        Turn.objects.filter(execution=execution).order_by("-index").values_list("reply", "observations")
+    ):
+        written = {str(c.get("id")): c.get("arguments") or {} for c in (reply or {}).get("tool_calls") or []}
+        for call_id, result in (observations or {}).items():
+            data = result.get("data") if isinstance(result, dict) else None
+            if isinstance(data, dict) and data.get("datasource_id") and result.get("sql") == sql:
+                return FinalQuery(str(data["datasource_id"]), str(written.get(call_id, {}).get("sql") or sql))
+    return None

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.studio, name="studio"),
     path("executions/", history_views.history, name="history"),
     path("executions/<uuid:execution_id>/", views.execution_page, name="execution-page"),
+    path("executions/<uuid:execution_id>/verify", views.execution_verify, name="execution-verify-page"),
 ]

@@ -13,22 +13,27 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from agent.selectors import models_for_workspace
 from config.api import ApiError
 from config.pages import SESSION_WORKSPACE_KEY, memberships, workspace_page
-from datasources.selectors import catalog_schema_names, datasources_for_user
+from datasources.selectors import catalog_schema_names, datasource_with_perms, datasources_for_user
 from executions import services
 from executions.apis import start_execution
 from executions.models import ExecutionStatus, Phase, PromptExecution
-from executions.selectors import execution_with_perms, recent_executions_of
+from executions.selectors import execution_with_perms, final_query_of, recent_executions_of
 from executions.services.queue import queue_position
 from prompts.selectors import PromptNotFound, access_prompt
 from prompts.services import MAX_TAG_CHARS, MAX_TAGS
+from semantic.models import VerifiedQuery, VerifiedQueryStatus
+from semantic.selectors import verified_from_execution
+from semantic.services import SemanticError, may_verify
 from workspaces.models import Membership
 
 STATUS_LABELS: dict[str, str] = {
@@ -225,6 +230,49 @@ def _result_state(execution: PromptExecution) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class VerifyState:
+    """The thumbs-up of a completed execution, as the page shows it to this person."""
+
+    done: VerifiedQuery | None
+    verifies: bool  # their thumbs-up verifies (else it proposes)
+
+
+def _verify_state(user: User, execution: PromptExecution) -> VerifyState | None:
+    if execution.status != ExecutionStatus.COMPLETED or not execution.generated_query_text:
+        return None
+    final = final_query_of(execution=execution)
+    if final is None:
+        return None
+    try:
+        datasource, perms = datasource_with_perms(user=user, datasource_id=final.datasource_id)
+    except Http404:
+        return None
+    if "query_datasource" not in perms:
+        return None
+    done = verified_from_execution(user=user, execution_id=execution.pk)
+    return VerifyState(done=done, verifies=may_verify(user=user, datasource=datasource))
+
+
+@require_POST
+@workspace_page
+def execution_verify(request: HttpRequest, membership: Membership, execution_id: str) -> HttpResponse:
+    """The thumbs-up form of the execution page (CSRF): verifies or proposes its query."""
+    execution, _ = execution_with_perms(user=request.user, execution_id=execution_id)
+    try:
+        verified = services.execution_verify(user=cast(User, request.user), execution=execution)
+    except (services.ExecutionError, SemanticError) as exc:
+        messages.error(request, f"Not saved: {exc.message}")
+    else:
+        messages.success(
+            request,
+            "Saved as a verified query: models will answer questions like this one with it."
+            if verified.status == VerifiedQueryStatus.VERIFIED
+            else "Proposed as a verified query: an owner or admin of the data source can verify it.",
+        )
+    return redirect("execution-page", execution_id=execution.pk)
+
+
 @workspace_page
 def execution_page(request: HttpRequest, membership: Membership, execution_id: str) -> HttpResponse:
     """One execution in the studio, live or finished. Someone who may not view it (another
@@ -255,5 +303,6 @@ def execution_page(request: HttpRequest, membership: Membership, execution_id: s
         "can_change": "change_promptexecution" in perms,
         "can_approve": services.may_approve(user=cast(User, request.user), execution=execution),
         "is_author": execution.user_id == request.user.pk,
+        "verify": _verify_state(cast(User, request.user), execution),
     }
     return render(request, "studio/studio.html", context)

@@ -41,6 +41,8 @@ class ColumnOutput(serializers.Serializer):
     inferred = serializers.BooleanField(
         default=False, help_text="references is an inferred key (detected or confirmed by an owner), not declared."
     )
+    description = serializers.CharField(default="", help_text="Curated by the workspace; the comment is the source's.")
+    synonyms = serializers.ListField(child=serializers.CharField(), default=list)
     masked = serializers.CharField(default="", help_text="The mask strategy in force for you, empty when shown as is.")
     mask_policy = serializers.CharField(
         default="", help_text="The policy that masks it for you, as the audit log names it."
@@ -60,6 +62,8 @@ class TableOutput(serializers.Serializer):
     kind = serializers.CharField()
     row_estimate = serializers.IntegerField(allow_null=True)
     comment = serializers.CharField()
+    description = serializers.CharField(default="", help_text="Curated by the workspace; the comment is the source's.")
+    synonyms = serializers.ListField(child=serializers.CharField(), default=list)
     columns = ColumnOutput(many=True, source="present_columns")
     row_filters = serializers.ListField(
         child=serializers.DictField(), default=list, help_text="The row filters in force for you: {policy, condition}."
@@ -97,10 +101,11 @@ class DataSourceTablesApi(APIView):
             {
                 "id": row.table.pk, "schema_name": row.table.schema_name, "name": row.table.name,
                 "kind": row.table.kind, "row_estimate": row.table.row_estimate, "comment": row.table.comment,
+                "description": row.table.description, "synonyms": row.table.synonyms,
                 "present_columns": [
                     {**{f: getattr(c, f) for f in ("name", "data_type", "nullable", "is_primary_key", "comment",
                                                    "references", "inferred", "masked", "mask_policy",
-                                                   "mask_reason")},
+                                                   "mask_reason", "description", "synonyms")},
                      "ordinal": c.ordinal,
                      "tags": [{"id": t.id, "tag": t.tag, "state": t.state, "source": t.source,
                                "confidence": t.confidence} for t in c.tags]}
@@ -126,6 +131,8 @@ class CatalogColumnMatchOutput(serializers.Serializer):
     comment = serializers.CharField()
     matched = serializers.BooleanField()
     masked = serializers.CharField(help_text="The mask strategy in force for you, empty when shown as is.")
+    description = serializers.CharField(default="", help_text="Curated by the workspace; the comment is the source's.")
+    synonyms = serializers.ListField(child=serializers.CharField(), default=list)
 
 
 class CatalogMatchOutput(serializers.Serializer):
@@ -140,6 +147,8 @@ class CatalogMatchOutput(serializers.Serializer):
     score = serializers.FloatField()
     reasons = serializers.ListField(child=serializers.CharField())
     columns = CatalogColumnMatchOutput(many=True)
+    description = serializers.CharField(default="", help_text="Curated by the workspace; the comment is the source's.")
+    synonyms = serializers.ListField(child=serializers.CharField(), default=list)
 
 
 class CatalogSearchApi(APIView):

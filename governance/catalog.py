@@ -153,6 +153,8 @@ class ColumnRow:
     mask_reason: str = ""
     tags: tuple[TagChip, ...] = ()
     inferred: bool = False  # ``references`` is an inferred key (detected or confirmed), not a declared one
+    description: str = ""  # curated by the workspace's owners, beside the source's comment
+    synonyms: tuple[str, ...] = ()
 
     @property
     def mask_label(self) -> str:
@@ -220,6 +222,8 @@ def catalog_rows(*, membership: Membership, datasource: DataSource, tables: Any,
                     mask_reason=rule.reason if rule else "",
                     tags=tuple(chips.get(column.pk, ())),
                     inferred=bool(references) and not column.references,
+                    description=column.description,
+                    synonyms=tuple(column.synonyms),
                 )
             )
         filters = tuple((f.policy, f.condition.sql(dialect=dialect)) for f in rules.filters) if rules else ()

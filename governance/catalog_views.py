@@ -71,12 +71,14 @@ def datasource_detail(request: HttpRequest, membership: Membership, datasource_i
             "inferred_keys": selectors.inferred_keys(datasource=datasource, exclude_table_ids=hidden)
             if ADMINISTER in perms
             else None,
+            "can_curate": ADMINISTER in perms,
         }
     )
     return render(request, "datasources/detail.html", context)
 
 
-def _back(request: HttpRequest, datasource: DataSource, anchor: str) -> HttpResponse:
+def back_to_datasource_page(request: HttpRequest, datasource: DataSource, anchor: str) -> HttpResponse:
+    """Back to the data source page a form was posted from (its ``next`` query kept), at ``anchor``."""
     target = request.POST.get("next", "")
     url = reverse("datasource-detail", args=[datasource.pk])
     if target.startswith("?") and "\n" not in target:
@@ -113,8 +115,8 @@ def column_tag_decide(request: HttpRequest, membership: Membership, datasource_i
                 raise ValidationError("Unknown action.")
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return _back(request, datasource, "catalog-title")
-    return _back(request, datasource, anchor)
+        return back_to_datasource_page(request, datasource, "catalog-title")
+    return back_to_datasource_page(request, datasource, anchor)
 
 
 def _column_visible(membership: Membership, datasource: DataSource, column: Any) -> bool:

@@ -25,6 +25,7 @@ from agent.offline.words import Classification, Question, classify, content_word
 from agent.prompting import read_context
 from agent.types import INTENTS, Reply, ToolCall
 from datasources.vocabulary import name_tokens, singular
+from semantic.adapt import best_adaptation
 
 MODEL = PROVIDER = "offline"
 MAX_TURNS = 12  # past this, finish with what is known rather than loop
@@ -235,6 +236,9 @@ class _Turn:
     # --- data questions -----------------------------------------------------------------------
 
     def data_query(self) -> tuple[str, list[Action]]:
+        verified = self._verified_query()
+        if verified is not None:
+            return verified
         question = parse_question(self.conv.prompt, self.model.today)
         runs = self.conv.of("run_query")
         failed = [r for r in runs if "error" in (r.observation or {})]
@@ -276,6 +280,28 @@ class _Turn:
             return "Searching the catalog.", [search]
         reason = outcome.reason if isinstance(outcome, CannotAnswer) else "the question is ambiguous"
         return self.finish(f"I could not turn this into a query: {reason}. {_available(self.knowledge)}", 0.3)
+
+    def _verified_query(self) -> tuple[str, list[Action]] | None:
+        """Before planning: a verified query the prompt paraphrases runs with the prompt's values
+        (``semantic.adapt``), and its rows answer; if it fails, the model plans its own query."""
+        dialects = {str(d.get("id")): str(d.get("dialect")) for d in self.conv.context.get("datasources") or []}
+        adapted = best_adaptation(self.conv.prompt, self.conv.context.get("verified_queries") or [],
+                                  dialects=dialects, today=self.model.today)  # fmt: skip
+        if adapted is None or not self.can("run_query"):
+            return None
+        ran = [c for c in self.conv.of("run_query") if c.arguments.get("sql") == adapted.sql]
+        if not ran:
+            arguments = {"datasource_id": str(adapted.verified["datasource_id"]), "sql": adapted.sql,
+                         "purpose": f"the verified query {adapted.verified['question']!r}"}  # fmt: skip
+            if not _accepts(self.offered.get("run_query"), arguments):
+                arguments.pop("purpose")
+            return "Running a verified query.", [Action("run_query", arguments)]
+        observation = ran[-1].observation or {}
+        if "error" in observation:
+            return None
+        notices = " ".join([*_masked_text(observation), *(str(n) for n in observation.get("notices") or [])])
+        answer = f"{_rows_text(observation)} (A verified query: {adapted.verified['question']!r}.) {notices}"
+        return self.finish(answer.strip(), 0.9)
 
     def _plan(
         self,

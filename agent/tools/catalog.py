@@ -111,6 +111,8 @@ def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
             comment=column.comment,
             matched=False,
             inferred=not column.references and column.pk in inferred,
+            description=column.description,
+            synonyms=tuple(column.synonyms),
         )
         for column in present
     )
@@ -126,6 +128,8 @@ def _table_match(datasource: DataSource, table: CatalogTable) -> TableMatch:
         score=1.0,
         reasons=("described",),
         columns=columns,
+        description=table.description,
+        synonyms=tuple(table.synonyms),
     )
 
 

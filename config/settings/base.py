@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "governance",
     "datasources",
     "prompts",
+    "semantic",
     "agent",
     "executions",
     "evals",
@@ -266,6 +267,8 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "workspaces.models.Role",
         "PromptStatusEnum": "prompts.models.Prompt.Status",
         "ExecutionStatusEnum": "executions.models.ExecutionStatus",
+        "GlossaryKindEnum": "semantic.models.GlossaryKind",
+        "DataSourceKindEnum": "datasources.models.DataSourceKind",
     },
 }
 

@@ -6,6 +6,7 @@ from executions.services.create import ExecuteRequest, execution_create
 from executions.services.lifecycle import ExecutionError, worker_id
 from executions.services.people import (
     execution_cancel,
+    execution_verify,
     interaction_answer,
     interaction_decide,
     may_approve,
@@ -21,6 +22,7 @@ __all__ = [
     "enrichment_context",
     "execution_cancel",
     "execution_create",
+    "execution_verify",
     "interaction_answer",
     "interaction_decide",
     "may_approve",

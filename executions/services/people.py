@@ -12,9 +12,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.utils import timezone
 
 from datasources.queries import query_cancel
+from datasources.selectors import access_datasource
 from executions import events
 from executions.models import (
     TERMINAL_STATUSES,
@@ -24,12 +26,15 @@ from executions.models import (
     Turn,
     TurnStatus,
 )
+from executions.selectors import final_query_of
 from executions.services.lifecycle import (
     ExecutionError,
     enqueue_turn_on_commit,
     finish,
 )
 from governance.models import ApprovalRule
+from semantic.models import VerifiedQuery, VerifiedQueryOrigin
+from semantic.services import verified_query_create
 from workspaces.models import Membership, Role
 
 logger = logging.getLogger(__name__)
@@ -166,3 +171,27 @@ def sweep(*, now: Any = None) -> dict[str, int]:
             enqueue_turn_on_commit(current.execution_id, current.index)
             resumed += 1
     return {"resumed": resumed}
+
+
+def execution_verify(*, user: User, execution: PromptExecution) -> VerifiedQuery:
+    """A thumbs-up: the execution's question and final SQL (as the model wrote it, not the rewrite made
+    for its author) become a verified query, or a proposed one when ``user`` may only query the
+    source (see ``semantic.services``). Only a completed execution with a query result qualifies."""
+    if execution.status != ExecutionStatus.COMPLETED:
+        raise ExecutionError("execution_not_completed", "Only a completed execution can be verified.")
+    final = final_query_of(execution=execution)
+    if final is None:
+        raise ExecutionError("no_result", "This execution ran no query to verify.")
+    try:
+        datasource = access_datasource(user=user, datasource_id=final.datasource_id)
+    except Http404:
+        raise ExecutionError("no_result", "The data source of this result no longer exists.") from None
+    return verified_query_create(
+        user=user,
+        datasource=datasource,
+        question=execution.prompt_text,
+        sql=final.sql,
+        origin=VerifiedQueryOrigin.THUMBS_UP,
+        schema_names=execution.selected_schema_names or (),
+        source_execution_id=execution.pk,
+    )

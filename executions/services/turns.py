@@ -54,6 +54,7 @@ from executions.services.lifecycle import (
 )
 from governance.catalog import visible_catalog_search
 from governance.gateway import Actor, actor_for
+from semantic.selectors import glossary_for_prompt, verified_examples
 from workspaces.models import Membership
 
 logger = logging.getLogger(__name__)
@@ -334,12 +335,17 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
         {f"{t['qualified_name']}.{c['name']} ({c['masked']})" for t in tables for c in t["columns"] if c.get("masked")}
     )
     policies = [f"Masked for you: {', '.join(masked)}"] if masked else []
+    source_ids = [ds.pk for ds in sources]
     return {
         "prompt": execution.prompt_text,
         "intent": None,
         "datasources": [datasource_to_context(ds) for ds in sources],
         "tables": tables,
         "policies": policies,
+        "verified_queries": verified_examples(
+            membership=membership, prompt=execution.prompt_text, datasource_ids=source_ids
+        ),
+        "glossary": glossary_for_prompt(membership=membership, prompt=execution.prompt_text, datasource_ids=source_ids),
     }
 
 

@@ -40,9 +40,9 @@ from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
 
-TABLE_KEYS = {"datasource_id", "datasource", "schema", "name", "qualified_name", "comment", "row_estimate", "score",
-              "columns"}  # fmt: skip
-COLUMN_KEYS = {"name", "type", "pk", "references", "inferred", "masked", "comment"}
+TABLE_KEYS = {"datasource_id", "datasource", "schema", "name", "qualified_name", "comment", "description", "synonyms",
+              "row_estimate", "score", "columns"}  # fmt: skip
+COLUMN_KEYS = {"name", "type", "pk", "references", "inferred", "masked", "comment", "description", "synonyms"}
 REGIONS = ["APAC", "EMEA", "LATAM", "NA"]
 
 

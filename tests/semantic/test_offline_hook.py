@@ -1,0 +1,65 @@
+"""The offline model's hook for verified queries (``_Turn._verified_query`` in agent/offline/model.py),
+turn by turn on a hand-made conversation: no database, no worker."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from agent.offline import OfflineModel
+from agent.prompting import build_messages
+from agent.tools import inventory, openai_schema
+from agent.types import Reply, ToolResult
+
+VERIFIED = {
+    "question": "How many invoices per region in 2025",
+    "sql": "SELECT region, COUNT(*) AS n FROM billing.invoices WHERE issued_at >= '2025-01-01' "
+    "AND issued_at < '2026-01-01' GROUP BY region",
+    "datasource_id": "ds-1",
+    "verified_on": "2026-11-02",
+}
+CONTEXT = {
+    "prompt": "",
+    "intent": "DATA_QUERY",
+    "datasources": [{"id": "ds-1", "name": "Warehouse", "kind": "postgresql", "dialect": "postgres"}],
+    "tables": [],
+    "policies": [],
+    "verified_queries": [VERIFIED],
+    "glossary": [],
+}
+TOOLS = [openai_schema(tool) for tool in inventory("DATA_QUERY")]
+
+
+def reply(prompt: str, turns: list[tuple[Reply, dict[str, ToolResult]]] | None = None) -> Reply:
+    messages = build_messages(context={**CONTEXT, "prompt": prompt}, prompt_text=prompt, turns=turns or [])
+    return OfflineModel(today=date(2026, 12, 7)).complete(messages, TOOLS, category="generation")
+
+
+def test_a_paraphrase_runs_the_adapted_verified_query_then_answers_from_its_rows() -> None:
+    first = reply("how many invoices per region for 2024?")
+    (call,) = first.tool_calls
+    assert call.name == "run_query" and call.arguments["datasource_id"] == "ds-1"
+    assert call.arguments["sql"] == (
+        "SELECT region, COUNT(*) AS n FROM billing.invoices WHERE issued_at >= '2024-01-01' "
+        "AND issued_at < '2025-01-01' GROUP BY region"
+    )
+
+    rows = ToolResult(observation={"columns": ["region", "n"], "rows": [["EMEA", 3], ["NA", 4]], "row_count": 2})
+    second = reply("how many invoices per region for 2024?", [(first, {call.id: rows})])
+    (finish,) = second.tool_calls
+    assert finish.name == "finish"
+    assert "region: EMEA, n: 3" in finish.arguments["answer"] and "verified query" in finish.arguments["answer"]
+
+
+def test_a_failed_verified_query_leaves_the_model_to_plan_its_own() -> None:
+    first = reply("how many invoices per region for 2024?")
+    failed = ToolResult(observation={"error": {"code": "query_failed", "message": "no such column"}}, status="error")
+
+    second = reply("how many invoices per region for 2024?", [(first, {first.tool_calls[0].id: failed})])
+
+    assert all(c.arguments.get("sql") != first.tool_calls[0].arguments["sql"] for c in second.tool_calls)
+
+
+def test_another_question_is_planned_as_before() -> None:
+    first = reply("list the customers in EMEA")
+
+    assert all("billing.invoices" not in str(c.arguments.get("sql", "")) for c in first.tool_calls)
