@@ -283,7 +283,7 @@ def test_search_and_context_carry_inferred_keys_like_declared_ones_but_never_rej
     # Chosen although no word of the prompt names it: it is a key.
     assert orders_columns()["customer_id"] == {
         "name": "customer_id", "type": "INTEGER", "pk": False, "references": "main.customers.id", "inferred": True,
-        "masked": "", "comment": "",
+        "masked": "", "comment": "", "description": "", "synonyms": [],
     }  # fmt: skip
     services.inferred_key_review(key=InferredKey.objects.get(datasource=datasource), state="rejected",
                                  user=tenancy.alice)  # fmt: skip
