@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from agent.context import datasource_to_context, table_to_context
-from agent.offline import OfflineModel, classify, parse_question
+from agent.offline import OfflineModel, classify
+from agent.offline.parser.normalise import normalise
 from agent.prompting import build_messages
 from agent.tools.base import INVENTORY
 from agent.types import INTENTS, Reply, ToolResult
@@ -186,7 +187,7 @@ class Session:
 
 
 def finished(reply: Reply) -> dict[str, Any]:
-    assert [call.name for call in reply.tool_calls] == ["finish"], reply
+    assert [call.name for call in reply.tool_calls] == ["finish"], [(c.name, c.arguments) for c in reply.tool_calls]
     return reply.tool_calls[0].arguments
 
 
@@ -255,7 +256,7 @@ def test_the_same_conversation_gets_the_same_reply(tenancy, sqlite_source) -> No
     ],
 )
 def test_time_windows_are_computed_from_today(prompt: str, start: date, end: date) -> None:
-    window = parse_question(prompt, TODAY).window
+    window = normalise(prompt, TODAY).window
     assert window is not None and (window.start, window.end) == (start, end)
 
 
