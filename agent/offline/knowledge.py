@@ -106,7 +106,8 @@ class Table:
             for column in usable:
                 if column.name.lower() == wanted and not column.masked:
                     return column
-        return next((c for c in usable if c.name.lower().endswith("_name") and not c.masked), None)
+        # ``customer_name``, or ``fullname`` / ``productName`` lower-cased by the catalog.
+        return next((c for c in usable if c.name.lower().endswith("name") and not c.masked), None)
 
     @property
     def noun(self) -> str:

@@ -130,7 +130,7 @@ class _Compiler:
         value = condition.value
         result: exp.Expr
         if condition.op == "exists":
-            result = exp.In(this=column, query=self.owners(value, None))
+            result = exp.In(this=column, query=exp.Subquery(this=self.owners(value, None)))
         elif condition.op == "in":
             result = exp.In(this=column, expressions=[literal(v) for v in value])
         elif condition.op == "between":
@@ -182,7 +182,11 @@ class _Compiler:
         conditions = [self.condition(f) for f in q.filters]
         if q.having is not None:
             key = q.base.primary_key or q.base.columns[0]
-            conditions.append(exp.In(this=self.sql.col(q.base, key.name), query=self.owners(q.having.table, q.having)))
+            conditions.append(
+                exp.In(
+                    this=self.sql.col(q.base, key.name), query=exp.Subquery(this=self.owners(q.having.table, q.having))
+                )
+            )
         if q.order is not None and q.order.ref is not None and q.is_listing:
             # "the most recent order": rows without a date are not the most recent.
             conditions.append(exp.Not(this=exp.Is(this=self.col(q.order.ref), expression=exp.Null())))

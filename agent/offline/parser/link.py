@@ -33,8 +33,8 @@ FUNCTION_WORDS = (
     distribution compare grouped group split across over among currently current ever so far broken down up
     distinct different unique per each every than more fewer less greater above below under between not no
     without never any some only also just one ones percentage percent share proportion fraction ratio rate
-    latest earliest newest oldest recent first last cheapest expensive ascending descending order ordered sorted
-    sort ranked rank along together name names named called their his her its them they it add added adding
+    latest earliest newest oldest recent first last cheapest expensive ascending descending ordered sorted
+    ranked rank along together name names named called their his her its them they it add added adding
     exist exists equal equals least within like containing contain contains include includes including
     how_many day days week weeks month months year years quarter quarters daily weekly monthly yearly quarterly
     annual annually since before after until during today yesterday ago""".split()
@@ -50,6 +50,8 @@ for _group in SYNONYM_GROUPS:
 # Scores. A table's own noun beats another word of its name, which beats a synonym or a comment.
 GLUED, NOUN, NAME_WORD, FUZZY, SYNONYM_NOUN, COMMENT, SYNONYM_WORD = 3.5, 3.0, 2.0, 1.8, 1.0, 0.8, 0.5
 COLUMN_EXACT, COLUMN_WORD, COLUMN_FUZZY, COLUMN_SYNONYM, COLUMN_COMMENT = 1.5, 1.0, 0.8, 0.6, 0.35
+# What a camelCase name lower-cased by the catalog ends with after its noun: ``customerid``.
+_NAME_SUFFIXES = ("id", "name", "date", "time", "at", "code", "type", "no", "number", "count", "amount")
 CLOSE = 0.05  # two candidates closer than this are a real ambiguity
 
 
@@ -138,10 +140,13 @@ def table_word_score(token: Token, table: Table) -> float:
 
 def column_word_score(token: Token, column: Column) -> float:
     words = name_words(column.name)
-    if glued(column.name) == token.lemma or column.name.lower() == token.text:
+    whole = glued(column.name)
+    if whole == token.lemma or column.name.lower() == token.text:
         return COLUMN_EXACT
-    if token.lemma in words:
+    if token.lemma in words or any(whole == token.lemma + suffix for suffix in _NAME_SUFFIXES):
         return COLUMN_WORD
+    if len(token.lemma) >= 4 and len(whole) - len(token.lemma) >= 2 and whole.endswith(token.lemma):
+        return COLUMN_WORD * 0.9  # ``unitprice``: a camelCase name whose last word is the word
     fuzzy = max((_fuzzy(token.lemma, w) for w in (*words, glued(column.name))), default=0.0)
     if fuzzy:
         return COLUMN_FUZZY * fuzzy
@@ -206,8 +211,9 @@ class Linker:
         return sorted(links, key=lambda link: -link.score)
 
     def column_links(self, tokens: Sequence[Token], tables: Iterable[Table] | None = None) -> list[ColumnLink]:
-        """Columns the words name in ``tables`` (default: all of the source), best first."""
-        words = content(tokens)
+        """Columns the words name in ``tables`` (default: all of the source), best first. A function
+        word names a column only by being its whole name (a column called ``total``)."""
+        words = [t for t in tokens if not t.text.isdigit() and len(t.text) > 1]
         links = []
         for table in tables if tables is not None else self.tables:
             for column in table.columns:
@@ -216,6 +222,8 @@ class Linker:
                     if len(group) == 2:
                         joined = glued(group[0].text + group[1].text)
                         score = COLUMN_EXACT + 0.5 if joined == glued(column.name) else 0.0
+                    elif group[0].text in FUNCTION_WORDS:
+                        score = COLUMN_EXACT if glued(column.name) == group[0].lemma else 0.0
                     else:
                         score = column_word_score(group[0], column)
                     if score:

@@ -31,7 +31,9 @@ from agent.offline.parser.ir import (
     Unanswerable,
 )
 from agent.offline.parser.link import (
+    COLUMN_EXACT,
     COLUMN_WORD,
+    GLUED,
     NAME_WORD,
     ColumnLink,
     Linker,
@@ -39,6 +41,7 @@ from agent.offline.parser.link import (
     ValueLink,
     close,
     content,
+    glued,
     name_words,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular
@@ -65,6 +68,9 @@ _SUPERLATIVE = re.compile(
     r"\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|fewest|"
     r"latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
 )
+_WHICH_N = re.compile(
+    r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
+)
 _ASCENDING = frozenset({"bottom", "lowest", "smallest", "least", "fewest", "earliest", "oldest", "cheapest",
                         "worst", "minimum", "min", "least expensive", "first"})  # fmt: skip
 _BY_DATE = frozenset({"most recent", "latest", "newest", "earliest", "oldest", "first", "last"})
@@ -87,6 +93,7 @@ _NONE = re.compile(
     r"\b(with no|without any|without|with zero|that have no|who have no|which have no|that has no|who has no|having no|"
     r"that never|who never|never|have not|has not|haven't|hasn't|did not|didn't|do not have|does not have|no)\s+"
 )
+_SOME = re.compile(r"\b(have|has|had|placed|made|bought|ordered|with)\s+(?:any\s+|an?\s+|at least 1\s+|some\s+)?")
 _NEGATION = re.compile(r"\b(not|excluding|except|other than|apart from|isn't|aren't|non)\s+")
 _NULL = re.compile(r"\b(is|are)\s+(missing|empty|null|unknown|not set|blank)\b|\b(missing|no|without an?|without)\s+$")
 _QUOTED = re.compile(r"'([^']{1,80})'|\"([^\"]{1,80})\"")
@@ -222,8 +229,12 @@ def _query(state: _State) -> Query | Unanswerable | None:
     if function is None:
         for name, pattern in _FUNCTIONS:
             hit = pattern.search(body[:head_end] if name in ("max", "min") else body)
+            if hit and _names_column(state, body, hit):
+                continue  # "orders with a total over 100": the column called total
             if hit and not (name in ("max", "min") and (top or _rows_wanted(state, body, hit))):
                 function = name
+                # The aggregate's own word names no column ("total amount" is the amount).
+                head = [t for t in head if not hit.start() <= t.start < hit.end()]
                 break
     percent = _PERCENT.search(body)
 
@@ -314,6 +325,14 @@ def _query(state: _State) -> Query | Unanswerable | None:
                  noun=noun)  # fmt: skip
 
 
+def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
+    """An aggregate word that is, after an article, the whole name of a column."""
+    if not re.search(r"\b(a|an|the|with|its|their|whose|by)\s+$", body[: hit.start()]):
+        return False
+    word = singular(hit.group(0))
+    return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
+
+
 def _first_group(body: str) -> re.Match[str] | None:
     """The "by" of "revenue by region"; not the "per" of "price per seat" read as a column word."""
     for match in _GROUP.finditer(body):
@@ -342,30 +361,34 @@ def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
 
 
 def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | None) -> TableLink | None:
-    """The table of the rows the question is about; asks when two tables fit alike."""
+    """The table of the rows the question is about: the first word that names a table well ("how
+    many customers ...", "customers with no orders"); asks when that word fits two tables alike."""
     if counting is not None:
-        # "how many customers ...": the words right after the count.
         after = [t for t in tokens if t.start >= counting.end()]
-        links = state.link.table_links(after[:3]) or state.link.table_links(tokens)
-    else:
-        links = state.link.table_links(tokens)
-    links = [link for link in links if link.score >= 0.8]
-    if not links:
+        tokens = after[:3] if state.link.table_links(after[:3]) else tokens
+    words = content(tokens)
+    candidates: list[TableLink] = []
+    for index, token in enumerate(words):
+        # The word alone, or with the next one when together they spell a name ("order items").
+        glued_names = [link for link in state.link.table_links(words[index : index + 2]) if link.score >= GLUED]
+        candidates = glued_names or [link for link in state.link.table_links([token]) if link.score >= NAME_WORD]
+        if candidates:
+            break
+    if not candidates:
+        candidates = [link for link in state.link.table_links(tokens) if link.score >= 0.8]
+    if not candidates:
         return None
-    top = [link for link in links if abs(link.score - links[0].score) < 1e-9]
-    if len(top) > 1 or close([link.score for link in links]):
-        candidates = [link for link in links if close([links[0].score, link.score]) or link is links[0]][:6]
-        word = next((t.text for t in tokens if t.start in candidates[0].tokens), "that")
-        names = [link.table.qualified_name for link in candidates]
-        if len({n.lower() for n in names}) > 1:
-            chosen = state.pick(names, f'Which table do you mean by "{word}"?')
-            if chosen is None:
-                raise _Stop
-            winner = next(link for link in candidates if link.table.qualified_name == chosen)
-            state.used.update(winner.tokens)
-            return winner
-    winner = links[0]
-    if winner.score < NAME_WORD:
+    candidates.sort(key=lambda link: -link.score)
+    alike = [link for link in candidates if link is candidates[0] or close([candidates[0].score, link.score])]
+    winner = candidates[0]
+    if len(alike) > 1:
+        word = next((t.text for t in tokens if t.start in winner.tokens), "that")
+        names = [link.table.qualified_name for link in alike][:6]
+        chosen = state.pick(names, f'Which table do you mean by "{word}"?')
+        if chosen is None:
+            raise _Stop
+        winner = next(link for link in alike if link.table.qualified_name == chosen)
+    elif winner.score < NAME_WORD:
         word = " ".join(t.text for t in tokens if t.start in winner.tokens)
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
     state.used.update(winner.tokens)
@@ -516,7 +539,8 @@ def _rank(
     if superlative is not None and (top is None or not word or word in ("top", "bottom")):
         word = superlative.group(0) if not word or word in ("top",) else word
         if top is None:
-            limit = 1
+            counted = _WHICH_N.search(body)  # "which 3 products have the highest price"
+            limit = int(counted.group(2)) if counted else 1
     descending = word not in _ASCENDING
     after = superlative.end() if superlative is not None else (top.end() if top is not None else 0)
     words = tail if group_match is not None and tail else _tokens(state, after)
@@ -535,14 +559,16 @@ def _rank(
         (t, p) for t, p in children[1:]
         if any(link.score >= NAME_WORD for link in state.link.table_links(words) if link.table.key == t.key)
     ]  # fmt: skip
-    if counted and (own is None or own.score < COLUMN_WORD):
+    # A numeric column the words name in those tables is summed ("by order total"), else their rows counted.
+    named = _measure_column(state, words, base, "sum", strict=True, pool=children[1:]) if counted else None
+    if counted and (own is None or own.score < COLUMN_WORD * 0.85) and (named is None or named.score < COLUMN_WORD):
         # "customers with the most invoices": count the invoices of each customer.
         table = counted[0][0]
         state.used.update(t.start for t in words if state.link.table_links([t]))
         dimension = _rows_dimension(state, base)
         measure = Measure("count", Ref(table, table.primary_key or table.columns[0]), said=f"number of {table.noun}")
         return table, [measure], [dimension], Order(measure.alias, descending), limit
-    if own is not None and own.score >= COLUMN_WORD:
+    if own is not None and own.score >= COLUMN_WORD * 0.85:
         return base, [], [], Order(own.column.name, descending, Ref(base, own.column)), limit
     if not words:
         state.assumptions.append("ranked by the number of rows")
@@ -597,8 +623,8 @@ def _dimension(state: _State, base: Table, tail: list[Token]) -> Dimension | Non
     ranked = sorted(columns, key=lambda link: -(link.score - 0.05 * distance[link.table.key]
                     + (0.5 if any(t.table.key == link.table.key for t in tables) else 0.0)))  # fmt: skip
     best = ranked[0] if ranked else None
-    if best is not None and best.column.is_key and tables and not best.column.name.lower().endswith("_id"):
-        best = None
+    if best is not None and best.column.is_key and tables and best.score < COLUMN_EXACT:
+        best = None  # "by customer" is by the customers' rows; "by customer id" by the column
     if tables and (best is None or best.score < COLUMN_WORD or (best.column.is_key and best.score < 1.5)):
         table = tables[0].table
         if table.key != base.key:
@@ -689,6 +715,14 @@ def _conditions(
         if columns:
             state.used.update(columns[0].tokens)
             filters.append(Filter(Ref(base, columns[0].column), "null", said=f"no {columns[0].column.name}"))
+    for match in _SOME.finditer(body):
+        # "customers who placed orders": some rows of a table that points at the base.
+        if _NONE.search(body[max(0, match.start() - 12) : match.end()]):
+            continue
+        found = _related(state, base, _tokens(state, match.end())[:1])
+        if found is not None and not any(f.op == "exists" and f.value == found for f in filters):
+            filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
+                                  said=f"some {found.noun}"))  # fmt: skip
     for match in _BETWEEN.finditer(body):
         ref = _compared_column(state, base, tables, body, match.start(), measures)
         if ref is not None:
