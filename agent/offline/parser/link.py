@@ -48,7 +48,7 @@ for _group in SYNONYM_GROUPS:
         _SYNONYMS[_word] = _SYNONYMS.get(_word, frozenset()) | frozenset(singular(w) for w in _group)
 
 # Scores. A table's own noun beats another word of its name, which beats a synonym or a comment.
-GLUED, NOUN, NAME_WORD, FUZZY, SYNONYM_NOUN, COMMENT, SYNONYM_WORD = 3.5, 3.0, 2.0, 1.8, 1.0, 0.8, 0.5
+GLUED, NOUN, NAME_WORD, FUZZY, SCHEMA, SYNONYM_NOUN, COMMENT, SYNONYM_WORD = 3.5, 3.0, 2.0, 1.8, 1.2, 1.0, 0.8, 0.5
 COLUMN_EXACT, COLUMN_WORD, COLUMN_FUZZY, COLUMN_SYNONYM, COLUMN_COMMENT = 1.5, 1.0, 0.8, 0.6, 0.35
 # What a camelCase name lower-cased by the catalog ends with after its noun: ``customerid``.
 _NAME_SUFFIXES = ("id", "name", "date", "time", "at", "code", "type", "no", "number", "count", "amount")
@@ -131,6 +131,8 @@ def table_word_score(token: Token, table: Table) -> float:
     others = synonyms(token.text)
     if words[-1] in others:
         return SYNONYM_NOUN
+    if table.schema and token.lemma == singular(table.schema.lower()):
+        return SCHEMA  # "web orders": the orders of the web schema
     if token.lemma in _comment_words(table.comment):
         return COMMENT
     if others.intersection(words):

@@ -35,6 +35,7 @@ from agent.offline.parser.link import (
     COLUMN_WORD,
     GLUED,
     NAME_WORD,
+    SCHEMA,
     ColumnLink,
     Linker,
     TableLink,
@@ -239,8 +240,8 @@ def _query(state: _State) -> Query | Unanswerable | None:
     percent = _PERCENT.search(body)
 
     # What the rows are: the table the words name best.
-    base_link = _base_table(state, head or _tokens(state), counting)
     metric = _metric(state)
+    base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
     if base_link is None and metric is None:
         measured = _measure_column(state, head, None, function or "sum")
         if measured is None:
@@ -375,9 +376,13 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         if candidates:
             break
     if not candidates:
-        candidates = [link for link in state.link.table_links(tokens) if link.score >= 0.8]
+        # Weaker names (a synonym, a comment); a schema's name alone names none of its tables.
+        candidates = [link for link in state.link.table_links(tokens) if link.score >= 0.8 and link.score != SCHEMA]
     if not candidates:
         return None
+    # Among the tables that word names, the other words of the question decide ("web orders").
+    whole = {link.table.key: link for link in state.link.table_links(tokens)}
+    candidates = [whole.get(link.table.key, link) for link in candidates]
     candidates.sort(key=lambda link: -link.score)
     alike = [link for link in candidates if link is candidates[0] or close([candidates[0].score, link.score])]
     winner = candidates[0]
@@ -575,12 +580,12 @@ def _rank(
         return None
     measured = _measure_column(state, words, base, "sum", pool=children[1:])
     if measured is None:
-        for name in state.knowledge.missing_neighbours(base):
-            key = (base.datasource_id, name)
+        for missing in state.knowledge.missing_neighbours(base):
+            key = (base.datasource_id, missing)
             if key not in state.attempted:
                 state.describe.append(key)
-        for table, _ in children:
-            state.want(table)
+        for child, _ in children:
+            state.want(child)
         return None
     if measured.table.key == base.key:
         return base, [], [], Order(measured.column.name, descending, Ref(base, measured.column)), limit
