@@ -544,8 +544,8 @@ def _rank(
     if superlative is not None and (top is None or not word or word in ("top", "bottom")):
         word = superlative.group(0) if not word or word in ("top",) else word
         if top is None:
-            counted = _WHICH_N.search(body)  # "which 3 products have the highest price"
-            limit = int(counted.group(2)) if counted else 1
+            which_n = _WHICH_N.search(body)  # "which 3 products have the highest price"
+            limit = int(which_n.group(2)) if which_n else 1
     descending = word not in _ASCENDING
     after = superlative.end() if superlative is not None else (top.end() if top is not None else 0)
     words = tail if group_match is not None and tail else _tokens(state, after)
