@@ -282,21 +282,25 @@ def test_how_many_customers_is_one_count(tenancy, source) -> None:
 
 
 def test_top_customers_by_revenue_joins_invoices_through_accounts(tenancy, source) -> None:
+    """Invoice totals are in the invoice's currency: they are summed per currency, never across
+    currencies (the old planner added EUR to USD)."""
     session = Session(tenancy, source, "top 10 customers by revenue")
     answer = finished(session.run())["answer"]
     customers, accounts, invoices = (name(source, f"billing.{t}") for t in ("customers", "accounts", "invoices"))
-    (sql,) = session.queries
+    sql = session.queries[-1]
     assert "JOIN" in sql and "SUM(" in sql and "LIMIT 10" in sql
     expected = truth(
         source,
-        f"SELECT c.name, sum(i.total_amount) AS revenue FROM {invoices} i JOIN {accounts} a ON a.id = i.account_id "
-        f"JOIN {customers} c ON c.id = a.customer_id GROUP BY c.id, c.name ORDER BY revenue DESC LIMIT 10",
+        f"SELECT c.name, i.currency, sum(i.total_amount) AS revenue FROM {invoices} i JOIN {accounts} a "
+        f"ON a.id = i.account_id JOIN {customers} c ON c.id = a.customer_id GROUP BY c.id, c.name, i.currency "
+        "ORDER BY revenue DESC LIMIT 10",
     )
     got = truth(source, sql)
-    assert [row[0] for row in got] == [row[0] for row in expected]
-    assert [float(row[1]) for row in got] == pytest.approx([float(row[1]) for row in expected])
+    assert [tuple(row[:2]) for row in got] == [tuple(row[:2]) for row in expected]
+    assert [float(row[2]) for row in got] == pytest.approx([float(row[2]) for row in expected])
     assert answer.startswith("Top 10 customers by revenue")
-    assert f"{expected[0][0]} ({float(expected[0][1]):,.2f})" in answer
+    assert f"{expected[0][0]}, {expected[0][1]} ({float(expected[0][2]):,.2f})" in answer
+    assert "summed per currency" in answer
 
 
 def test_revenue_by_region_last_quarter_uses_literal_dates(tenancy, source) -> None:

@@ -302,7 +302,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
                 measures.append(Measure("sum", Ref(column.table, column.column), said=_said(state, head, column)))
             else:
                 measures.append(Measure("count", said=f"number of {noun}"))
-    if group_match is not None and not dimensions:
+    if group_match is not None and not dimensions and not ranked:
         dimension = _dimension(state, base, tail)
         if dimension is None:
             return None
@@ -320,6 +320,11 @@ def _query(state: _State) -> Query | Unanswerable | None:
     filters, having = conditions
     period = _period(state, base)
     _unexplained(state, base, [f.ref.table for f in filters])
+    for measure in measures:
+        if measure.ref is not None and measure.function in ("sum", "avg", "min", "max"):
+            state.want(measure.ref.table)  # a currency column next to the amount may not be shown yet
+    if not measures:
+        state.want(base)  # a listing shows the rows' columns: all of them, not those the search matched
     columns = () if measures else _listing_columns(state, base)
     return Query(base=base, measures=tuple(measures), dimensions=tuple(dimensions), filters=tuple(filters),
                  having=having, period=period, order=order, limit=limit, columns=columns,
@@ -366,6 +371,13 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     many customers ...", "customers with no orders"); asks when that word fits two tables alike."""
     if counting is not None:
         after = [t for t in tokens if t.start >= counting.end()]
+        counted = content(after)[:1]
+        if counted and not _names_anything(state, counted):
+            # "how many unicorns do our customers own": what is counted is in no table, nor a value
+            # of the table the rest names (once that table's values are known).
+            fallback = state.link.table_links(tokens)
+            if not fallback or fallback[0].table.described:
+                return None
         tokens = after[:3] if state.link.table_links(after[:3]) else tokens
     words = content(tokens)
     candidates: list[TableLink] = []
@@ -398,6 +410,14 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
     state.used.update(winner.tokens)
     return winner
+
+
+def _names_anything(state: _State, tokens: list[Token]) -> bool:
+    return bool(
+        state.link.table_links(tokens)
+        or state.link.column_links(tokens)
+        or state.link.value_links(tokens, state.link.tables)
+    )
 
 
 def _noun_of(state: _State, link: TableLink) -> str:
@@ -570,7 +590,7 @@ def _rank(
         # "customers with the most invoices": count the invoices of each customer.
         table = counted[0][0]
         state.used.update(t.start for t in words if state.link.table_links([t]))
-        dimension = _rows_dimension(state, base)
+        dimension = _rows_dimension(state, base, learn=False)
         measure = Measure("count", Ref(table, table.primary_key or table.columns[0]), said=f"number of {table.noun}")
         return table, [measure], [dimension], Order(measure.alias, descending), limit
     if own is not None and own.score >= COLUMN_WORD * 0.85:
@@ -589,16 +609,17 @@ def _rank(
         return None
     if measured.table.key == base.key:
         return base, [], [], Order(measured.column.name, descending, Ref(base, measured.column)), limit
-    dimension = _rows_dimension(state, base)
+    dimension = _rows_dimension(state, base, learn=False)
     measure = Measure("sum", Ref(measured.table, measured.column), said=_said(state, words, measured))
     return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
 
 
-def _rows_dimension(state: _State, table: Table) -> Dimension:
-    """Group by a table's rows: its key, shown by its naming column."""
+def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimension:
+    """Group by a table's rows: its key, shown by its naming column (``learn``: describe the table
+    first when the context may not show its best one)."""
     key = table.primary_key or table.columns[0]
     label = table.label
-    if label is None and not table.described:
+    if not table.described and (label is None or (learn and label.name.lower() not in ("name", "title"))):
         state.want(table)
     return Dimension(Ref(table, key), label=Ref(table, label) if label is not None else None)
 
@@ -852,7 +873,8 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> None:
     else say they were not used."""
     names_something = {
         t.start for t in content(_tokens(state))
-        if state.link.table_links([t]) or any(link.score >= COLUMN_WORD for link in state.link.column_links([t]))
+        if any(link.score >= NAME_WORD for link in state.link.table_links([t]))
+        or any(link.score >= COLUMN_WORD for link in state.link.column_links([t]))
     }  # fmt: skip
     left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
     if not left:
