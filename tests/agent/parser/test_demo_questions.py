@@ -21,7 +21,8 @@ _RATE = "CASE currency WHEN 'USD' THEN 1.00 WHEN 'EUR' THEN 1.08 WHEN 'GBP' THEN
 CASES: list[tuple[str, str, str, bool]] = [
     ("count", "how many customers do we have", "SELECT count(*) FROM billing_customers", False),
     ("count", "how many invoices are overdue", "SELECT count(*) FROM billing_invoices WHERE status = 'overdue'", False),
-    ("count", "how many open tickets are there", "SELECT count(*) FROM crm_support_tickets WHERE status = 'open'", False),
+    ("count", "how many open tickets are there",
+     "SELECT count(*) FROM crm_support_tickets WHERE status = 'open'", False),
     ("count", "how many deals are in negotiation", "SELECT count(*) FROM crm_deals WHERE stage = 'negotiation'", False),
     ("distinct", "how many distinct countries do our customers come from",
      "SELECT count(DISTINCT country) FROM billing_customers", False),
