@@ -47,6 +47,7 @@ class _Compiler:
         refs: list[Ref] = [d.ref for d in q.dimensions] + [d.label for d in q.dimensions if d.label is not None]
         refs += [m.ref for m in q.measures if m.ref is not None and m.function != "per"]
         refs += [m.condition.ref for m in q.measures if m.condition is not None]
+        refs += [m.denominator.ref for m in q.measures if m.denominator is not None]
         refs += [f.ref for f in q.filters]
         if q.period is not None:
             refs.append(q.period.ref)
@@ -113,6 +114,10 @@ class _Compiler:
             rows = exp.Mul(this=exp.Count(this=exp.Star()), expression=exp.Literal.number("1.0"))
             owners = exp.Count(this=exp.Distinct(expressions=[self.col(measure.ref)]))
             return exp.alias_(exp.Div(this=rows, expression=owners), measure.alias)
+        if measure.function == "ratio" and measure.condition is not None and measure.denominator is not None:
+            over = exp.Mul(this=self.hits(measure.condition), expression=exp.Literal.number("1.0"))
+            under = exp.Nullif(this=self.hits(measure.denominator), expression=exp.Literal.number(0))
+            return exp.alias_(exp.Div(this=over, expression=under), measure.alias)
         if measure.function == "ratio" and measure.condition is not None:
             hits = exp.Sum(this=exp.If(this=self.condition(measure.condition), true=exp.Literal.number(1),
                                        false=exp.Literal.number(0)))  # fmt: skip
@@ -124,6 +129,11 @@ class _Compiler:
         aggregate = {"sum": exp.Sum, "avg": exp.Avg, "max": exp.Max, "min": exp.Min}[measure.function]
         assert measure.ref is not None
         return exp.alias_(aggregate(this=self.col(measure.ref)), measure.alias)
+
+    def hits(self, condition: Filter) -> exp.Expr:
+        """The number of rows that meet ``condition``."""
+        one, zero = exp.Literal.number(1), exp.Literal.number(0)
+        return exp.Sum(this=exp.If(this=self.condition(condition), true=one, false=zero))
 
     def condition(self, condition: Filter) -> exp.Expr:
         column = self.col(condition.ref)

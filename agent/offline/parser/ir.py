@@ -37,6 +37,7 @@ class Measure:
     function: str
     ref: Ref | None = None
     condition: Filter | None = None
+    denominator: Filter | None = None  # "ratio of A to B": rows with A over rows with B, not a percentage
     expression: str = ""
     said: str = ""  # the person's words for it: "revenue", "number of orders"
 
@@ -44,10 +45,10 @@ class Measure:
     def alias(self) -> str:
         if self.function == "expression":
             return "_".join(self.said.split()) or "value"
-        if self.function in ("ratio", "per"):
-            return (
-                "percentage" if self.function == "ratio" else "average_per_" + (self.ref.label if self.ref else "group")
-            )
+        if self.function == "ratio":
+            return "ratio" if self.denominator is not None else "percentage"
+        if self.function == "per":
+            return "average_per_" + (self.ref.label if self.ref else "group")
         if self.ref is None:
             return "count"
         return f"{self.function}_{self.ref.label}"

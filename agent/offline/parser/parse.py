@@ -78,6 +78,8 @@ _BY_DATE = frozenset({"most recent", "latest", "newest", "earliest", "oldest", "
 _BY_PRICE = frozenset({"most expensive", "least expensive", "cheapest"})
 _GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|in each|by|per|each)\b")
 _GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between".split())
+_SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
+_RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
 _PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
 _COMPARE = re.compile(
     r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
@@ -265,6 +267,11 @@ def _query(state: _State) -> Query | Unanswerable | None:
         measures.append(measure)
     elif metric is not None:
         measures.append(Measure("expression", expression=metric[1], said=metric[0]))
+    elif ratio := _RATIO.search(body):
+        measure = _ratio_measure(state, base, ratio)
+        if measure is None:
+            return None
+        measures.append(measure)
     elif percent and not counting:
         condition = _percent_condition(state, base)
         if condition is None:
@@ -314,12 +321,14 @@ def _query(state: _State) -> Query | Unanswerable | None:
             if dated is not None:
                 dimensions.append(Dimension(dated, bucket=bucket))
 
+    if order is None:
+        order = _sorting(state, base, body, measures)
     conditions = _conditions(state, base, body, measures)
     if isinstance(conditions, Unanswerable):
         return conditions
     filters, having = conditions
     period = _period(state, base)
-    _unexplained(state, base, [f.ref.table for f in filters])
+    filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "min", "max"):
             state.want(measure.ref.table)  # a currency column next to the amount may not be shown yet
@@ -340,12 +349,31 @@ def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
 
 
 def _first_group(body: str) -> re.Match[str] | None:
-    """The "by" of "revenue by region"; not the "per" of "price per seat" read as a column word."""
+    """The "by" of "revenue by region"; not the "by" of "sorted by price"."""
     for match in _GROUP.finditer(body):
         after = body[match.end() :].split()
-        if after:
+        if after and not _SORT.search(body[: match.end() + 1]):
             return match
     return None
+
+
+def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
+    """ "sorted by price", "ordered by date descending", "in descending order of rating"."""
+    match = _SORT.search(body)
+    if match is None:
+        return None
+    tokens = _tokens(state, match.end())[:3]
+    descending = bool(re.search(r"\b(desc|descending|highest first|largest first|newest first|reverse)\b", body))
+    for measure in measures:
+        # "total sales by region, sorted by sales": the measure itself.
+        named = state.link.column_links(tokens, [measure.ref.table]) if measure.ref is not None else []
+        if measure.ref is not None and any(link.column == measure.ref.column for link in named):
+            return Order(measure.alias, descending)
+    links = [link for link in state.link.column_links(tokens, [base]) if link.score >= COLUMN_WORD * 0.85]
+    if not links:
+        return None
+    state.used.update(links[0].tokens)
+    return Order(links[0].column.name, descending, Ref(base, links[0].column))
 
 
 def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
@@ -527,6 +555,22 @@ def _per_measure(state: _State, base: Table, body: str, per: re.Match[str]) -> M
     if ref is None:
         return None
     return Measure("per", ref, said=f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}")
+
+
+def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure | None:
+    """ "ratio of italian to chinese restaurants": rows with one value over rows with the other."""
+    sides = []
+    for group in (1, 2):
+        tokens = _tokens(state, ratio.start(group), ratio.end(group))
+        values = state.link.value_links(tokens, [base])
+        if not values:
+            state.want(base)
+            return None
+        state.used.update(values[0].tokens)
+        ref = Ref(values[0].table, values[0].column)
+        sides.append(Filter(ref, "=", values[0].value, said=f"{ref.label} = {values[0].value}"))
+    said = f"ratio of {sides[0].said} to {sides[1].said}"
+    return Measure("ratio", condition=sides[0], denominator=sides[1], said=said)
 
 
 def _percent_condition(state: _State, base: Table) -> Filter | None:
@@ -868,9 +912,10 @@ def _text_filters(state: _State, base: Table, tables: list[Table]) -> list[Filte
     return filters
 
 
-def _unexplained(state: _State, base: Table, joined: list[Table]) -> None:
-    """Words that name nothing yet may be values of a table not described: describe it first;
-    else say they were not used."""
+def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter]:
+    """Words that name nothing yet may be values of a table not described: describe it first.
+    Once described, a place after "in", "at" or "from" is matched on a place column ("restaurants
+    in San Francisco": a city too rare to be among the samples); other words are said unused."""
     names_something = {
         t.start for t in content(_tokens(state))
         if any(link.score >= NAME_WORD for link in state.link.table_links([t]))
@@ -878,11 +923,54 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> None:
     }  # fmt: skip
     left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
     if not left:
-        return
+        return []
     for table in [base, *joined]:
         state.want(table)
-    if not state.describe or not state.can_describe:
+    if state.describe and state.can_describe:
+        return []
+    filters = []
+    for run in _runs(left):
+        place = _place_column(state, base, run)
+        if place is None:
+            continue
+        phrase = " ".join(t.text for t in run)
+        state.used.update(t.start for t in run)
+        filters.append(Filter(place, "like", phrase, said=f"{place.label} like {phrase!r}"))
+        state.assumptions.append(f"matched {phrase!r} on {place.table.qualified_name}.{place.column.name}")
+    left = [t for t in left if t.start not in state.used]
+    if left:
         state.assumptions.append("did not use the words " + ", ".join(repr(t.text) for t in left[:4]))
+    return filters
+
+
+_PLACE_WORDS = ("city", "town", "country", "state", "county", "region", "location", "address", "area")
+
+
+def _runs(tokens: list[Token]) -> list[list[Token]]:
+    """Neighbouring tokens as phrases: "san francisco"."""
+    runs: list[list[Token]] = []
+    for token in tokens:
+        if runs and token.start - (runs[-1][-1].start + len(runs[-1][-1].text)) <= 1:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    return runs
+
+
+def _place_column(state: _State, base: Table, run: list[Token]) -> Ref | None:
+    before = state.norm.text[max(0, run[0].start - 6) : run[0].start]
+    if not re.search(r"\b(in|at|from|near)\s+$", before):
+        return None
+    for table, _ in _reachable(state, base):
+        for wanted in _PLACE_WORDS:
+            for column in table.columns:
+                if (
+                    column.is_text
+                    and not column.masked
+                    and (wanted in name_words(column.name) or glued(column.name).startswith(wanted))
+                ):
+                    return Ref(table, column)
+    return None
 
 
 def _listing_columns(state: _State, base: Table) -> tuple[Column, ...]:

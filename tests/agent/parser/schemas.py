@@ -69,6 +69,29 @@ SHOP: dict[str, Any] = {
 }  # fmt: skip
 
 
+# Like the public text-to-SQL benchmarks' restaurant schema: lower-case names, keys not declared,
+# places too many to be sampled (``nosample``), so that a city is known only from the question.
+RESTAURANTS: dict[str, Any] = {
+    "geographic": {
+        "comment": "",
+        "columns": [("city_name", "VARCHAR", {"pk": True, "nosample": True}), ("county", "VARCHAR", {}),
+                    ("region", "VARCHAR", {})],
+        "rows": [("san francisco", "san francisco county", "bay area"), ("palo alto", "santa clara county",
+                 "bay area"), ("los angeles", "los angeles county", "southern california")],
+    },
+    "restaurant": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("food_type", "VARCHAR", {}),
+                    ("city_name", "VARCHAR", {"references": "public.geographic.city_name", "nosample": True}),
+                    ("rating", "REAL", {})],
+        "rows": [(1, "jing", "chinese", "san francisco", 4.5), (2, "roma", "italian", "san francisco", 3.9),
+                 (3, "luigi", "italian", "palo alto", 4.1), (4, "taco", "mexican", "los angeles", 3.2),
+                 (5, "pasta", "italian", "los angeles", 2.8)],
+    },
+}  # fmt: skip
+
+
 def _sample(values: list[Any]) -> list[Any]:
     distinct = sorted({v for v in values if isinstance(v, str)})
     return distinct if 0 < len(distinct) <= 20 else []
@@ -89,8 +112,8 @@ def context_tables(schema: str, tables: dict[str, Any], *, inferred: bool = True
             columns.append((index, entry))
         samples = {
             column: _sample([row[index] for row in spec["rows"]])
-            for index, (column, _, _) in enumerate(spec["columns"])
-            if _sample([row[index] for row in spec["rows"]])
+            for index, (column, _, extra) in enumerate(spec["columns"])
+            if _sample([row[index] for row in spec["rows"]]) and not extra.get("nosample")
         }
         shown.append({"datasource_id": "1", "datasource": "Shop", "schema": schema, "name": name,
                       "comment": spec["comment"], "row_estimate": len(spec["rows"]),

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import RESTAURANTS, SHOP, TODAY, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -49,6 +49,11 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("top", "top 3 products by quantity sold",
      'SELECT p.productname, sum(i.quantity) AS q FROM {s}"order-items" i JOIN {s}products p '
      "ON p.productid = i.productid GROUP BY p.productid, p.productname ORDER BY q DESC LIMIT 3", True),
+    ("order", "list products sorted by unit price", "SELECT productname FROM {s}products ORDER BY unitprice", True),
+    ("order", "show customers ordered by signup date descending",
+     "SELECT fullname FROM {s}customers ORDER BY signupdate DESC", True),
+    ("order", "average unit price by category sorted by unit price descending",
+     "SELECT category, avg(unitprice) AS a FROM {s}products GROUP BY category ORDER BY a DESC", True),
     ("filter", "orders with a total over 100", "SELECT orderid FROM {s}orders WHERE total > 100", False),
     ("filter", "products with unit price between 50 and 150",
      "SELECT productid FROM {s}products WHERE unitprice BETWEEN 50 AND 150", False),
@@ -168,6 +173,46 @@ def test_questions_on_sqlite_give_the_rows_of_the_truth(lite, kind: str, questio
     assert isinstance(outcome, Statement), outcome
     columns, got = _run(lite, outcome.sql)
     expected = lite.execute(_truth(truth, "")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+RESTAURANT_CASES: list[tuple[str, str, str, bool]] = [
+    ("filter", "how many restaurants are there in san francisco",
+     "SELECT count(*) FROM {s}restaurant WHERE city_name = 'san francisco'", False),
+    ("filter", "how many restaurants serve italian food",
+     "SELECT count(*) FROM {s}restaurant WHERE food_type = 'italian'", False),
+    ("group", "what is the average rating of restaurants in each city",
+     "SELECT city_name, avg(rating) FROM {s}restaurant GROUP BY city_name", False),
+    ("top", "which restaurant has the highest rating", "SELECT name FROM {s}restaurant ORDER BY rating DESC LIMIT 1",
+     True),
+    ("join", "list the italian restaurants in the bay area region",
+     "SELECT r.id FROM {s}restaurant r JOIN {s}geographic g ON g.city_name = r.city_name "
+     "WHERE g.region = 'bay area' AND r.food_type = 'italian'", False),
+    ("filter", "restaurants with a rating above 4", "SELECT id FROM {s}restaurant WHERE rating > 4", False),
+    ("ratio", "what is the ratio of italian restaurants to chinese restaurants",
+     "SELECT sum(CASE WHEN food_type = 'italian' THEN 1 ELSE 0 END) * 1.0 / "
+     "sum(CASE WHEN food_type = 'chinese' THEN 1 ELSE 0 END) FROM {s}restaurant", False),
+    ("ratio", "what percentage of restaurants are italian",
+     "SELECT 100.0 * sum(CASE WHEN food_type = 'italian' THEN 1 ELSE 0 END) / count(*) FROM {s}restaurant", False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def restaurants() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", RESTAURANTS)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "truth", "ordered"), RESTAURANT_CASES, ids=[c[1] for c in RESTAURANT_CASES]
+)
+def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("public", RESTAURANTS, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(restaurants, outcome.sql)
+    expected = restaurants.execute(_truth(truth, "public.")).fetchall()
     assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
 
 
