@@ -51,10 +51,10 @@ def _qualifiers(query: Query) -> str:
     filters = [f.said for f in query.filters if f.said]
     if query.having is not None:
         filters.append(f"number of {query.having.table.noun} {query.having.op} {query.having.value}")
+    if query.period is not None:
+        filters.append(f"{query.period.ref.column.name} in {query.period.label}")
     if filters:
         parts.append("with " + " and ".join(filters))
-    if query.period is not None:
-        parts.append(f"in {query.period.label} by {query.period.ref.column.name}")
     return (" " + ", ".join(parts)) if parts else ""
 
 
