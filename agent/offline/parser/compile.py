@@ -89,15 +89,30 @@ class _Compiler:
     def dimension(self, dimension: Dimension) -> tuple[exp.Expr, list[exp.Expr]]:
         """(projection, group keys)"""
         if dimension.bucket:
-            bucket = exp.TimeToStr(
-                this=self.timestamp(dimension.ref), format=exp.Literal.string(_FORMATS[dimension.bucket])
-            )
+            bucket = self.bucket(dimension.ref, dimension.bucket)
             return exp.alias_(bucket, dimension.bucket), [bucket.copy()]
         if dimension.label is not None:
             keys: list[exp.Expr] = [self.col(dimension.ref), self.col(dimension.label)]
             return exp.alias_(self.col(dimension.label), dimension.label.label), keys
         column = self.col(dimension.ref)
         return column, [column.copy()]
+
+    def bucket(self, ref: Ref, unit: str) -> exp.Expr:
+        """The period a time falls in: "2026-09" for a month; a week or a quarter by its first day
+        (SQLite, which cannot truncate dates, by "2026-38" and "2026-Q3")."""
+        moment = self.timestamp(ref)
+        if unit in _FORMATS:
+            return exp.TimeToStr(this=moment, format=exp.Literal.string(_FORMATS[unit]))
+        if self.dialect != "sqlite":
+            return exp.TimestampTrunc(this=moment, unit=exp.var(unit.upper()))
+        if unit == "week":
+            return exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%Y-%W"), moment])
+        month = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%m"), moment.copy()]),
+                         to=exp.DataType.build("INTEGER"))  # fmt: skip
+        third = exp.Div(this=exp.Add(this=month, expression=exp.Literal.number(2)), expression=exp.Literal.number(3))
+        quarter = exp.Paren(this=exp.Cast(this=third, to=exp.DataType.build("INTEGER")))
+        year = exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%Y"), moment.copy()])
+        return exp.DPipe(this=exp.DPipe(this=year, expression=exp.Literal.string("-Q")), expression=quarter)
 
     def measure(self, measure: Measure) -> exp.Expr:
         base = self.query.base

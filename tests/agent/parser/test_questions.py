@@ -81,6 +81,8 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("bucket", "number of orders by month this year",
      "SELECT strftime(CAST(orderdate AS DATE), '%Y-%m') m, count(*) FROM {s}orders WHERE orderdate >= '2026-01-01' "
      "GROUP BY m", False),
+    ("bucket", "number of orders per quarter",
+     "SELECT date_trunc('quarter', orderdate) q, count(*) FROM {s}orders GROUP BY q", False),
     ("epoch", "how many events in the last 7 days",
      "SELECT count(*) FROM {s}events WHERE event_time >= {epoch_0925}", False),
     ("epoch", "number of events per year",
@@ -214,6 +216,16 @@ def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: 
     columns, got = _run(restaurants, outcome.sql)
     expected = restaurants.execute(_truth(truth, "public.")).fetchall()
     assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+def test_weeks_and_quarters_are_buckets_on_sqlite_too(lite) -> None:
+    knowledge = knowledge_of("main", SHOP, "sqlite")
+    quarters = plan("number of orders per quarter", knowledge, TODAY)
+    assert isinstance(quarters, Statement), quarters
+    assert sorted(_run(lite, quarters.sql)[1]) == [("2025-Q4", 1), ("2026-Q1", 1), ("2026-Q2", 1), ("2026-Q3", 5)]
+    weeks = plan("number of orders by week", knowledge, TODAY)
+    assert isinstance(weeks, Statement), weeks
+    assert sum(count for _, count in _run(lite, weeks.sql)[1]) == 8
 
 
 def test_epoch_times_are_converted_on_sqlite(lite) -> None:
