@@ -39,6 +39,8 @@ def test_singulars_come_from_the_inflection_library(word: str, expected: str) ->
         ("orders between 2025-01-01 and 2025-01-31", date(2025, 1, 1), date(2025, 2, 1)),
         ("revenue in Q2 2026", date(2026, 4, 1), date(2026, 7, 1)),
         ("yesterday's orders", date(2026, 9, 30), date(2026, 10, 1)),
+        ("orders after 2024", date(2025, 1, 1), date(2026, 10, 2)),
+        ("orders before 2025", date(1900, 1, 1), date(2025, 1, 1)),
     ],
 )
 def test_periods_become_half_open_date_windows(question: str, start: date, end: date) -> None:
