@@ -2,18 +2,18 @@
 
 - ``model``: ``OfflineModel.complete(messages, tools, category=...) -> Reply``: reads the
   conversation, decides the next tool calls by intent.
-- ``words``: intent rules, time windows and the shape of a data question.
-- ``knowledge``: the catalog as seen so far in the conversation; words to tables and columns; joins.
-- ``query``: a data question to one plan: tables, measure, group, filters, period, joins.
-- ``sql``: the plan to one statement with sqlglot (identifiers quoted where needed, literals).
-- ``answers``: the rows of ``run_query`` to a short answer in words.
+- ``words``: intent rules.
+- ``knowledge``: the catalog as seen so far in the conversation: tables, columns, joins.
+- ``parser``: the semantic parser: a data question to a typed query, checked, compiled to SQL with
+  sqlglot and explained in words (one module per stage).
+- ``sql``: building blocks of statements (identifiers quoted where needed, literals, joins).
 - ``writes``: one-row changes and statements written out in SQL.
 """
 
 from __future__ import annotations
 
 from agent.offline.model import OfflineModel, describe_text
-from agent.offline.query import plan_query
-from agent.offline.words import classify, parse_question
+from agent.offline.parser import plan
+from agent.offline.words import classify
 
-__all__ = ["OfflineModel", "classify", "describe_text", "parse_question", "plan_query"]
+__all__ = ["OfflineModel", "classify", "describe_text", "plan"]

@@ -2,29 +2,26 @@
 
 Rebuilt on every call from the context and the observations of earlier ``search_catalog`` and
 ``describe_table`` calls (the model keeps no state): tables, their columns and sample values, the
-foreign keys between them, and how well a word of the prompt names a table or a column.
+foreign keys between them (declared or inferred: both come in a column's ``references``).
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from agent.offline.words import synonyms
 from datasources.vocabulary import name_tokens, singular
 
 _NUMERIC = re.compile(r"int|numeric|decimal|real|double|float|money|number|serial", re.IGNORECASE)
 _TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
 _TEXTUAL = re.compile(r"char|text|string|enum|clob", re.IGNORECASE)
 _TEMPORAL_NAME = re.compile(r"(_at|_on|_date|_time|_day|^date|^month|^day|^week|^year|timestamp)$")
+_INTEGER = re.compile(r"^(big|small|tiny|medium)?int(eger)?(\d+)?$|^long$|^number\(\d+(,\s*0)?\)$", re.IGNORECASE)
+_EPOCH_NAME = re.compile(r"(_time|_at|_ts|timestamp|epoch|_seconds)$|^(time|ts)$")
 _LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "number", "sku", "email", "subject")
-
-# How well a word names a table: the table's own noun, another word of its name, a synonym of its noun.
-NOUN, NAME_WORD, SYNONYM_NOUN, SYNONYM_WORD = 3.0, 2.0, 1.0, 0.5
 
 
 @dataclass(frozen=True)
@@ -46,8 +43,13 @@ class Column:
         return self.pk or bool(self.references) or self.name.lower() == "id" or self.name.lower().endswith("_id")
 
     @property
+    def is_epoch(self) -> bool:
+        """An integer column named like a time holds seconds since 1970: a time, not an amount."""
+        return bool(_INTEGER.match(self.type.strip())) and bool(_EPOCH_NAME.search(self.name.lower()))
+
+    @property
     def is_numeric(self) -> bool:
-        return bool(_NUMERIC.search(self.type)) and not self.is_key
+        return bool(_NUMERIC.search(self.type)) and not self.is_key and not self.is_epoch
 
     @property
     def is_temporal(self) -> bool:
@@ -104,7 +106,8 @@ class Table:
             for column in usable:
                 if column.name.lower() == wanted and not column.masked:
                     return column
-        return next((c for c in usable if c.name.lower().endswith("_name") and not c.masked), None)
+        # ``customer_name``, or ``fullname`` / ``productName`` lower-cased by the catalog.
+        return next((c for c in usable if c.name.lower().endswith("name") and not c.masked), None)
 
     @property
     def noun(self) -> str:
@@ -257,52 +260,3 @@ class Join:
 def reverse_path(path: list[Join]) -> list[Join]:
     """The same joins walked from the other end."""
     return [join.reversed() for join in reversed(path)]
-
-
-# --- how well words name things -------------------------------------------------------------------
-
-
-def table_score(word: str, table: Table) -> float:
-    base = singular(word)
-    words = table.words
-    if not words:
-        return 0.0
-    if words[-1] == base:
-        return NOUN
-    if base in words:
-        return NAME_WORD
-    others = synonyms(word)
-    if words[-1] in others:
-        return SYNONYM_NOUN
-    if others.intersection(words):
-        return SYNONYM_WORD
-    return 0.0
-
-
-def column_score(word: str, column: Column) -> float:
-    """1 when a word of the column's name is the word, 0.6 for a synonym; extra matching words add 0.1."""
-    base = singular(word)
-    words = column.words
-    others = synonyms(word)
-    direct = sum(1 for w in words if w == base)
-    related = sum(1 for w in words if w in others)
-    if direct:
-        return 1.0 + 0.1 * (direct + related - 1)
-    if related:
-        return 0.6 + 0.1 * (related - 1)
-    return 0.0
-
-
-def value_matches(words: list[str], column: Column) -> list[Any]:
-    """The sample values of ``column`` that the prompt names (a word or two-word phrase)."""
-    if not column.samples or column.masked:
-        return []
-    phrases = set(words) | {f"{a} {b}" for a, b in itertools.pairwise(words)}
-    found = []
-    for value in column.samples:
-        if not isinstance(value, str):
-            continue
-        normal = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
-        if normal and (normal in phrases or singular(normal) in phrases or f"{normal}s" in phrases):
-            found.append(value)
-    return found

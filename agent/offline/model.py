@@ -18,14 +18,16 @@ from typing import Any
 
 from django.utils import timezone
 
-from agent.offline.answers import answer_from_rows, number_text
-from agent.offline.knowledge import Knowledge, Table, table_from_json, table_score
-from agent.offline.query import CannotAnswer, NeedChoice, NeedTables, Plan, plan_query
-from agent.offline.words import Classification, Question, classify, content_words, parse_question, tokens_of
+from agent.offline.knowledge import Knowledge, Table, table_from_json
+from agent.offline.parser import Choice, Describe, Outcome, Statement, Unanswerable, plan
+from agent.offline.parser.check import misfits
+from agent.offline.parser.explain import answer, number_text
+from agent.offline.parser.link import table_score
+from agent.offline.words import Classification, classify, content_words, tokens_of
 from agent.prompting import read_context
 from agent.types import INTENTS, Reply, ToolCall
 from datasources.vocabulary import name_tokens, singular
-from semantic.adapt import best_adaptation
+from semantic.adapt import best_adaptation, glossary_matches
 
 MODEL = PROVIDER = "offline"
 MAX_TURNS = 12  # past this, finish with what is known rather than loop
@@ -239,47 +241,47 @@ class _Turn:
         verified = self._verified_query()
         if verified is not None:
             return verified
-        question = parse_question(self.conv.prompt, self.model.today)
         runs = self.conv.of("run_query")
         failed = [r for r in runs if "error" in (r.observation or {})]
         if runs and runs[-1].observation is not None:
             last = runs[-1]
             observation = last.observation or {}
             if "error" not in observation:
-                outcome = self._plan(question, simplified=bool(failed))
+                outcome = self._plan(simplified=bool(failed))
                 # What governance says about these rows: masked columns shown, and notices (a filter
                 # that needs an attribute the member lacks).
                 notices = " ".join([*_masked_text(observation), *(str(n) for n in observation.get("notices") or [])])
-                if isinstance(outcome, Plan):
-                    answer = answer_from_rows(outcome, observation)
-                    return self.finish(f"{answer} {notices}".strip(), outcome.confidence)
+                if isinstance(outcome, Statement):
+                    said = answer(outcome.query, observation, misfits(outcome.query, observation))
+                    return self.finish(f"{said} {notices}".strip(), outcome.confidence)
                 return self.finish(f"{_rows_text(observation)} {notices}".strip(), 0.5)
             code, message = _error_of(observation)
             if not _DENIED.search(code) and len(runs) < MAX_QUERIES:
-                retry = self._plan(question, simplified=True)
-                if isinstance(retry, Plan) and retry.sql != last.arguments.get("sql"):
+                retry = self._plan(simplified=True)
+                if isinstance(retry, Statement) and retry.sql != last.arguments.get("sql"):
                     return "The query failed; trying a simpler one.", [self._run(retry)]
             return self.finish(_refusal(code, message), 0.3)
-        outcome = self._plan(question, simplified=False)
-        if isinstance(outcome, Plan):
+        outcome = self._plan(simplified=False)
+        if isinstance(outcome, Statement):
             if self.can("run_query"):
                 return f"Running: {outcome.purpose}.", [self._run(outcome)]
             return self.finish(f"This SQL answers it, but I may not run queries here:\n{outcome.sql}", 0.4)
-        if isinstance(outcome, NeedTables):
+        if isinstance(outcome, Describe):
             return "Reading the tables' columns and values first.", [self._describe(key) for key in outcome.tables]
-        if isinstance(outcome, NeedChoice):
+        if isinstance(outcome, Choice):
             if self.can("ask_user"):
                 arguments = {"question": outcome.question, "choices": list(outcome.choices)}
                 return outcome.question, [Action("ask_user", arguments)]
-            chosen = [(outcome.choices, outcome.choices[0])]
-            planned = self._plan(question, simplified=False, extra_answers=chosen)
-            if isinstance(planned, Plan) and self.can("run_query"):
+            planned = self._plan(simplified=False, extra_answers=[(outcome.choices, outcome.choices[0])])
+            if isinstance(planned, Statement) and self.can("run_query"):
                 return f"Running: {planned.purpose}.", [self._run(planned)]
-        search = self._search(question.words)
+        search = self._search(content_words(tokens_of(self.conv.prompt)))
         if search is not None:
             return "Searching the catalog.", [search]
-        reason = outcome.reason if isinstance(outcome, CannotAnswer) else "the question is ambiguous"
-        return self.finish(f"I could not turn this into a query: {reason}. {_available(self.knowledge)}", 0.3)
+        reason = outcome.reason if isinstance(outcome, Unanswerable) else "the question is ambiguous"
+        return self.finish(
+            f"I could not answer this from the data I can see: {reason}. {_available(self.knowledge)}", 0.3
+        )
 
     def _verified_query(self) -> tuple[str, list[Action]] | None:
         """Before planning: a verified query the prompt paraphrases runs with the prompt's values
@@ -303,28 +305,35 @@ class _Turn:
         answer = f"{_rows_text(observation)} (A verified query: {adapted.verified['question']!r}.) {notices}"
         return self.finish(answer.strip(), 0.9)
 
-    def _plan(
-        self,
-        question: Question,
-        *,
-        simplified: bool,
-        extra_answers: list[tuple[tuple[str, ...], str]] | None = None,
-    ) -> CannotAnswer | NeedChoice | NeedTables | Plan:
-        attempted = {(str(c.arguments.get("datasource_id")), str(c.arguments.get("table")))
-                     for c in self.conv.of("describe_table")}  # fmt: skip
+    def _plan(self, *, simplified: bool, extra_answers: list[tuple[tuple[str, ...], str]] | None = None) -> Outcome:
+        attempted = frozenset((str(c.arguments.get("datasource_id")), str(c.arguments.get("table")))
+                              for c in self.conv.of("describe_table"))  # fmt: skip
         rounds = len({c.turn for c in self.conv.of("describe_table")})
-        outcome = plan_query(
-            question,
+        return plan(
+            self.conv.prompt,
             self.knowledge,
+            self.model.today,
             answers=self.conv.answers() + (extra_answers or []),
             can_describe=self.can("describe_table") and rounds < MAX_DESCRIBE_ROUNDS,
-            simplified=simplified,
             attempted=attempted,
+            metrics=self._glossary_metrics(),
+            simplified=simplified,
         )
-        return outcome
 
-    def _run(self, plan: Plan) -> Action:
-        arguments = {"datasource_id": plan.datasource_id, "sql": plan.sql, "purpose": plan.purpose}
+    def _glossary_metrics(self) -> dict[str, str]:
+        """The workspace's glossary metrics the prompt names (term and synonyms -> SQL expression),
+        offered to the parser as measures."""
+        named = glossary_matches(self.conv.prompt, self.conv.context.get("glossary") or [])
+        return {
+            str(word): str(term["sql"])
+            for term in named
+            if term.get("kind") == "metric" and term.get("sql")
+            for word in [term.get("term", ""), *(term.get("synonyms") or [])]
+            if word
+        }
+
+    def _run(self, statement: Statement) -> Action:
+        arguments = {"datasource_id": statement.datasource_id, "sql": statement.sql, "purpose": statement.purpose}
         if not _accepts(self.offered.get("run_query"), arguments):
             arguments.pop("purpose")
         return Action("run_query", arguments)
@@ -559,10 +568,12 @@ def describe_text(table: Table, knowledge: Knowledge) -> str:
 
 
 def _available(knowledge: Knowledge) -> str:
-    names = [t.qualified_name for t in knowledge.tables.values()][:10]
+    """What the sources hold, in words: their largest tables first."""
+    tables = sorted(knowledge.tables.values(), key=lambda t: -(t.row_estimate or 0))[:8]
     sources = [str(s.get("name")) for s in knowledge.datasources.values()]
-    if names:
-        return f"Tables I can see for this question: {', '.join(names)}."
+    if tables:
+        held = ", ".join(f"{' '.join(name_tokens(t.name))} ({t.qualified_name})" for t in tables)
+        return f"The tables I can see hold {held}."
     if sources:
         return f"Data sources: {', '.join(sources)}. Try naming a table, e.g. 'list billing tables'."
     return "No data source is selected."

@@ -11,7 +11,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from agent.offline.knowledge import Column, Knowledge, Table, column_score, table_score
+from agent.offline.knowledge import Column, Knowledge, Table
+from agent.offline.parser.link import column_score, table_score
 from agent.offline.sql import ident, table_ref
 from agent.offline.words import content_words, tokens_of
 

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from agent.context import datasource_to_context, table_to_context
-from agent.offline import OfflineModel, classify, parse_question
+from agent.offline import OfflineModel, classify
+from agent.offline.parser.normalise import normalise
 from agent.prompting import build_messages
 from agent.tools.base import INVENTORY
 from agent.types import INTENTS, Reply, ToolResult
@@ -186,7 +187,7 @@ class Session:
 
 
 def finished(reply: Reply) -> dict[str, Any]:
-    assert [call.name for call in reply.tool_calls] == ["finish"], reply
+    assert [call.name for call in reply.tool_calls] == ["finish"], [(c.name, c.arguments) for c in reply.tool_calls]
     return reply.tool_calls[0].arguments
 
 
@@ -255,7 +256,7 @@ def test_the_same_conversation_gets_the_same_reply(tenancy, sqlite_source) -> No
     ],
 )
 def test_time_windows_are_computed_from_today(prompt: str, start: date, end: date) -> None:
-    window = parse_question(prompt, TODAY).window
+    window = normalise(prompt, TODAY).window
     assert window is not None and (window.start, window.end) == (start, end)
 
 
@@ -281,21 +282,25 @@ def test_how_many_customers_is_one_count(tenancy, source) -> None:
 
 
 def test_top_customers_by_revenue_joins_invoices_through_accounts(tenancy, source) -> None:
+    """Invoice totals are in the invoice's currency: they are summed per currency, never across
+    currencies (the old planner added EUR to USD)."""
     session = Session(tenancy, source, "top 10 customers by revenue")
     answer = finished(session.run())["answer"]
     customers, accounts, invoices = (name(source, f"billing.{t}") for t in ("customers", "accounts", "invoices"))
-    (sql,) = session.queries
+    sql = session.queries[-1]
     assert "JOIN" in sql and "SUM(" in sql and "LIMIT 10" in sql
     expected = truth(
         source,
-        f"SELECT c.name, sum(i.total_amount) AS revenue FROM {invoices} i JOIN {accounts} a ON a.id = i.account_id "
-        f"JOIN {customers} c ON c.id = a.customer_id GROUP BY c.id, c.name ORDER BY revenue DESC LIMIT 10",
+        f"SELECT c.name, i.currency, sum(i.total_amount) AS revenue FROM {invoices} i JOIN {accounts} a "
+        f"ON a.id = i.account_id JOIN {customers} c ON c.id = a.customer_id GROUP BY c.id, c.name, i.currency "
+        "ORDER BY revenue DESC LIMIT 10",
     )
     got = truth(source, sql)
-    assert [row[0] for row in got] == [row[0] for row in expected]
-    assert [float(row[1]) for row in got] == pytest.approx([float(row[1]) for row in expected])
+    assert [tuple(row[:2]) for row in got] == [tuple(row[:2]) for row in expected]
+    assert [float(row[2]) for row in got] == pytest.approx([float(row[2]) for row in expected])
     assert answer.startswith("Top 10 customers by revenue")
-    assert f"{expected[0][0]} ({float(expected[0][1]):,.2f})" in answer
+    assert f"{expected[0][0]}, {expected[0][1]} ({float(expected[0][2]):,.2f})" in answer
+    assert "summed per currency" in answer
 
 
 def test_revenue_by_region_last_quarter_uses_literal_dates(tenancy, source) -> None:

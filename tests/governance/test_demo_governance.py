@@ -133,7 +133,8 @@ def test_asking_as_the_analyst_gives_the_same_answers_on_every_source(demo, cele
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert len(rows) == 50, body[:200]
+    # Every contact the analyst's row filter lets through (the offline model used to stop at 50).
+    assert listing.rows_returned is not None and len(rows) == listing.rows_returned > 50, body[:200]
     assert {"email", "phone", "date_of_birth", "region"} <= set(rows[0])
     assert {row["region"] for row in rows} == {"EMEA"}
     assert not any(EMAIL.match(value) for row in rows for value in row.values())

@@ -63,3 +63,33 @@ def test_another_question_is_planned_as_before() -> None:
     first = reply("list the customers in EMEA")
 
     assert all("billing.invoices" not in str(c.arguments.get("sql", "")) for c in first.tool_calls)
+
+
+def test_a_glossary_metric_the_prompt_names_is_the_measure() -> None:
+    def column(name: str, type_: str, pk: bool = False) -> dict[str, object]:
+        return {"name": name, "type": type_, "pk": pk, "references": "", "inferred": False, "masked": "",
+                "comment": "", "description": "", "synonyms": []}  # fmt: skip
+
+    invoices = {
+        "datasource_id": "ds-1", "datasource": "Warehouse", "schema": "billing", "name": "invoices",
+        "qualified_name": "billing.invoices", "comment": "", "description": "", "synonyms": [], "row_estimate": 100,
+        "score": 1.0,
+        "columns": [column("id", "integer", True), column("region", "text"), column("status", "text"),
+                    column("total", "numeric")],
+    }  # fmt: skip
+    revenue = {"term": "revenue", "synonyms": ["takings"], "kind": "metric", "datasource_id": "ds-1",
+               "table": "billing.invoices", "description": "Paid invoice totals",
+               "sql": "SUM(CASE WHEN status = 'paid' THEN total END)"}  # fmt: skip
+    context = {**CONTEXT, "verified_queries": [], "tables": [invoices], "glossary": [revenue]}
+    prompt = "What are the takings per region?"
+    turns: list[tuple[Reply, dict[str, ToolResult]]] = []
+    for _ in range(3):  # the model may read the table's columns first
+        messages = build_messages(context={**context, "prompt": prompt}, prompt_text=prompt, turns=turns)
+        step = OfflineModel(today=date(2026, 12, 7)).complete(messages, TOOLS, category="generation")
+        (call,) = step.tool_calls
+        if call.name != "describe_table":
+            break
+        turns.append((step, {call.id: ToolResult(observation={**invoices, "sample_values": {}})}))
+    assert call.name == "run_query", call
+    sql = call.arguments["sql"].upper()
+    assert "SUM(CASE WHEN STATUS = 'PAID' THEN TOTAL END)" in sql and "GROUP BY" in sql and "REGION" in sql

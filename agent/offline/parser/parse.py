@@ -1,0 +1,980 @@
+"""Stage 3: a normalised question and its links to a typed ``Query`` (or a choice to ask, tables to
+describe first, or why the sources cannot answer).
+
+The question is read as phrases around a few markers: the aggregate ("how many", "average",
+"total"), the rank ("top 5", "which product has the highest ..."), the group ("by region",
+"per month"), conditions ("over 1000", "between 10 and 20", "not paid", "with no orders", "with
+more than 5 orders") and the period (already found by ``normalise``). Each phrase is linked to the
+catalog with scores; when two readings score alike the parser asks, otherwise it picks the best
+and records what it assumed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from agent.offline.knowledge import Column, Join, Knowledge, Table
+from agent.offline.parser.ir import (
+    Choice,
+    Describe,
+    Dimension,
+    Filter,
+    Having,
+    Measure,
+    Order,
+    Parsed,
+    Period,
+    Query,
+    Ref,
+    Unanswerable,
+)
+from agent.offline.parser.link import (
+    COLUMN_EXACT,
+    COLUMN_WORD,
+    GLUED,
+    NAME_WORD,
+    SCHEMA,
+    ColumnLink,
+    Linker,
+    TableLink,
+    ValueLink,
+    close,
+    content,
+    glued,
+    name_words,
+)
+from agent.offline.parser.normalise import Normalised, Token, singular
+
+MAX_JOINS = 3
+BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month", "monthly": "month",
+           "quarter": "quarter", "quarterly": "quarter", "year": "year", "yearly": "year", "annual": "year",
+           "annually": "year"}  # fmt: skip
+_DATE_PREFERENCE = ("order", "issued", "created", "occurred", "opened", "started", "paid", "closed", "date", "time")
+_COUNT = re.compile(r"\b(how many|number of|count of|count the|count|# of|how often)\b")
+_DISTINCT = re.compile(r"\b(distinct|different|unique)\b")
+_PER = re.compile(r"\baverage (?:number|count) of .+? (?:per|for each|for every|by each|in each|each) ")
+_FUNCTIONS = (
+    ("avg", re.compile(r"\b(average|avg|mean)\b")),
+    ("sum", re.compile(r"\b(sum of|sum|total|totals|add up|added up|in total|combined)\b")),
+    ("max", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest)\b")),
+    ("min", re.compile(r"\b(minimum|min|lowest|smallest|least)\b")),
+)
+_TOP = re.compile(
+    r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(largest|biggest|highest|lowest|smallest|best|"
+    r"worst|most|least|fewest|top|latest|newest|oldest|earliest|most recent)\b|\b(top|bottom)\b"
+)
+_SUPERLATIVE = re.compile(
+    r"\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|fewest|"
+    r"latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
+)
+_WHICH_N = re.compile(
+    r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
+)
+_ASCENDING = frozenset({"bottom", "lowest", "smallest", "least", "fewest", "earliest", "oldest", "cheapest",
+                        "worst", "minimum", "min", "least expensive", "first"})  # fmt: skip
+_BY_DATE = frozenset({"most recent", "latest", "newest", "earliest", "oldest", "first", "last"})
+_BY_PRICE = frozenset({"most expensive", "least expensive", "cheapest"})
+_GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|in each|by|per|each)\b")
+_GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between".split())
+_SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
+_RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
+_PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
+_COMPARE = re.compile(
+    r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
+    r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?)\s+"
+    r"\$?(-?\d+(?:\.\d+)?)\b|(>=|<=|>|<|=)\s*\$?(-?\d+(?:\.\d+)?)"
+)
+_OPS = {"more than": ">", "greater than": ">", "larger than": ">", "higher than": ">", "bigger than": ">", "over": ">",
+        "above": ">", "exceeding": ">", "at least": ">=", "no less than": ">=", "less than": "<", "fewer than": "<",
+        "lower than": "<", "smaller than": "<", "below": "<", "under": "<", "at most": "<=", "no more than": "<=",
+        "exactly": "=", "equal to": "=", "equal": "=", "equals": "=", ">=": ">=", "<=": "<=", ">": ">", "<": "<",
+        "=": "="}  # fmt: skip
+_BETWEEN = re.compile(r"\bbetween\s+\$?(-?\d+(?:\.\d+)?)\s+and\s+\$?(-?\d+(?:\.\d+)?)\b")
+_NONE = re.compile(
+    r"\b(with no|without any|without|with zero|that have no|who have no|which have no|that has no|who has no|having no|"
+    r"that never|who never|never|have not|has not|haven't|hasn't|did not|didn't|do not have|does not have|no)\s+"
+)
+_SOME = re.compile(r"\b(have|has|had|placed|made|bought|ordered|with)\s+(?:any\s+|an?\s+|at least 1\s+|some\s+)?")
+_NEGATION = re.compile(r"\b(not|excluding|except|other than|apart from|isn't|aren't|non)\s+")
+_NULL = re.compile(r"\b(is|are)\s+(missing|empty|null|unknown|not set|blank)\b|\b(missing|no|without an?|without)\s+$")
+_QUOTED = re.compile(r"'([^']{1,80})'|\"([^\"]{1,80})\"")
+_NAMED = re.compile(r"\b(named|called|titled|containing|contains|like|matching|starting with)\s+$")
+
+
+@dataclass
+class _State:
+    norm: Normalised
+    knowledge: Knowledge
+    link: Linker
+    answers: list[tuple[tuple[str, ...], str]]
+    can_describe: bool
+    attempted: frozenset[tuple[str, str]]
+    metrics: dict[str, str]
+    simplified: bool
+    used: set[int] = field(default_factory=set)  # token starts that are explained
+    assumptions: list[str] = field(default_factory=list)
+    describe: list[tuple[str, str]] = field(default_factory=list)
+    choice: Choice | None = None
+
+    def want(self, table: Table) -> None:
+        if not table.described and table.key not in self.describe and table.key not in self.attempted:
+            self.describe.append(table.key)
+
+    def pick(self, names: list[str], question: str) -> str | None:
+        """An earlier answer's pick among ``names``; None (and a question to ask) when unknown."""
+        for choices, answer in self.answers:
+            chosen = match_answer(answer, list(choices))
+            if chosen in names:
+                return chosen
+            if set(choices) == set(names):
+                return match_answer(answer, names) or names[0]
+        if self.choice is None:
+            self.choice = Choice(question, tuple(names))
+        return None
+
+
+class _Stop(Exception):
+    """Parsing waits for an answer or a description."""
+
+
+def match_answer(answer: str, choices: list[str]) -> str | None:
+    text = answer.strip().lower()
+    for choice in choices:
+        if text == choice.lower():
+            return choice
+    for choice in choices:
+        if choice.lower() in text or (len(text) >= 3 and text in choice.lower()):
+            return choice
+    words = {singular(w) for w in re.findall(r"[a-z0-9_]+", text)}
+    scored = [(len(words & {singular(w) for w in re.findall(r"[a-z0-9_]+", c.lower())}), c) for c in choices]
+    best = max(scored, default=(0, ""))
+    return best[1] if best[0] and [s for s, _ in scored].count(best[0]) == 1 else None
+
+
+# --- the entry point ---------------------------------------------------------------------------------
+
+
+def choose_datasource(knowledge: Knowledge, norm: Normalised) -> str | None:
+    """The data source whose tables the words name best (the context lists tables best first)."""
+    best: tuple[float, str] | None = None
+    for datasource_id in dict.fromkeys(t.datasource_id for t in knowledge.tables.values()):
+        links = Linker(knowledge, datasource_id, norm.outside_window()).table_links(norm.outside_window())
+        score = links[0].score if links else 0.0
+        if best is None or score > best[0]:
+            best = (score, datasource_id)
+    return best[1] if best else None
+
+
+def parse(
+    norm: Normalised,
+    knowledge: Knowledge,
+    *,
+    answers: Sequence[tuple[tuple[str, ...], str]] = (),
+    can_describe: bool = True,
+    attempted: frozenset[tuple[str, str]] = frozenset(),
+    metrics: dict[str, str] | None = None,
+    simplified: bool = False,
+) -> Parsed:
+    """``metrics``: glossary terms and the SQL expression each stands for, offered as measures."""
+    if not content(norm.tokens):
+        return Unanswerable("the question names nothing to look up")
+    datasource_id = choose_datasource(knowledge, norm)
+    if datasource_id is None:
+        return Unanswerable("no table is known for the selected sources")
+    link = Linker(knowledge, datasource_id, norm.outside_window())
+    state = _State(norm, knowledge, link, list(answers), can_describe, attempted,
+                   {k.lower(): v for k, v in (metrics or {}).items()}, simplified)  # fmt: skip
+    try:
+        query = _query(state)
+    except _Stop:
+        query = None
+    if state.choice is not None:
+        return state.choice
+    if state.describe and can_describe:
+        return Describe(tuple(state.describe[:3]))
+    if isinstance(query, Unanswerable):
+        return query
+    if query is None:
+        return Unanswerable("the question does not match the tables I can see")
+    return replace(query, assumptions=tuple(dict.fromkeys(state.assumptions)))
+
+
+# --- reading the question ------------------------------------------------------------------------------
+
+
+def _body(state: _State) -> str:
+    """The lower-cased question with the period phrase blanked (offsets kept)."""
+    text = state.norm.text
+    if state.norm.window is None:
+        return text
+    low, high = state.norm.window.span
+    return text[:low] + " " * (high - low) + text[high:]
+
+
+def _tokens(state: _State, low: int = 0, high: int | None = None) -> list[Token]:
+    end = len(state.norm.text) if high is None else high
+    return [t for t in state.norm.outside_window() if low <= t.start < end]
+
+
+def _query(state: _State) -> Query | Unanswerable | None:
+    body = _body(state)
+    counting = _COUNT.search(body)
+    per = _PER.search(body)
+    group_match = None if per else _first_group(body)
+    head_end = group_match.start() if group_match else len(body)
+    head = _tokens(state, 0, head_end)
+    tail = _tokens(state, group_match.end()) if group_match else []
+    top = _TOP.search(body)
+    superlative = _SUPERLATIVE.search(body)
+    function = "count" if counting else None
+    if function is None:
+        for name, pattern in _FUNCTIONS:
+            hit = pattern.search(body[:head_end] if name in ("max", "min") else body)
+            if hit and _names_column(state, body, hit):
+                continue  # "orders with a total over 100": the column called total
+            if hit and not (name in ("max", "min") and (top or _rows_wanted(state, body, hit))):
+                function = name
+                # The aggregate's own word names no column ("total amount" is the amount).
+                head = [t for t in head if not hit.start() <= t.start < hit.end()]
+                break
+    percent = _PERCENT.search(body)
+
+    # What the rows are: the table the words name best.
+    metric = _metric(state)
+    base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
+    if base_link is None and metric is None:
+        measured = _measure_column(state, head, None, function or "sum")
+        if measured is None:
+            return _out_of_scope(state)
+        base, noun = measured.table, measured.column.name.replace("_", " ")
+    else:
+        base = base_link.table if base_link is not None else _metric_table(state, metric)
+        noun = _noun_of(state, base_link) if base_link is not None else base.noun
+
+    measures: list[Measure] = []
+    dimensions: list[Dimension] = []
+    order: Order | None = None
+    limit: int | None = None
+    filters: list[Filter] = []
+    having: Having | None = None
+
+    if per:
+        measure = _per_measure(state, base, body, per)
+        if measure is None:
+            return None
+        measures.append(measure)
+    elif metric is not None:
+        measures.append(Measure("expression", expression=metric[1], said=metric[0]))
+    elif ratio := _RATIO.search(body):
+        measure = _ratio_measure(state, base, ratio)
+        if measure is None:
+            return None
+        measures.append(measure)
+    elif percent and not counting:
+        condition = _percent_condition(state, base)
+        if condition is None:
+            return None
+        measures.append(Measure("ratio", condition=condition, said="percentage of " + noun))
+
+    ranked = top is not None or (superlative is not None and _rows_wanted(state, body, superlative))
+    if ranked and not measures:
+        found = _rank(state, base, noun, body, top, superlative, group_match, tail)
+        if found is None:
+            return None
+        base, measures_found, dimensions, order, limit = found
+        measures.extend(measures_found)
+    elif not measures:
+        distinct = _DISTINCT.search(body)
+        if function == "count" and distinct:
+            column = _measure_column(state, _tokens(state, distinct.end(), head_end), base, "count", any_type=True)
+            if column is not None:
+                base = column.table
+                measures.append(Measure("count_distinct", Ref(column.table, column.column),
+                                        said=f"distinct {column.column.name.replace('_', ' ')}"))  # fmt: skip
+        if not measures and function not in (None, "count"):
+            column = _measure_column(state, head, base, function)
+            if column is None:
+                return Unanswerable(f"no numeric column of {base.qualified_name} matches the question")
+            base = column.table
+            measures.append(Measure(function, Ref(column.table, column.column), said=_said(state, head, column)))
+        elif not measures and function == "count":
+            measures.append(Measure("count", said=f"number of {noun}"))
+        elif not measures and (group_match is not None and tail):
+            # "revenue by region": a named amount, summed; else the rows counted.
+            column = _measure_column(state, head, base, "sum", strict=True)
+            if column is not None:
+                base = column.table
+                measures.append(Measure("sum", Ref(column.table, column.column), said=_said(state, head, column)))
+            else:
+                measures.append(Measure("count", said=f"number of {noun}"))
+    if group_match is not None and not dimensions and not ranked:
+        dimension = _dimension(state, base, tail)
+        if dimension is None:
+            return None
+        dimensions.append(dimension)
+    elif not dimensions:
+        bucket = next((BUCKETS[t.text] for t in head if t.text in BUCKETS and t.text.endswith("ly")), None)
+        if bucket and measures:
+            dated = _date_column(state, base)
+            if dated is not None:
+                dimensions.append(Dimension(dated, bucket=bucket))
+
+    if order is None:
+        order = _sorting(state, base, body, measures)
+    conditions = _conditions(state, base, body, measures)
+    if isinstance(conditions, Unanswerable):
+        return conditions
+    filters, having = conditions
+    period = _period(state, base)
+    filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
+    for measure in measures:
+        if measure.ref is not None and measure.function in ("sum", "avg", "min", "max"):
+            state.want(measure.ref.table)  # a currency column next to the amount may not be shown yet
+    if not measures:
+        state.want(base)  # a listing shows the rows' columns: all of them, not those the search matched
+    columns = () if measures else _listing_columns(state, base)
+    return Query(base=base, measures=tuple(measures), dimensions=tuple(dimensions), filters=tuple(filters),
+                 having=having, period=period, order=order, limit=limit, columns=columns,
+                 noun=noun)  # fmt: skip
+
+
+def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
+    """An aggregate word that is, after an article, the whole name of a column."""
+    if not re.search(r"\b(a|an|the|with|its|their|whose|by)\s+$", body[: hit.start()]):
+        return False
+    word = singular(hit.group(0))
+    return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
+
+
+def _first_group(body: str) -> re.Match[str] | None:
+    """The "by" of "revenue by region"; not the "by" of "sorted by price"."""
+    for match in _GROUP.finditer(body):
+        after = body[match.end() :].split()
+        if after and not _SORT.search(body[: match.end() + 1]):
+            return match
+    return None
+
+
+def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
+    """ "sorted by price", "ordered by date descending", "in descending order of rating"."""
+    match = _SORT.search(body)
+    if match is None:
+        return None
+    tokens = _tokens(state, match.end())[:3]
+    descending = bool(re.search(r"\b(desc|descending|highest first|largest first|newest first|reverse)\b", body))
+    for measure in measures:
+        # "total sales by region, sorted by sales": the measure itself.
+        named = state.link.column_links(tokens, [measure.ref.table]) if measure.ref is not None else []
+        if measure.ref is not None and any(link.column == measure.ref.column for link in named):
+            return Order(measure.alias, descending)
+    links = [link for link in state.link.column_links(tokens, [base]) if link.score >= COLUMN_WORD * 0.85]
+    if not links:
+        return None
+    state.used.update(links[0].tokens)
+    return Order(links[0].column.name, descending, Ref(base, links[0].column))
+
+
+def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
+    """A superlative that returns rows ("which product has the highest price", "the most recent
+    order") rather than a value ("what is the highest price")."""
+    before = body[: superlative.start()]
+    after = [t for t in content(_tokens(state, superlative.end())) if t.text not in BUCKETS]
+    if re.search(r"\b(which|who|whose|list|show|name|find|give me|get)\b", before):
+        return True
+    if superlative.group(0) in _BY_DATE | _BY_PRICE:
+        return True
+    if re.search(r"\bthe\s+$", before) and after:
+        # "the largest invoice": a table noun right after, and no column word.
+        first = after[0]
+        return bool(state.link.table_links([first])) and not any(
+            link.score >= COLUMN_WORD for link in state.link.column_links([first])
+        )
+    return bool(re.search(r"\b(with|having|has|have)\s+(the\s+)?$", before))
+
+
+def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | None) -> TableLink | None:
+    """The table of the rows the question is about: the first word that names a table well ("how
+    many customers ...", "customers with no orders"); asks when that word fits two tables alike."""
+    if counting is not None:
+        after = [t for t in tokens if t.start >= counting.end()]
+        counted = content(after)[:1]
+        if counted and not _names_anything(state, counted):
+            # "how many unicorns do our customers own": what is counted is in no table, nor a value
+            # of the table the rest names (once that table's values are known).
+            fallback = state.link.table_links(tokens)
+            if not fallback or fallback[0].table.described:
+                return None
+        tokens = after[:3] if state.link.table_links(after[:3]) else tokens
+    words = content(tokens)
+    candidates: list[TableLink] = []
+    for index, token in enumerate(words):
+        # The word alone, or with the next one when together they spell a name ("order items").
+        glued_names = [link for link in state.link.table_links(words[index : index + 2]) if link.score >= GLUED]
+        candidates = glued_names or [link for link in state.link.table_links([token]) if link.score >= NAME_WORD]
+        if candidates:
+            break
+    if not candidates:
+        # Weaker names (a synonym, a comment); a schema's name alone names none of its tables.
+        candidates = [link for link in state.link.table_links(tokens) if link.score >= 0.8 and link.score != SCHEMA]
+    if not candidates:
+        return None
+    # Among the tables that word names, the other words of the question decide ("web orders").
+    whole = {link.table.key: link for link in state.link.table_links(tokens)}
+    candidates = [whole.get(link.table.key, link) for link in candidates]
+    candidates.sort(key=lambda link: -link.score)
+    alike = [link for link in candidates if link is candidates[0] or close([candidates[0].score, link.score])]
+    winner = candidates[0]
+    if len(alike) > 1:
+        word = next((t.text for t in tokens if t.start in winner.tokens), "that")
+        names = [link.table.qualified_name for link in alike][:6]
+        chosen = state.pick(names, f'Which table do you mean by "{word}"?')
+        if chosen is None:
+            raise _Stop
+        winner = next(link for link in alike if link.table.qualified_name == chosen)
+    elif winner.score < NAME_WORD:
+        word = " ".join(t.text for t in tokens if t.start in winner.tokens)
+        state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
+    state.used.update(winner.tokens)
+    return winner
+
+
+def _names_anything(state: _State, tokens: list[Token]) -> bool:
+    return bool(
+        state.link.table_links(tokens)
+        or state.link.column_links(tokens)
+        or state.link.value_links(tokens, state.link.tables)
+    )
+
+
+def _noun_of(state: _State, link: TableLink) -> str:
+    """The person's word for the rows ("clients"), else the table's noun."""
+    words = [t.text for t in state.norm.tokens if t.start in link.tokens]
+    return words[-1] if words else link.table.noun
+
+
+def _metric(state: _State) -> tuple[str, str] | None:
+    """A glossary metric the question names (the longest term found)."""
+    text = _body(state)
+    found = [(term, sql) for term, sql in state.metrics.items() if re.search(rf"\b{re.escape(term)}\b", text)]
+    return max(found, key=lambda item: len(item[0])) if found else None
+
+
+def _metric_table(state: _State, metric: tuple[str, str] | None) -> Table:
+    """The table whose columns a metric's expression names most."""
+    expression = (metric[1] if metric else "").lower()
+    tables = state.link.tables
+    return max(
+        tables, key=lambda t: sum(1 for c in t.columns if re.search(rf"\b{re.escape(c.name.lower())}\b", expression))
+    )
+
+
+def _out_of_scope(state: _State) -> Unanswerable:
+    words = [t.text for t in content(state.norm.outside_window())]
+    about = " ".join(words[:6]) or "that"
+    return Unanswerable(f"nothing in the tables I can see is about {about!r}")
+
+
+# --- measures ------------------------------------------------------------------------------------------
+
+
+def _reachable(state: _State, table: Table, *, to_parents: bool = True) -> list[tuple[Table, list[Join]]]:
+    return [(t, p) for t, p in state.knowledge.reachable(table, MAX_JOINS, to_parents=to_parents)]
+
+
+def _measure_column(
+    state: _State,
+    tokens: Sequence[Token],
+    base: Table | None,
+    function: str,
+    *,
+    any_type: bool = False,
+    strict: bool = False,
+    pool: list[tuple[Table, list[Join]]] | None = None,
+) -> ColumnLink | None:
+    """The column to aggregate: named by the words, numeric unless counted, in the base table or one
+    it reaches; ties within ``CLOSE`` are asked about. With nothing named, the base's one amount."""
+    tables = (
+        pool
+        if pool is not None
+        else (_reachable(state, base) if base is not None else [(t, []) for t in state.link.tables])
+    )
+    distance = {t.key: len(p) for t, p in tables}
+    named = {link.table.key for link in state.link.table_links(tokens) if link.score >= NAME_WORD}
+    scored: list[tuple[float, ColumnLink]] = []
+    for link in state.link.column_links(tokens, [t for t, _ in tables]):
+        column = link.column
+        if not any_type and not (column.is_numeric or (not column.type and link.score >= COLUMN_WORD)):
+            continue
+        score = link.score + (0.5 if link.table.key in named else 0.0) - 0.05 * distance[link.table.key]
+        if column.masked:
+            score -= 0.5
+        if function in ("sum", "avg") and {"price", "rate", "ratio", "percent", "discount"} & set(
+            name_words(column.name)
+        ):
+            score -= 0.1
+        scored.append((score, link))
+    scored.sort(key=lambda item: -item[0])
+    if strict:
+        scored = [item for item in scored if item[1].score >= COLUMN_WORD or item[0] >= 0.55]
+    if not scored:
+        if base is None or strict:
+            return None
+        amounts = [c for c in base.columns if c.is_numeric and not c.masked]
+        if len(amounts) == 1:
+            state.assumptions.append(f"measured {base.qualified_name}.{amounts[0].name}, its only amount")
+            return ColumnLink(base, amounts[0], 0.5, ())
+        state.want(base)
+        return None
+    best = [
+        item for item in scored[1:] if close([scored[0][0], item[0]]) and item[1].table.key != scored[0][1].table.key
+    ]
+    if best and scored[0][1].score < 1.2:
+        names = [scored[0][1].key, *[item[1].key for item in best]][:6]
+        chosen = state.pick(names, "Which column should I measure?")
+        if chosen is None:
+            raise _Stop
+        winner = next(item[1] for item in scored if item[1].key == chosen)
+    else:
+        winner = scored[0][1]
+    state.used.update(winner.tokens)
+    state.used.update(t.start for t in tokens if t.start in named and state.link.table_links([t]))
+    return winner
+
+
+def _said(state: _State, tokens: Sequence[Token], link: ColumnLink) -> str:
+    words = [t.text for t in tokens if t.start in link.tokens]
+    return " ".join(words) or link.column.name.replace("_", " ")
+
+
+def _per_measure(state: _State, base: Table, body: str, per: re.Match[str]) -> Measure | None:
+    """ "average number of orders per customer": the base's rows over the distinct customers."""
+    after = _tokens(state, per.end())
+    ref = _group_column(state, base, after)
+    if ref is None:
+        return None
+    return Measure("per", ref, said=f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}")
+
+
+def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure | None:
+    """ "ratio of italian to chinese restaurants": rows with one value over rows with the other."""
+    sides = []
+    for group in (1, 2):
+        tokens = _tokens(state, ratio.start(group), ratio.end(group))
+        values = state.link.value_links(tokens, [base])
+        if not values:
+            state.want(base)
+            return None
+        state.used.update(values[0].tokens)
+        ref = Ref(values[0].table, values[0].column)
+        sides.append(Filter(ref, "=", values[0].value, said=f"{ref.label} = {values[0].value}"))
+    said = f"ratio of {sides[0].said} to {sides[1].said}"
+    return Measure("ratio", condition=sides[0], denominator=sides[1], said=said)
+
+
+def _percent_condition(state: _State, base: Table) -> Filter | None:
+    """The condition of "percentage of invoices that are paid": a value of the base."""
+    values = state.link.value_links(_tokens(state), [base])
+    if not values:
+        state.want(base)
+        return None
+    value = values[0]
+    state.used.update(value.tokens)
+    return Filter(Ref(value.table, value.column), "=", value.value, said=f"{value.column.name} = {value.value}")
+
+
+# --- ranks ---------------------------------------------------------------------------------------------
+
+
+def _rank(
+    state: _State,
+    base: Table,
+    noun: str,
+    body: str,
+    top: re.Match[str] | None,
+    superlative: re.Match[str] | None,
+    group_match: re.Match[str] | None,
+    tail: list[Token],
+) -> tuple[Table, list[Measure], list[Dimension], Order, int] | None:
+    """Top-N and superlatives: the rows of ``base`` ordered by a column of theirs, or ``base``'s rows
+    grouped and ordered by an aggregate of a table that points at them."""
+    word = ""
+    limit = 10
+    if top is not None:
+        word = top.group(1) or top.group(4) or top.group(5) or ""
+        number = top.group(2) or top.group(3)
+        limit = int(number) if number else 10
+    if superlative is not None and (top is None or not word or word in ("top", "bottom")):
+        word = superlative.group(0) if not word or word in ("top",) else word
+        if top is None:
+            which_n = _WHICH_N.search(body)  # "which 3 products have the highest price"
+            limit = int(which_n.group(2)) if which_n else 1
+    descending = word not in _ASCENDING
+    after = superlative.end() if superlative is not None else (top.end() if top is not None else 0)
+    words = tail if group_match is not None and tail else _tokens(state, after)
+    words = [t for t in words if t.start not in state.used]
+    if word in _BY_DATE:
+        dated = _date_column(state, base)
+        if dated is None:
+            return None
+        return base, [], [], Order(dated.column.name, descending, dated), limit
+    if word in _BY_PRICE:
+        words = [Token("price", "price", -1), Token("cost", "cost", -2), *words]
+    # Rows ordered by one of their own columns: "the 5 most expensive products", "largest invoice".
+    own = _measure_column(state, words, base, "max", strict=True, pool=[(base, [])]) if words else None
+    children = [(t, p) for t, p in _reachable(state, base, to_parents=False) if not any(j.to_parent for j in p)]
+    counted = [
+        (t, p) for t, p in children[1:]
+        if any(link.score >= NAME_WORD for link in state.link.table_links(words) if link.table.key == t.key)
+    ]  # fmt: skip
+    # A numeric column the words name in those tables is summed ("by order total"), else their rows counted.
+    named = _measure_column(state, words, base, "sum", strict=True, pool=children[1:]) if counted else None
+    if counted and (own is None or own.score < COLUMN_WORD * 0.85) and (named is None or named.score < COLUMN_WORD):
+        # "customers with the most invoices": count the invoices of each customer.
+        table = counted[0][0]
+        state.used.update(t.start for t in words if state.link.table_links([t]))
+        dimension = _rows_dimension(state, base, learn=False)
+        measure = Measure("count", Ref(table, table.primary_key or table.columns[0]), said=f"number of {table.noun}")
+        return table, [measure], [dimension], Order(measure.alias, descending), limit
+    if own is not None and own.score >= COLUMN_WORD * 0.85:
+        return base, [], [], Order(own.column.name, descending, Ref(base, own.column)), limit
+    if not words:
+        state.assumptions.append("ranked by the number of rows")
+        return None
+    measured = _measure_column(state, words, base, "sum", pool=children[1:])
+    if measured is None:
+        for missing in state.knowledge.missing_neighbours(base):
+            key = (base.datasource_id, missing)
+            if key not in state.attempted:
+                state.describe.append(key)
+        for child, _ in children:
+            state.want(child)
+        return None
+    if measured.table.key == base.key:
+        return base, [], [], Order(measured.column.name, descending, Ref(base, measured.column)), limit
+    dimension = _rows_dimension(state, base, learn=False)
+    measure = Measure("sum", Ref(measured.table, measured.column), said=_said(state, words, measured))
+    return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
+
+
+def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimension:
+    """Group by a table's rows: its key, shown by its naming column (``learn``: describe the table
+    first when the context may not show its best one)."""
+    key = table.primary_key or table.columns[0]
+    label = table.label
+    if not table.described and (label is None or (learn and label.name.lower() not in ("name", "title"))):
+        state.want(table)
+    return Dimension(Ref(table, key), label=Ref(table, label) if label is not None else None)
+
+
+# --- dimensions ----------------------------------------------------------------------------------------
+
+
+def _dimension(state: _State, base: Table, tail: list[Token]) -> Dimension | None:
+    words: list[Token] = []
+    for token in tail:
+        if token.text in _GROUP_STOP and words:
+            break
+        words.append(token)
+        if len(content(words)) >= 2:
+            break
+    bucket = next((BUCKETS[t.text] for t in words if t.text in BUCKETS), None)
+    if bucket is not None:
+        state.used.update(t.start for t in words if t.text in BUCKETS)
+        dated = _date_column(state, base, [t for t in words if t.text not in BUCKETS])
+        if dated is None:
+            return None
+        return Dimension(dated, bucket=bucket)
+    pool = _reachable(state, base)
+    distance = {t.key: len(p) for t, p in pool}
+    tables = [link for link in state.link.table_links(words) if link.table.key in distance and link.score >= NAME_WORD]
+    columns = [link for link in state.link.column_links(words, [t for t, _ in pool]) if not link.column.masked]
+    ranked = sorted(columns, key=lambda link: -(link.score - 0.05 * distance[link.table.key]
+                    + (0.5 if any(t.table.key == link.table.key for t in tables) else 0.0)))  # fmt: skip
+    best = ranked[0] if ranked else None
+    if best is not None and best.column.is_key and tables and best.score < COLUMN_EXACT:
+        best = None  # "by customer" is by the customers' rows; "by customer id" by the column
+    if tables and (best is None or best.score < COLUMN_WORD or (best.column.is_key and best.score < 1.5)):
+        table = tables[0].table
+        if table.key != base.key:
+            state.used.update(tables[0].tokens)
+            return _rows_dimension(state, table)
+    if best is not None and best.score >= COLUMN_WORD * 0.8:
+        state.used.update(best.tokens)
+        return Dimension(Ref(best.table, best.column))
+    ref = _group_column(state, base, words)
+    return Dimension(ref) if ref is not None else None
+
+
+def _group_column(state: _State, base: Table, words: Sequence[Token]) -> Ref | None:
+    """The column of ``base`` that says which Y a row belongs to ("per customer"): the foreign key to
+    the table Y names, else a column named after Y (``customer_id`` with no declared key)."""
+    links = state.link.table_links(words)
+    for link in links:
+        for column in base.columns:
+            target = column.target
+            if target is not None and target[0] == link.table.qualified_name:
+                state.used.update(link.tokens)
+                return Ref(base, column)
+    columns = [c for c in state.link.column_links(words, [base]) if not c.column.masked]
+    if columns:
+        state.used.update(columns[0].tokens)
+        return Ref(base, columns[0].column)
+    for table, _ in _reachable(state, base):
+        state.want(table)
+    for name in state.knowledge.missing_neighbours(base):
+        if (base.datasource_id, name) not in state.attempted:
+            state.describe.append((base.datasource_id, name))
+    return None
+
+
+# --- conditions ----------------------------------------------------------------------------------------
+
+
+def _date_column(state: _State, table: Table, words: Sequence[Token] = ()) -> Ref | None:
+    """The date (or epoch time) column a period or a bucket applies to: one the words name, else
+    the likeliest of the table, else of a table it points at ("invoice lines last month")."""
+    for candidate, _ in _reachable(state, table):
+        temporal = [c for c in candidate.columns if c.is_temporal and not c.masked and not c.is_key]
+        if not temporal:
+            continue
+        named = [link for link in state.link.column_links(words or _tokens(state), [candidate])
+                 if link.column in temporal and link.score >= COLUMN_WORD]  # fmt: skip
+        if named:
+            state.used.update(named[0].tokens)
+            return Ref(candidate, named[0].column)
+        for preferred in _DATE_PREFERENCE:
+            for column in temporal:
+                if preferred in name_words(column.name):
+                    return Ref(candidate, column)
+        return Ref(candidate, temporal[0])
+    return None
+
+
+def _period(state: _State, base: Table) -> Period | None:
+    window = state.norm.window
+    if window is None or state.simplified:
+        if window is not None:
+            state.assumptions.append("left out the period because the first query failed")
+        return None
+    dated = _date_column(state, base)
+    if dated is None:
+        state.want(base)
+        state.assumptions.append(f"{base.qualified_name} has no date column, so the period was not applied")
+        return None
+    return Period(dated, window.start, window.end, window.label)
+
+
+def _conditions(
+    state: _State, base: Table, body: str, measures: list[Measure]
+) -> tuple[list[Filter], Having | None] | Unanswerable:
+    filters: list[Filter] = []
+    having: Having | None = None
+    pool = _reachable(state, base)
+    tables = [t for t, _ in pool]
+    for match in _NONE.finditer(body):
+        # "customers with no invoices": none of a table that points at the base.
+        after = _tokens(state, match.end())[:3]
+        found = _related(state, base, after)
+        if found is not None:
+            filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found, negated=True,
+                                  said=f"no {found.noun}"))  # fmt: skip
+            continue
+        columns = [link for link in state.link.column_links(after[:2], [base]) if link.score >= COLUMN_WORD]
+        if columns:
+            state.used.update(columns[0].tokens)
+            filters.append(Filter(Ref(base, columns[0].column), "null", said=f"no {columns[0].column.name}"))
+    for match in _SOME.finditer(body):
+        # "customers who placed orders": some rows of a table that points at the base.
+        if _NONE.search(body[max(0, match.start() - 12) : match.end()]):
+            continue
+        found = _related(state, base, _tokens(state, match.end())[:1])
+        if found is not None and not any(f.op == "exists" and f.value == found for f in filters):
+            filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
+                                  said=f"some {found.noun}"))  # fmt: skip
+    for match in _BETWEEN.finditer(body):
+        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        if ref is not None:
+            low, high = float(match.group(1)), float(match.group(2))
+            filters.append(Filter(ref, "between", (_number(low), _number(high)),
+                                  said=f"{ref.label} between {_number(low)} and {_number(high)}"))  # fmt: skip
+    for match in _COMPARE.finditer(body):
+        if _BETWEEN.search(body[max(0, match.start() - 40) : match.end()]):
+            continue
+        op = _OPS[match.group(1) or match.group(3)]
+        value = _number(float(match.group(2) or match.group(4)))
+        after = _tokens(state, match.end())[:2]
+        related = _related(state, base, after)
+        if related is not None and having is None:
+            having = Having(related, op, value)
+            continue
+        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        if ref is not None:
+            filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
+    filters.extend(_value_filters(state, base, tables, body))
+    filters.extend(_text_filters(state, base, tables))
+    return filters, having
+
+
+def _number(value: float) -> int | float:
+    return int(value) if value.is_integer() else value
+
+
+def _related(state: _State, base: Table, words: Sequence[Token]) -> Table | None:
+    """A table the words name whose rows point at ``base``'s ("orders" of customers)."""
+    links = [link for link in state.link.table_links(words) if link.score >= NAME_WORD and link.table.key != base.key]
+    children = {t.key: p for t, p in _reachable(state, base, to_parents=False) if p and not any(j.to_parent for j in p)}
+    for link in links:
+        if link.table.key in children:
+            state.used.update(link.tokens)
+            return link.table
+    return None
+
+
+def _compared_column(
+    state: _State, base: Table, tables: list[Table], body: str, at: int, measures: list[Measure]
+) -> Ref | None:
+    """The numeric column a comparison is about: named in the four words before it, else the
+    measure, else the base's one amount."""
+    before = [t for t in _tokens(state, max(0, at - 40), at)][-4:]
+    links = [
+        link for link in state.link.column_links(before, tables) if link.column.is_numeric or link.column.is_temporal
+    ]
+    if links:
+        state.used.update(links[0].tokens)
+        return Ref(links[0].table, links[0].column)
+    for measure in measures:
+        if measure.ref is not None and measure.function in ("sum", "avg", "max", "min"):
+            return measure.ref
+    amounts = [c for c in base.columns if c.is_numeric and not c.masked]
+    if amounts:
+        money = [c for c in amounts if re.search(r"amount|price|total|value|cost|revenue", c.name.lower())]
+        chosen = (money or amounts)[0]
+        state.assumptions.append(f"compared {base.qualified_name}.{chosen.name}")
+        return Ref(base, chosen)
+    return None
+
+
+def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -> list[Filter]:
+    """Sample values the question names, on the base table first, then on tables it reaches."""
+    links = state.link.value_links(_tokens(state), tables)
+    order = {t.key: i for i, t in enumerate(tables)}
+    by_column: dict[tuple[str, str], list[ValueLink]] = {}
+    seen: set[tuple[int, ...]] = set()
+    for link in sorted(links, key=lambda v: (order[v.table.key], -len(v.tokens))):
+        if link.tokens in seen or any(set(link.tokens) < set(s) for s in seen):
+            continue
+        # A word that names a table or column is a value only when it is no name here ("open" yes,
+        # "customers" no), or when it is part of a longer value ("closed won").
+        if len(link.tokens) == 1 and link.tokens[0] in state.used:
+            continue
+        seen.add(link.tokens)
+        by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
+    filters = []
+    for found in by_column.values():
+        first = found[0]
+        state.used.update(t for v in found for t in v.tokens)
+        negated = any(_NEGATION.search(body[max(0, v.tokens[0] - 14) : v.tokens[0]]) for v in found)
+        values = tuple(dict.fromkeys(v.value for v in found))
+        ref = Ref(first.table, first.column)
+        shown = " or ".join(str(v) for v in values)
+        said = f"{ref.label} {'<>' if negated else '='} {shown}"
+        if len(values) == 1:
+            filters.append(Filter(ref, "<>" if negated else "=", values[0], said=said))
+        else:
+            filters.append(Filter(ref, "in", values, negated=negated, said=said))
+    return filters
+
+
+def _text_filters(state: _State, base: Table, tables: list[Table]) -> list[Filter]:
+    """Quoted literals ("named 'Acme'") as a text match on the column named before them."""
+    filters = []
+    # Positions in the normalised text, the literal as typed (same quotes, in the same order).
+    typed = [m.group(1) or m.group(2) for m in _QUOTED.finditer(state.norm.original)]
+    for match, literal in zip(_QUOTED.finditer(state.norm.text), typed, strict=False):
+        before = _tokens(state, max(0, match.start() - 40), match.start())[-4:]
+        links = [link for link in state.link.column_links(before, tables)
+                 if link.column.is_text and not link.column.masked and link.score >= COLUMN_WORD]  # fmt: skip
+        named = _NAMED.search(state.norm.text[max(0, match.start() - 20) : match.start()])
+        if links:
+            ref = Ref(links[0].table, links[0].column)
+        elif named and base.label is not None:
+            ref = Ref(base, base.label)
+        else:
+            continue  # a quote about nothing named is no condition
+        state.used.update(t.start for t in _tokens(state, match.start(), match.end()))
+        if links:
+            state.used.update(links[0].tokens)
+        exact = bool(links) and not named
+        filters.append(Filter(ref, "=" if exact else "like", literal,
+                              said=f"{ref.label} {'=' if exact else 'contains'} {literal}"))  # fmt: skip
+    return filters
+
+
+def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter]:
+    """Words that name nothing yet may be values of a table not described: describe it first.
+    Once described, a place after "in", "at" or "from" is matched on a place column ("restaurants
+    in San Francisco": a city too rare to be among the samples); other words are said unused."""
+    names_something = {
+        t.start for t in content(_tokens(state))
+        if any(link.score >= NAME_WORD for link in state.link.table_links([t]))
+        or any(link.score >= COLUMN_WORD for link in state.link.column_links([t]))
+    }  # fmt: skip
+    left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
+    if not left:
+        return []
+    for table in [base, *joined]:
+        state.want(table)
+    if state.describe and state.can_describe:
+        return []
+    filters = []
+    for run in _runs(left):
+        place = _place_column(state, base, run)
+        if place is None:
+            continue
+        phrase = " ".join(t.text for t in run)
+        state.used.update(t.start for t in run)
+        filters.append(Filter(place, "like", phrase, said=f"{place.label} like {phrase!r}"))
+        state.assumptions.append(f"matched {phrase!r} on {place.table.qualified_name}.{place.column.name}")
+    left = [t for t in left if t.start not in state.used]
+    if left:
+        state.assumptions.append("did not use the words " + ", ".join(repr(t.text) for t in left[:4]))
+    return filters
+
+
+_PLACE_WORDS = ("city", "town", "country", "state", "county", "region", "location", "address", "area")
+
+
+def _runs(tokens: list[Token]) -> list[list[Token]]:
+    """Neighbouring tokens as phrases: "san francisco"."""
+    runs: list[list[Token]] = []
+    for token in tokens:
+        if runs and token.start - (runs[-1][-1].start + len(runs[-1][-1].text)) <= 1:
+            runs[-1].append(token)
+        else:
+            runs.append([token])
+    return runs
+
+
+def _place_column(state: _State, base: Table, run: list[Token]) -> Ref | None:
+    before = state.norm.text[max(0, run[0].start - 6) : run[0].start]
+    if not re.search(r"\b(in|at|from|near)\s+$", before):
+        return None
+    for table, _ in _reachable(state, base):
+        for wanted in _PLACE_WORDS:
+            for column in table.columns:
+                if (
+                    column.is_text
+                    and not column.masked
+                    and (wanted in name_words(column.name) or glued(column.name).startswith(wanted))
+                ):
+                    return Ref(table, column)
+    return None
+
+
+def _listing_columns(state: _State, base: Table) -> tuple[Column, ...]:
+    """A listing shows the columns the question names (masked or not: their masked values are the
+    answer, which says so), then the other unmasked ones, in table order."""
+    named = {link.column.name for link in state.link.column_links(_tokens(state), [base]) if link.score >= COLUMN_WORD}
+    return tuple(c for c in base.columns if c.name in named or not c.masked)

@@ -1,0 +1,146 @@
+"""Small invented schemas for the parser's development set, loaded into real engines.
+
+``shop`` lives in a schema that is not the default one (``sales``), declares no foreign keys (its
+joins come as inferred ``references``, the way the catalog infers them), has names that the catalog
+lower-cased from camelCase (``orderdate``, ``customerid``), a hyphenated table (``order-items``),
+an epoch column (``event_time``) and amounts in several currencies. The rows are few and fixed so
+that every truth is also easy to check by hand.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date
+from typing import Any
+
+from agent.offline.knowledge import Knowledge, table_from_json
+
+TODAY = date(2026, 10, 1)
+
+
+def _epoch(day: str) -> int:
+    return calendar.timegm(date.fromisoformat(day).timetuple())
+
+
+SHOP: dict[str, Any] = {
+    "customers": {
+        "comment": "People who buy in the shop.",
+        "columns": [("customerid", "INTEGER", {"pk": True}), ("fullname", "VARCHAR", {}), ("country", "VARCHAR", {}),
+                    ("signupdate", "DATE", {"comment": "When the customer signed up."})],
+        "rows": [(1, "Ann Lee", "FR", "2025-01-10"), (2, "Bo Chen", "DE", "2025-03-02"),
+                 (3, "Cy Diaz", "FR", "2026-02-14"), (4, "Di Evans", "US", "2026-08-20"),
+                 (5, "Ed Fox", "US", "2026-09-05")],
+    },
+    "products": {
+        "comment": "The catalogue.",
+        "columns": [("productid", "INTEGER", {"pk": True}), ("productname", "VARCHAR", {}),
+                    ("category", "VARCHAR", {}), ("unitprice", "DECIMAL(10,2)", {"comment": "List price."})],
+        "rows": [(1, "Lamp", "home", 30.0), (2, "Desk", "office", 250.0), (3, "Chair", "office", 120.0),
+                 (4, "Rug", "home", 80.0), (5, "Pen", "office", 2.5)],
+    },
+    "orders": {
+        "comment": "Orders placed by customers.",
+        "columns": [("orderid", "INTEGER", {"pk": True}),
+                    ("customerid", "INTEGER", {"references": "sales.customers.customerid"}),
+                    ("orderdate", "DATE", {}), ("status", "VARCHAR", {}), ("total", "DECIMAL(10,2)", {}),
+                    ("currency", "VARCHAR", {"comment": "ISO currency of the total."})],
+        "rows": [(1, 1, "2026-01-05", "shipped", 100.0, "EUR"), (2, 1, "2026-07-15", "shipped", 50.0, "EUR"),
+                 (3, 2, "2026-08-01", "cancelled", 300.0, "EUR"), (4, 2, "2026-09-10", "shipped", 20.0, "EUR"),
+                 (5, 4, "2026-09-20", "pending", 500.0, "USD"), (6, 4, "2026-09-25", "shipped", 70.0, "USD"),
+                 (7, 4, "2025-12-30", "shipped", 10.0, "USD"), (8, 3, "2026-06-01", "shipped", 40.0, "EUR")],
+    },
+    "order-items": {
+        "comment": "Lines of orders.",
+        "columns": [("id", "INTEGER", {"pk": True}), ("orderid", "INTEGER", {"references": "sales.orders.orderid"}),
+                    ("productid", "INTEGER", {"references": "sales.products.productid"}),
+                    ("quantity", "INTEGER", {}), ("amount", "DECIMAL(10,2)", {})],
+        "rows": [(1, 1, 1, 2, 60.0), (2, 1, 5, 4, 10.0), (3, 2, 1, 1, 30.0), (4, 3, 2, 1, 250.0),
+                 (5, 4, 5, 8, 20.0), (6, 5, 2, 2, 500.0), (7, 6, 4, 1, 70.0), (8, 8, 3, 1, 40.0)],
+    },
+    "events": {
+        "comment": "Clicks on the web shop.",
+        "columns": [("id", "INTEGER", {"pk": True}),
+                    ("customerid", "INTEGER", {"references": "sales.customers.customerid"}),
+                    ("event_time", "BIGINT", {"comment": "Seconds since 1970."}), ("kind", "VARCHAR", {})],
+        "rows": [(1, 1, _epoch("2026-09-28"), "view"), (2, 1, _epoch("2026-09-29"), "click"),
+                 (3, 2, _epoch("2026-07-01"), "view"), (4, 3, _epoch("2026-09-15"), "view"),
+                 (5, 5, _epoch("2025-11-11"), "click")],
+    },
+}  # fmt: skip
+
+
+# Like the public text-to-SQL benchmarks' restaurant schema: lower-case names, keys not declared,
+# places too many to be sampled (``nosample``), so that a city is known only from the question.
+RESTAURANTS: dict[str, Any] = {
+    "geographic": {
+        "comment": "",
+        "columns": [("city_name", "VARCHAR", {"pk": True, "nosample": True}), ("county", "VARCHAR", {}),
+                    ("region", "VARCHAR", {})],
+        "rows": [("san francisco", "san francisco county", "bay area"), ("palo alto", "santa clara county",
+                 "bay area"), ("los angeles", "los angeles county", "southern california")],
+    },
+    "restaurant": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("food_type", "VARCHAR", {}),
+                    ("city_name", "VARCHAR", {"references": "public.geographic.city_name", "nosample": True}),
+                    ("rating", "REAL", {})],
+        "rows": [(1, "jing", "chinese", "san francisco", 4.5), (2, "roma", "italian", "san francisco", 3.9),
+                 (3, "luigi", "italian", "palo alto", 4.1), (4, "taco", "mexican", "los angeles", 3.2),
+                 (5, "pasta", "italian", "los angeles", 2.8)],
+    },
+}  # fmt: skip
+
+
+def _sample(values: list[Any]) -> list[Any]:
+    distinct = sorted({v for v in values if isinstance(v, str)})
+    return distinct if 0 < len(distinct) <= 20 else []
+
+
+def context_tables(schema: str, tables: dict[str, Any], *, inferred: bool = True) -> list[dict[str, Any]]:
+    """The tables as ``describe_table`` shows them: columns, keys (marked inferred) and samples."""
+    shown = []
+    for name, spec in tables.items():
+        columns = []
+        for index, (column, type_, extra) in enumerate(spec["columns"]):
+            entry = {"name": column, "type": type_, "pk": bool(extra.get("pk")), "masked": "",
+                     "comment": extra.get("comment", ""), "references": extra.get("references", "")}  # fmt: skip
+            if entry["references"] and inferred:
+                entry["inferred"] = True
+            if schema in ("main",) and entry["references"]:
+                entry["references"] = "main." + entry["references"].split(".", 1)[1]
+            columns.append((index, entry))
+        samples = {
+            column: _sample([row[index] for row in spec["rows"]])
+            for index, (column, _, extra) in enumerate(spec["columns"])
+            if _sample([row[index] for row in spec["rows"]]) and not extra.get("nosample")
+        }
+        shown.append({"datasource_id": "1", "datasource": "Shop", "schema": schema, "name": name,
+                      "comment": spec["comment"], "row_estimate": len(spec["rows"]),
+                      "columns": [entry for _, entry in columns], "sample_values": samples})  # fmt: skip
+    return shown
+
+
+def knowledge_of(schema: str, tables: dict[str, Any], dialect: str) -> Knowledge:
+    knowledge = Knowledge([{"id": "1", "name": "Shop", "dialect": dialect}])
+    for data in context_tables(schema, tables):
+        table = table_from_json(data, described=True)
+        assert table is not None
+        knowledge.add(table)
+    return knowledge
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def load(connection: Any, schema: str, tables: dict[str, Any]) -> None:
+    """Create and fill the tables (DB-API connection of DuckDB or SQLite)."""
+    prefix = "" if schema == "main" else f"{_quoted(schema)}."
+    if schema != "main":
+        connection.execute(f"CREATE SCHEMA {_quoted(schema)}")
+    for name, spec in tables.items():
+        columns = ", ".join(f"{_quoted(c)} {t}" for c, t, _ in spec["columns"])
+        connection.execute(f"CREATE TABLE {prefix}{_quoted(name)} ({columns})")
+        marks = ", ".join("?" for _ in spec["columns"])
+        connection.executemany(f"INSERT INTO {prefix}{_quoted(name)} VALUES ({marks})", spec["rows"])

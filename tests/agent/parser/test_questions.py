@@ -1,0 +1,238 @@
+"""The parser's development set over an invented schema: each question is compiled and run on a
+real engine (DuckDB with a ``sales`` schema, SQLite with none), and its rows are compared with the
+rows of a statement written by hand. Cases are kinds of question, not single sentences; the
+``kind`` column is what the accuracy figures are counted by.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pytest
+
+from agent.offline.parser import Statement, plan
+from tests.agent.parser.schemas import RESTAURANTS, SHOP, TODAY, knowledge_of, load
+
+# (kind, question, truth with {s} for the schema prefix, ordered)
+CASES: list[tuple[str, str, str, bool]] = [
+    ("count", "how many customers are there", "SELECT count(*) FROM {s}customers", False),
+    ("count", "how many orders were shipped?", "SELECT count(*) FROM {s}orders WHERE status = 'shipped'", False),
+    ("count", "number of customers in FR", "SELECT count(*) FROM {s}customers WHERE country = 'FR'", False),
+    ("distinct", "how many different countries do customers come from",
+     "SELECT count(DISTINCT country) FROM {s}customers", False),
+    ("distinct", "how many distinct customers placed orders",
+     "SELECT count(DISTINCT customerid) FROM {s}orders", False),
+    ("group", "number of orders by status", "SELECT status, count(*) FROM {s}orders GROUP BY status", False),
+    ("group", "average unit price by category",
+     "SELECT category, avg(unitprice) FROM {s}products GROUP BY category", False),
+    ("group", "total amount of order items by product category",
+     'SELECT p.category, sum(i.amount) FROM {s}"order-items" i JOIN {s}products p ON p.productid = i.productid '
+     "GROUP BY p.category", False),
+    ("group", "orders per customer id",
+     "SELECT customerid, count(*) FROM {s}orders GROUP BY customerid", False),
+    ("currency", "sum of order total", "SELECT currency, sum(total) FROM {s}orders GROUP BY currency", False),
+    ("currency", "sum of order total in USD", "SELECT sum(total) FROM {s}orders WHERE currency = 'USD'", False),
+    ("top", "top 2 customers by order total",
+     "SELECT c.fullname, o.currency, sum(o.total) AS s FROM {s}orders o JOIN {s}customers c "
+     "ON c.customerid = o.customerid GROUP BY c.customerid, c.fullname, o.currency ORDER BY s DESC LIMIT 2", True),
+    ("top", "which 3 products have the highest unit price",
+     "SELECT productname FROM {s}products ORDER BY unitprice DESC LIMIT 3", True),
+    ("top", "the 2 cheapest products", "SELECT productname FROM {s}products ORDER BY unitprice LIMIT 2", True),
+    ("top", "what is the most recent order", "SELECT orderid FROM {s}orders ORDER BY orderdate DESC LIMIT 1", True),
+    ("top", "which customer has the most orders",
+     "SELECT c.fullname, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.customerid, c.fullname ORDER BY 2 DESC LIMIT 1", True),
+    ("top", "top 3 products by quantity sold",
+     'SELECT p.productname, sum(i.quantity) AS q FROM {s}"order-items" i JOIN {s}products p '
+     "ON p.productid = i.productid GROUP BY p.productid, p.productname ORDER BY q DESC LIMIT 3", True),
+    ("order", "list products sorted by unit price", "SELECT productname FROM {s}products ORDER BY unitprice", True),
+    ("order", "show customers ordered by signup date descending",
+     "SELECT fullname FROM {s}customers ORDER BY signupdate DESC", True),
+    ("order", "average unit price by category sorted by unit price descending",
+     "SELECT category, avg(unitprice) AS a FROM {s}products GROUP BY category ORDER BY a DESC", True),
+    ("filter", "orders with a total over 100", "SELECT orderid FROM {s}orders WHERE total > 100", False),
+    ("filter", "products with unit price between 50 and 150",
+     "SELECT productid FROM {s}products WHERE unitprice BETWEEN 50 AND 150", False),
+    ("filter", "orders that are not shipped", "SELECT orderid FROM {s}orders WHERE status <> 'shipped'", False),
+    ("filter", "list cancelled orders", "SELECT orderid FROM {s}orders WHERE status = 'cancelled'", False),
+    ("filter", "customers named 'Lee'", "SELECT customerid FROM {s}customers WHERE fullname LIKE '%Lee%'", False),
+    ("set", "customers with no orders",
+     "SELECT customerid FROM {s}customers WHERE customerid NOT IN (SELECT customerid FROM {s}orders)", False),
+    ("having", "customers with more than 1 order",
+     "SELECT customerid FROM {s}customers WHERE customerid IN "
+     "(SELECT customerid FROM {s}orders GROUP BY customerid HAVING count(*) > 1)", False),
+    ("having", "how many customers have more than 2 orders",
+     "SELECT count(*) FROM (SELECT customerid FROM {s}orders GROUP BY customerid HAVING count(*) > 2) t", False),
+    ("per", "average number of orders per customer",
+     "SELECT count(*) * 1.0 / count(DISTINCT customerid) FROM {s}orders", False),
+    ("time", "how many orders in the last 3 months",
+     "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-07-01'", False),
+    ("time", "orders this year", "SELECT orderid FROM {s}orders WHERE orderdate >= '2026-01-01'", False),
+    ("time", "how many customers signed up in 2025",
+     "SELECT count(*) FROM {s}customers WHERE signupdate < '2026-01-01'", False),
+    ("time", "number of orders since March", "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-03-01'", False),
+    ("time", "orders between 2026-01-01 and 2026-06-30",
+     "SELECT orderid FROM {s}orders WHERE orderdate BETWEEN '2026-01-01' AND '2026-06-30'", False),
+    ("time", "how many orders last month", "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-09-01'", False),
+    ("bucket", "number of orders by month this year",
+     "SELECT strftime(CAST(orderdate AS DATE), '%Y-%m') m, count(*) FROM {s}orders WHERE orderdate >= '2026-01-01' "
+     "GROUP BY m", False),
+    ("bucket", "number of orders per quarter",
+     "SELECT date_trunc('quarter', orderdate) q, count(*) FROM {s}orders GROUP BY q", False),
+    ("epoch", "how many events in the last 7 days",
+     "SELECT count(*) FROM {s}events WHERE event_time >= {epoch_0925}", False),
+    ("epoch", "number of events per year",
+     "SELECT strftime(CAST(to_timestamp(event_time) AS DATE), '%Y') y, count(*) FROM {s}events GROUP BY y", False),
+    ("ratio", "percentage of orders that are shipped",
+     "SELECT 100.0 * sum(CASE WHEN status = 'shipped' THEN 1 ELSE 0 END) / count(*) FROM {s}orders", False),
+]  # fmt: skip
+
+
+def _normal(value: Any) -> Any:
+    if isinstance(value, float | Decimal):
+        return round(float(value), 2)
+    return value
+
+
+def _rows(rows: list[tuple[Any, ...]], width: int | None = None) -> list[tuple[Any, ...]]:
+    return [tuple(_normal(v) for v in row[:width]) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "sales", SHOP)
+    yield connection
+    connection.close()
+
+
+def _truth(sql: str, prefix: str) -> str:
+    return sql.replace("{s}", prefix).replace("{epoch_0925}", "1790294400")
+
+
+def _compare(got: list[tuple[Any, ...]], columns: list[str], truth: list[tuple[Any, ...]], ordered: bool) -> bool:
+    """The truth's columns are found among the result's (a listing may show more of them)."""
+    if len(got) != len(truth):
+        return False
+    if not truth:
+        return True
+    width = len(truth[0])
+    for start in range(max(1, len(columns) - width + 1)):
+        candidates = [
+            [tuple(_normal(row[i]) for i in indexes) for row in got]
+            for indexes in ([*range(start, start + width)], [*range(width - 1), len(columns) - 1])
+            if max(indexes) < len(columns)
+        ]
+        for candidate in candidates:
+            if (
+                (candidate == _rows(truth))
+                if ordered
+                else (sorted(map(repr, candidate)) == sorted(map(repr, _rows(truth))))
+            ):
+                return True
+    # A listing: the truth's one column anywhere in the result.
+    if width == 1:
+        for index in range(len(columns)):
+            column = [(_normal(row[index]),) for row in got]
+            if (column == _rows(truth)) if ordered else sorted(map(repr, column)) == sorted(map(repr, _rows(truth))):
+                return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def lite() -> Iterator[sqlite3.Connection]:
+    connection = sqlite3.connect(":memory:")
+    load(connection, "main", SHOP)
+    yield connection
+    connection.close()
+
+
+def _run(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    cursor = connection.execute(sql)
+    return [d[0] for d in cursor.description], cursor.fetchall()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), CASES, ids=[c[1] for c in CASES])
+def test_questions_on_duckdb_give_the_rows_of_the_truth(duck, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("sales", SHOP, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(duck, outcome.sql)
+    expected = duck.execute(_truth(truth, "sales.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+# The truths of buckets use DuckDB's date functions; SQLite answers the rest in its own dialect.
+SQLITE_CASES = [case for case in CASES if case[0] not in ("bucket", "epoch")]
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), SQLITE_CASES, ids=[c[1] for c in SQLITE_CASES])
+def test_questions_on_sqlite_give_the_rows_of_the_truth(lite, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("main", SHOP, "sqlite"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(lite, outcome.sql)
+    expected = lite.execute(_truth(truth, "")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+RESTAURANT_CASES: list[tuple[str, str, str, bool]] = [
+    ("filter", "how many restaurants are there in san francisco",
+     "SELECT count(*) FROM {s}restaurant WHERE city_name = 'san francisco'", False),
+    ("filter", "how many restaurants serve italian food",
+     "SELECT count(*) FROM {s}restaurant WHERE food_type = 'italian'", False),
+    ("group", "what is the average rating of restaurants in each city",
+     "SELECT city_name, avg(rating) FROM {s}restaurant GROUP BY city_name", False),
+    ("top", "which restaurant has the highest rating", "SELECT name FROM {s}restaurant ORDER BY rating DESC LIMIT 1",
+     True),
+    ("join", "list the italian restaurants in the bay area region",
+     "SELECT r.id FROM {s}restaurant r JOIN {s}geographic g ON g.city_name = r.city_name "
+     "WHERE g.region = 'bay area' AND r.food_type = 'italian'", False),
+    ("filter", "restaurants with a rating above 4", "SELECT id FROM {s}restaurant WHERE rating > 4", False),
+    ("ratio", "what is the ratio of italian restaurants to chinese restaurants",
+     "SELECT sum(CASE WHEN food_type = 'italian' THEN 1 ELSE 0 END) * 1.0 / "
+     "sum(CASE WHEN food_type = 'chinese' THEN 1 ELSE 0 END) FROM {s}restaurant", False),
+    ("ratio", "what percentage of restaurants are italian",
+     "SELECT 100.0 * sum(CASE WHEN food_type = 'italian' THEN 1 ELSE 0 END) / count(*) FROM {s}restaurant", False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def restaurants() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", RESTAURANTS)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "question", "truth", "ordered"), RESTAURANT_CASES, ids=[c[1] for c in RESTAURANT_CASES]
+)
+def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("public", RESTAURANTS, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(restaurants, outcome.sql)
+    expected = restaurants.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+def test_weeks_and_quarters_are_buckets_on_sqlite_too(lite) -> None:
+    knowledge = knowledge_of("main", SHOP, "sqlite")
+    quarters = plan("number of orders per quarter", knowledge, TODAY)
+    assert isinstance(quarters, Statement), quarters
+    assert sorted(_run(lite, quarters.sql)[1]) == [("2025-Q4", 1), ("2026-Q1", 1), ("2026-Q2", 1), ("2026-Q3", 5)]
+    weeks = plan("number of orders by week", knowledge, TODAY)
+    assert isinstance(weeks, Statement), weeks
+    assert sum(count for _, count in _run(lite, weeks.sql)[1]) == 8
+
+
+def test_epoch_times_are_converted_on_sqlite(lite) -> None:
+    knowledge = knowledge_of("main", SHOP, "sqlite")
+    by_year = plan("number of events per year", knowledge, TODAY)
+    assert isinstance(by_year, Statement), by_year
+    assert sorted(_run(lite, by_year.sql)[1]) == [("2025", 1), ("2026", 4)]
+    recent = plan("how many events in the last 7 days", knowledge, TODAY)
+    assert isinstance(recent, Statement), recent
+    assert _run(lite, recent.sql)[1] == [(2,)]

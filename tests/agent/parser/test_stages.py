@@ -1,0 +1,136 @@
+"""The parser's stages alone: normalising, linking, and the outcomes that are not a statement
+(asking back, refusing, bad input), plus glossary metrics and dialects."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import sqlglot
+
+from agent.offline.knowledge import Knowledge, table_from_json
+from agent.offline.parser import Choice, Statement, Unanswerable, plan
+from agent.offline.parser.link import Linker
+from agent.offline.parser.normalise import normalise, singular
+from tests.agent.parser.schemas import SHOP, TODAY, context_tables, knowledge_of
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("courses", "course"), ("categories", "category"), ("addresses", "address"), ("status", "status"),
+     ("analyses", "analysis"), ("this", "this"), ("sales", "sale"), ("people", "person"), ("boxes", "box")],
+)  # fmt: skip
+def test_singulars_come_from_the_inflection_library(word: str, expected: str) -> None:
+    assert singular(word) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "start", "end"),
+    [
+        ("orders in the last 3 months", date(2026, 7, 1), date(2026, 10, 2)),
+        ("orders in the last three months", date(2026, 7, 1), date(2026, 10, 2)),
+        ("orders this year", date(2026, 1, 1), date(2026, 10, 2)),
+        ("orders in 2024", date(2024, 1, 1), date(2025, 1, 1)),
+        ("orders since March", date(2026, 3, 1), date(2026, 10, 2)),
+        ("orders since November", date(2025, 11, 1), date(2026, 10, 2)),
+        ("orders in March 2025", date(2025, 3, 1), date(2025, 4, 1)),
+        ("orders since 3 March 2025", date(2025, 3, 3), date(2026, 10, 2)),
+        ("orders before 2025-02-01", date(1900, 1, 1), date(2025, 2, 1)),
+        ("orders between 2025-01-01 and 2025-01-31", date(2025, 1, 1), date(2025, 2, 1)),
+        ("revenue in Q2 2026", date(2026, 4, 1), date(2026, 7, 1)),
+        ("yesterday's orders", date(2026, 9, 30), date(2026, 10, 1)),
+        ("orders after 2024", date(2025, 1, 1), date(2026, 10, 2)),
+        ("orders before 2025", date(1900, 1, 1), date(2025, 1, 1)),
+    ],
+)
+def test_periods_become_half_open_date_windows(question: str, start: date, end: date) -> None:
+    window = normalise(question, TODAY).window
+    assert window is not None and (window.start, window.end) == (start, end)
+
+
+def test_numbers_in_words_become_digits_but_one_stays_a_pronoun() -> None:
+    assert normalise("top five products", TODAY).words == ("top", "5", "products")
+    assert normalise("which one sold 10,000 units", TODAY).words == ("which", "one", "sold", "10000", "units")
+
+
+@pytest.mark.parametrize(
+    ("words", "column"),
+    [("order date", "orderdate"), ("customer", "customerid"), ("unit price", "unitprice"), ("full name", "fullname")],
+)
+def test_words_link_to_camelcase_names_lower_cased_by_the_catalog(words: str, column: str) -> None:
+    knowledge = knowledge_of("sales", SHOP, "duckdb")
+    tokens = normalise(words, TODAY).tokens
+    links = Linker(knowledge, "1", tokens).column_links(tokens)
+    assert column in {link.column.name for link in links if link.score >= 1.0}
+
+
+def test_a_hyphenated_table_is_named_by_its_words() -> None:
+    knowledge = knowledge_of("sales", SHOP, "duckdb")
+    tokens = normalise("order items", TODAY).tokens
+    (best, *_) = Linker(knowledge, "1", tokens).table_links(tokens)
+    assert best.table.name == "order-items"
+
+
+def _two_order_tables() -> Knowledge:
+    knowledge = knowledge_of("sales", SHOP, "duckdb")
+    web = dict(context_tables("web", {"orders": SHOP["orders"]})[0])
+    knowledge.add(table_from_json(web, described=True))  # type: ignore[arg-type]
+    return knowledge
+
+
+def test_two_tables_named_alike_are_asked_about_and_the_answer_is_used() -> None:
+    knowledge = _two_order_tables()
+    asked = plan("how many orders are there", knowledge, TODAY)
+    assert isinstance(asked, Choice)
+    assert sorted(asked.choices) == ["sales.orders", "web.orders"]
+    answered = plan("how many orders are there", knowledge, TODAY, answers=[(asked.choices, "web.orders")])
+    assert isinstance(answered, Statement) and "web.orders" in answered.sql
+
+
+def test_a_question_naming_one_of_them_is_not_asked_about() -> None:
+    outcome = plan("how many web orders are there", _two_order_tables(), TODAY)
+    assert isinstance(outcome, Statement) and "web.orders" in outcome.sql
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["", "   ", "???", "how many unicorns are there", "¿Cuántos unicornios hay en Francia?", "asdf qwerty zxcv"],
+)
+def test_questions_the_sources_cannot_answer_get_a_reason(question: str) -> None:
+    outcome = plan(question, knowledge_of("sales", SHOP, "duckdb"), TODAY)
+    assert isinstance(outcome, Unanswerable) and outcome.reason
+
+
+def test_a_source_with_no_tables_gets_a_reason() -> None:
+    outcome = plan("how many customers", Knowledge([{"id": "1", "name": "Empty", "dialect": "sqlite"}]), TODAY)
+    assert isinstance(outcome, Unanswerable)
+
+
+def test_a_five_thousand_character_prompt_is_read_in_bounded_work() -> None:
+    question = "how many orders were shipped " + "and also tell me something about the weather " * 120
+    assert len(question) > 5_000
+    outcome = plan(question, knowledge_of("sales", SHOP, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement | Unanswerable)
+
+
+def test_a_hidden_column_is_never_named() -> None:
+    """Hidden columns are absent from the context: a question about one names nothing of it."""
+    outcome = plan("average salary of customers", knowledge_of("sales", SHOP, "duckdb"), TODAY)
+    assert not isinstance(outcome, Statement) or "salary" not in outcome.sql
+
+
+def test_a_glossary_metric_is_a_measure() -> None:
+    knowledge = knowledge_of("sales", SHOP, "duckdb")
+    outcome = plan("gross sales by status", knowledge, TODAY, metrics={"gross sales": "SUM(total)"})
+    assert isinstance(outcome, Statement), outcome
+    assert "SUM(total) AS gross_sales" in outcome.sql and "GROUP BY status" in outcome.sql
+
+
+@pytest.mark.parametrize(
+    ("dialect", "conversion"), [("postgres", "TO_TIMESTAMP("), ("mysql", "FROM_UNIXTIME("), ("duckdb", "TO_TIMESTAMP(")]
+)
+def test_epoch_columns_are_converted_in_each_dialect(dialect: str, conversion: str) -> None:
+    outcome = plan("number of events per month", knowledge_of("sales", SHOP, dialect), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    assert conversion in outcome.sql
+    sqlglot.parse_one(outcome.sql, read=dialect)
