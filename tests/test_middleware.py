@@ -62,3 +62,11 @@ def test_pages_carry_security_headers():
 def test_api_answers_are_not_cached():
     response = Client().get("/api/v1/me")
     assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("query", ["table=o%00x", "a%00=1", "state=detected&tag=pii%00"])
+def test_a_query_parameter_holding_a_nul_character_is_a_400(tenancy, client_for, query):
+    # Before any view: a filter passed on as is would otherwise fail in PostgreSQL, whose text has no NUL.
+    response = client_for(tenancy.alice).get(f"/api/v1/executions?{query}")
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_query"
