@@ -7,7 +7,7 @@ trace, an HTML debug page) ever reaches a client.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -64,7 +64,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         detail = exc.detail
         message = str(detail) if not isinstance(detail, dict | list) else "The request failed."
         if isinstance(detail, dict) and "detail" in detail:
-            message = str(detail["detail"])
+            message = str(cast("dict[str, Any]", detail)["detail"])  # some stubs type its keys as ints
         code = _first_code(exc.get_codes())
         body = error_payload(code, message, getattr(exc, "details", None) or {})
         wait = getattr(exc, "wait", None)
