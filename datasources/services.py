@@ -79,6 +79,21 @@ def catalog_steps() -> tuple[CatalogStep, ...]:
     return tuple(_CATALOG_STEPS)
 
 
+class KeyReviewRecorder(Protocol):
+    """Records a person's decision on an inferred key, in the transaction that stores it (governance
+    audits it: a confirmed key changes which joins every model may make)."""
+
+    def __call__(self, *, key: InferredKey, previous: str, user: User) -> None: ...
+
+
+_KEY_REVIEW_RECORDERS: list[KeyReviewRecorder] = []
+
+
+def key_review_recorder_register(recorder: KeyReviewRecorder) -> None:
+    if recorder not in _KEY_REVIEW_RECORDERS:
+        _KEY_REVIEW_RECORDERS.append(recorder)
+
+
 def guard_policy() -> GuardPolicy:
     return GuardPolicy(
         allow_private=settings.DATASOURCE_ALLOW_PRIVATE_HOSTS,
@@ -389,11 +404,15 @@ def inferred_key_review(*, key: InferredKey, state: str, user: User) -> Inferred
     the decision. A rejected key is never given to a model."""
     if state not in InferredKeyState.values:
         raise ValidationError({"state": f"One of {', '.join(InferredKeyState.values)}."})
-    key.state = state
-    reviewed = state != InferredKeyState.DETECTED
-    key.reviewed_by = user if reviewed else None
-    key.reviewed_at = timezone.now() if reviewed else None
-    key.save(update_fields=["state", "reviewed_by", "reviewed_at", "updated_at"])
-    # Catalog searches are cached under the catalog version: the model must see the decision at once.
-    DataSource.objects.filter(pk=key.datasource_id).update(catalog_version=F("catalog_version") + 1)
+    with transaction.atomic():
+        previous = key.state
+        key.state = state
+        reviewed = state != InferredKeyState.DETECTED
+        key.reviewed_by = user if reviewed else None
+        key.reviewed_at = timezone.now() if reviewed else None
+        key.save(update_fields=["state", "reviewed_by", "reviewed_at", "updated_at"])
+        # Catalog searches are cached under the catalog version: the model must see the decision at once.
+        DataSource.objects.filter(pk=key.datasource_id).update(catalog_version=F("catalog_version") + 1)
+        for recorder in _KEY_REVIEW_RECORDERS:
+            recorder(key=key, previous=previous, user=user)
     return key

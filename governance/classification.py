@@ -38,7 +38,7 @@ from datasources.connectors.base import (
     Introspection,
     QueryOptions,
 )
-from datasources.models import CatalogColumn, DataSource
+from datasources.models import CatalogColumn, DataSource, InferredKey
 from governance import detect
 from governance.audit import arguments_hash, audit_append
 from governance.models import ColumnTag, Tag, TagMaskPolicy, TagRowFilterPolicy, TagSource, TagState
@@ -277,6 +277,23 @@ def _audit_tag(column_tag: ColumnTag, *, user: User, action: str, reason: str) -
         actor_username=user.get_username(),
         tool=f"column_tag.{action}",
         arguments_hash=arguments_hash({"column_id": column_tag.column_id, "tag": column_tag.tag, "action": action}),
+        decision="completed",
+        code="ok",
+        reason=reason[:2000],
+    )
+
+
+def audit_key_review(*, key: InferredKey, previous: str, user: User) -> None:
+    """A person's decision on an inferred join key, in the audit chain: a confirmed key opens joins
+    to every model, a rejected one closes them (registered with datasources in ``apps.ready``)."""
+    column, target = key.column, key.target
+    reason = f"{_column_words(column)} -> {_column_words(target)}: {previous} -> {key.state}"
+    audit_append(
+        workspace_id=key.datasource.workspace_id,
+        actor=user,
+        actor_username=user.get_username(),
+        tool="inferred_key.review",
+        arguments_hash=arguments_hash({"key_id": key.pk, "state": key.state}),
         decision="completed",
         code="ok",
         reason=reason[:2000],

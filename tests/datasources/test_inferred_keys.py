@@ -23,7 +23,9 @@ from datasources.connectors.base import IntrospectedColumn, IntrospectedTable, I
 from datasources.keys import MIN_SCORE, infer_keys, type_family
 from datasources.models import DataSource, InferredKey, InferredKeyState
 from datasources.vocabulary import index_tokens, singular
+from governance.audit import audit_verify
 from governance.catalog import visible_catalog_search
+from governance.models import AuditEvent
 from workspaces.models import Membership
 
 pytestmark = pytest.mark.django_db
@@ -241,6 +243,12 @@ def test_a_reread_keeps_decisions_and_drops_keys_whose_columns_are_gone(
     services.inferred_key_review(key=key, state="confirmed", user=tenancy.alice)
     engine_source()
     assert keys_of(datasource) == {"orders.customer_id": ("customers.id", "confirmed")}
+    # Each decision is in the workspace's audit chain, with who made it and what it changed.
+    reviews = AuditEvent.objects.filter(workspace=tenancy.acme, tool="inferred_key.review").order_by("pk")
+    assert [(e.actor, e.reason.split(": ")[-1]) for e in reviews] == [
+        (tenancy.alice, "detected -> rejected"), (tenancy.alice, "rejected -> confirmed"),
+    ]  # fmt: skip
+    assert "orders.customer_id -> " in reviews[0].reason and not list(audit_verify())
 
     with sqlite3.connect(datasource.settings["path"]) as conn:
         conn.execute("ALTER TABLE orders RENAME COLUMN customer_id TO buyer")
