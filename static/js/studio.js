@@ -1107,9 +1107,100 @@
     $("download-csv").hidden = $("download-parquet").hidden = !state.sql;
     $("result").hidden = false;
     var kinds = columnKinds(columns, rows);
-    new ResultTable($("result-table"), columns, rows, kinds).render();
+    var table = new ResultTable($("result-table"), columns, rows, kinds);
+    table.render();
     drawChart(columns, rows, kinds);
+    var more = $("show-all-rows");
+    more.hidden = !(state.sql && total > rows.length);
+    more.onclick = function () {
+      loadAllRows(table, total, state.truncated);
+    };
   };
+
+  // The answer holds the first rows; the whole result (up to the row cap) is the governed CSV
+  // download, run again as the person who looks, and the table pages through it.
+  function loadAllRows(table, total, truncated) {
+    var more = $("show-all-rows");
+    more.disabled = true;
+    more.textContent = "Loading " + plural(total, "row", "rows") + "…";
+    fetch($("download-csv").getAttribute("href"), { credentials: "same-origin", headers: { Accept: "text/csv" } })
+      .then(function (response) {
+        return response.text().then(function (body) {
+          if (!response.ok) {
+            var error = {};
+            try {
+              error = JSON.parse(body).error || {};
+            } catch (ignored) {
+              error = {};
+            }
+            throw new ApiFailure(response.status, error.code || "http_" + response.status, error.message || "");
+          }
+          return body;
+        });
+      }, function () {
+        throw new ApiFailure(0, "network", "");
+      })
+      .then(function (body) {
+        var records = parseCsv(body);
+        var header = records.shift() || [];
+        var rows = records.map(function (record) {
+          return table.columns.map(function (column, index) {
+            var at = header.indexOf(column);
+            var value = record[at < 0 ? index : at];
+            return value === "" || value === undefined ? null : value;
+          });
+        });
+        table.replaceRows(rows);
+        more.hidden = true;
+        var text = "All " + plural(rows.length, "row", "rows") + ", " + table.pageSize.toLocaleString() + " a page.";
+        if (truncated) text += " The query has more: a result stops at the row cap.";
+        $("row-count").textContent = text;
+      })
+      .catch(function (failure) {
+        more.disabled = false;
+        more.textContent = "Show all rows";
+        $("row-count").textContent = "The rows could not be loaded: " + failureText(failure);
+      });
+  }
+
+  // RFC 4180: quoted fields may hold commas, quotes ("") and line breaks.
+  function parseCsv(text) {
+    var records = [];
+    var record = [];
+    var field = "";
+    var quoted = false;
+    for (var i = 0; i < text.length; i++) {
+      var c = text[i];
+      if (quoted) {
+        if (c === '"' && text[i + 1] === '"') {
+          field += '"';
+          i++;
+        } else if (c === '"') {
+          quoted = false;
+        } else {
+          field += c;
+        }
+      } else if (c === '"') {
+        quoted = true;
+      } else if (c === ",") {
+        record.push(field);
+        field = "";
+      } else if (c === "\n" || c === "\r") {
+        if (c === "\r" && text[i + 1] === "\n") i++;
+        record.push(field);
+        records.push(record);
+        record = [];
+        field = "";
+      } else {
+        field += c;
+      }
+    }
+    if (field !== "" || record.length) {
+      record.push(field);
+      records.push(record);
+    }
+    return records;
+  }
 
   Execution.prototype.copySql = function () {
     var self = this;
@@ -1201,7 +1292,49 @@
     this.kinds = kinds;
     this.sortColumn = -1;
     this.ascending = true;
+    this.pageSize = 100;
+    this.page = 0;
   }
+
+  ResultTable.prototype.replaceRows = function (rows) {
+    this.rows = rows;
+    this.sortColumn = -1;
+    this.page = 0;
+    this.render();
+  };
+
+  ResultTable.prototype.pages = function () {
+    return Math.max(1, Math.ceil(this.rows.length / this.pageSize));
+  };
+
+  ResultTable.prototype.showPage = function (page) {
+    this.page = Math.max(0, Math.min(this.pages() - 1, page));
+    this.render();
+  };
+
+  // Below the table: which rows are shown, and the way to the others.
+  ResultTable.prototype.renderPager = function () {
+    var self = this;
+    var pager = $("result-pager");
+    pager.textContent = "";
+    pager.hidden = this.pages() < 2;
+    if (pager.hidden) return;
+    var first = this.page * this.pageSize;
+    var last = Math.min(this.rows.length, first + this.pageSize);
+    function step(label, page, disabled) {
+      var button = el("button", { type: "button", disabled: disabled }, label);
+      button.addEventListener("click", function () {
+        self.showPage(page);
+      });
+      return button;
+    }
+    pager.append(
+      step("Previous", this.page - 1, this.page === 0),
+      el("span", { id: "result-page" }, "Rows " + (first + 1).toLocaleString() + "–" + last.toLocaleString() +
+        " of " + this.rows.length.toLocaleString()),
+      step("Next", this.page + 1, this.page >= this.pages() - 1)
+    );
+  };
 
   ResultTable.prototype.render = function () {
     var self = this;
@@ -1221,7 +1354,8 @@
         "aria-sort": sorted ? (self.ascending ? "ascending" : "descending") : "none",
       }, button);
     }));
-    var body = el("tbody", {}, this.rows.map(function (row) {
+    var shown = this.rows.slice(this.page * this.pageSize, (this.page + 1) * this.pageSize);
+    var body = el("tbody", {}, shown.map(function (row) {
       return el("tr", {}, row.map(function (value, index) {
         var empty = value === null || value === undefined;
         return el("td", { class: (self.kinds[index] === "number" ? "num" : "") + (empty ? " null" : "") },
@@ -1229,6 +1363,7 @@
       }));
     }));
     this.table.append(el("caption", { class: "sr-only" }, "Result rows; the column headers sort them."), el("thead", {}, head), body);
+    this.renderPager();
   };
 
   ResultTable.prototype.sortBy = function (index) {
@@ -1244,6 +1379,7 @@
       if (numeric) return (Number(x) - Number(y)) * direction;
       return String(x).localeCompare(String(y), undefined, { numeric: true }) * direction;
     });
+    this.page = 0;
     this.render();
     var header = this.table.querySelectorAll("th button")[index];
     if (header) header.focus();

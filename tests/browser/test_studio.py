@@ -297,3 +297,45 @@ def test_ana_sees_which_columns_were_masked_for_her_and_why(
     expect(note).to_contain_text("main.crm_contacts.date_of_birth: detected as pii.date_of_birth and not yet reviewed")
     expect(page.locator("#result-table tbody tr").first).to_contain_text("***")
     screenshot(page, "execution-masked")
+
+
+def test_alice_pages_through_every_row_of_a_result_longer_than_the_answer(
+    tenancy: Any,
+    sqlite_source: Any,
+    scripted_model: Any,
+    marker: str,  # noqa: F811
+    page: Any,
+) -> None:
+    sql = "SELECT id, number, status FROM billing_invoices ORDER BY id LIMIT 250"
+    scripted_model.script(marker, [
+        classify("DATA_QUERY"),
+        call("run_query", {"datasource_id": str(sqlite_source.pk), "sql": sql}),
+        call("finish", {"answer": "250 invoices.", "confidence": 0.8}),
+    ])  # fmt: skip
+    sign_in(page, "alice")
+    run_from_studio(page, f"The first 250 invoices {marker}", "Acme SQLite")
+
+    expect(page.locator("#execution-status")).to_have_text("Completed")
+    expect(page.locator("#row-count")).to_contain_text("Showing the first 100 of 250 rows")
+    rows = page.locator("#result-table tbody tr")
+    expect(rows).to_have_count(100)
+
+    # The whole result comes from the governed download, and the table pages through it.
+    page.get_by_role("button", name="Show all rows").click()
+    expect(page.locator("#row-count")).to_have_text("All 250 rows, 100 a page.")
+    expect(page.locator("#result-page")).to_have_text("Rows 1–100 of 250")
+    pager = page.get_by_role("navigation", name="Result pages")
+    expect(pager.get_by_role("button", name="Previous")).to_be_disabled()
+    pager.get_by_role("button", name="Next").click()
+    pager.get_by_role("button", name="Next").click()
+    expect(page.locator("#result-page")).to_have_text("Rows 201–250 of 250")
+    expect(rows).to_have_count(50)
+    expect(pager.get_by_role("button", name="Next")).to_be_disabled()
+    expect(rows.last.locator("td").first).to_have_text("250")
+
+    # Sorting sorts every row, not the page: the highest id comes first, back on page one.
+    page.locator("#result-table th").first.get_by_role("button").click()
+    page.locator("#result-table th").first.get_by_role("button").click()
+    expect(page.locator("#result-page")).to_have_text("Rows 1–100 of 250")
+    expect(rows.first.locator("td").first).to_have_text("250")
+    screenshot(page, "execution-all-rows")
