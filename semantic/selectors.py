@@ -190,6 +190,11 @@ def verified_examples(
     """The verified queries most like ``prompt`` (rapidfuzz on normalised words) among those of
     ``datasource_ids`` that the member may query and whose tables they may see, best first, in the
     context's shape."""
+    # Most prompts meet no verified query: a one-table look first spares the permission checks.
+    if not VerifiedQuery.objects.filter(
+        status=VerifiedQueryStatus.VERIFIED, datasource_id__in=list(datasource_ids)
+    ).exists():
+        return []
     pool = list(
         verified_queries_for(
             user=membership.user,
@@ -221,6 +226,8 @@ def verified_examples(
 
 def glossary_for_prompt(*, membership: Membership, prompt: str, datasource_ids: Sequence[Any]) -> list[dict[str, Any]]:
     """The glossary terms ``prompt`` names, of the workspace or of the given sources, in the context's shape."""
+    if not GlossaryTerm.objects.filter(workspace_id=membership.workspace_id).exists():
+        return []  # no glossary: spare the visibility checks
     terms = glossary_terms_for(user=membership.user, workspace_id=membership.workspace_id).filter(
         Q(datasource__isnull=True) | Q(datasource_id__in=list(datasource_ids))
     )
