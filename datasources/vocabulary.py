@@ -56,16 +56,22 @@ for _group in SYNONYM_GROUPS:
         _SYNONYMS[_word] = _SYNONYMS.get(_word, frozenset()) | frozenset(_group)
 
 
+# Words inflect would cut ("status" -> "statu") or that are no plural of anything in a schema or a
+# question: "data" and "media" are not Latin plurals to undo, "news" and "series" are their own.
+_KEEP = frozenset("status bus campus axis basis census series species news data media yes does goes whereas".split())
+
+
 @lru_cache(maxsize=8192)
 def singular(word: str) -> str:
     """The singular of a plural noun of a schema name or a prompt ("courses" -> "course", "categories"
-    -> "category"), else the word itself.
+    -> "category", "people" -> "person"), else the word itself. The catalog's tokens and the parser's
+    words go through this one function, so a table named "people" and a question about "persons"
+    meet.
 
     inflect knows the English rules and their exceptions; it assumes its input is a plural, so words
-    that only look like one ("status", "address", "analysis", "bus") are kept as they are, and only
-    words ending in s are changed: "data" or "media" in a schema name are not Latin plurals to undo.
+    that only look like one ("status", "address", "analysis", "bus") are kept as they are.
     """
-    if len(word) <= 3 or not word.endswith("s") or word.endswith(("ss", "us", "is")) or not word.isalpha():
+    if len(word) <= 3 or word in _KEEP or word.endswith(("ss", "us", "is", "data")) or not word.isalpha():
         return word
     found = _INFLECT.singular_noun(word)
     return found if isinstance(found, str) and found else word

@@ -19,10 +19,10 @@ from functools import lru_cache
 import dateparser
 import inflect
 
+from datasources.vocabulary import singular
+
 MAX_CHARS = 2_000  # a 5,000-character prompt is read up to here: no question needs more
 _INFLECT = inflect.engine()
-# Words inflect would cut ("status" -> "statu") or that are no plural of anything here.
-_KEEP = frozenset("status bus campus axis basis census series species news data yes does goes whereas".split())
 _WORD = re.compile(r"[a-z0-9]+(?:[_'][a-z0-9]+)*")
 _NUMBER_WORDS = {
     word: number
@@ -35,15 +35,6 @@ _NUMBER_WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "d
 # "one" is a number only where a count is expected ("top one", "last one month" is rare): elsewhere
 # it is a pronoun ("which one", "the one with").
 _ONE_CONTEXT = re.compile(r"\b(top|last|past|next|than|least|most|first|bottom)\s+one\b")
-
-
-@lru_cache(maxsize=4096)
-def singular(word: str) -> str:
-    """The singular of an English noun; words that are no plural come back unchanged."""
-    if len(word) < 4 or word in _KEEP or word.endswith(("ss", "us", "is")) or not word.isalpha():
-        return word
-    found = _INFLECT.singular_noun(word)
-    return found if isinstance(found, str) and found else word
 
 
 @lru_cache(maxsize=4096)

@@ -12,6 +12,7 @@ from agent.offline.knowledge import Knowledge, table_from_json
 from agent.offline.parser import Choice, Statement, Unanswerable, plan
 from agent.offline.parser.link import Linker
 from agent.offline.parser.normalise import normalise, singular
+from datasources.vocabulary import index_tokens
 from tests.agent.parser.schemas import SHOP, TODAY, context_tables, knowledge_of
 
 
@@ -22,6 +23,12 @@ from tests.agent.parser.schemas import SHOP, TODAY, context_tables, knowledge_of
 )  # fmt: skip
 def test_singulars_come_from_the_inflection_library(word: str, expected: str) -> None:
     assert singular(word) == expected
+
+
+def test_the_catalog_and_the_question_share_one_singular() -> None:
+    # A table named "people" is indexed under "person", the word a question about persons reduces to.
+    assert "person" in index_tokens("people") and singular("persons") == "person"
+    assert [singular(w) for w in ("data", "metadata", "media", "news")] == ["data", "metadata", "media", "news"]
 
 
 @pytest.mark.parametrize(
