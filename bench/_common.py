@@ -127,13 +127,8 @@ def customers_source(workspace: Any, *, name: str, filename: str, table: str = "
     return source
 
 
-def stop_process(process: Any, timeout: float = 20) -> None:
-    """Terminates a server or worker the bench started; killed if it does not stop in ``timeout``."""
-    import subprocess
+def stop_process(*processes: Any, timeout: float = 20) -> None:
+    """Stops the servers or workers the bench started (killed if they do not stop in ``timeout``)."""
+    from config.processes import stop_processes
 
-    process.terminate()
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    stop_processes(*processes, timeout=timeout)

@@ -113,8 +113,7 @@ def main() -> None:
                 raise SystemExit("the bench worker did not start")
         results["celery_round_trip"] = measure(lambda: echo.delay("x").get(timeout=30), max(20, N // 4))
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        stop_process(worker, timeout=30)
 
     def ratio(a: str, b: str) -> float:
         return round(results[a]["p50_ms"] / results[b]["p50_ms"], 2)  # type: ignore[index]

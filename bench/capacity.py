@@ -43,6 +43,7 @@ from _common import (
     free_port,
     report,
     setup_django,
+    stop_process,
 )
 
 args = arguments(
@@ -113,13 +114,7 @@ class Processes:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for process in self.running:
-            process.terminate()
-        for process in self.running:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_process(*self.running, timeout=30)
 
 
 def script(model: ScriptedModelServer, source: Any) -> str:

@@ -51,7 +51,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, bench_workspace, customers_source, delete_executions, percentiles, report, setup_django
+from _common import (
+    ROOT,
+    bench_workspace,
+    customers_source,
+    delete_executions,
+    percentiles,
+    report,
+    setup_django,
+    stop_process,
+)
 from kombu import Queue
 
 
@@ -144,14 +153,7 @@ class Workers:
             raise SystemExit(f"the bench worker {hostname} did not add the queue (logs: {self.log_dir})")
 
     def stop(self) -> None:
-        for process in self.processes.values():
-            process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        stop_process(*self.processes.values())
 
 
 # --- executions --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 
 from config.celery import app
+from config.processes import stop_processes
 from evals.services import EvalError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +53,5 @@ def eval_worker(*, concurrency: int = 4) -> Iterator[str]:
                 raise EvalError("worker_not_started", f"The evaluation's worker did not start (log: {log}).")
         yield hostname
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+        stop_processes(process)
     log.unlink(missing_ok=True)

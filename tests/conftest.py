@@ -23,6 +23,7 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from config.env import redis_url_with_db
+from config.processes import stop_processes
 from datasources import services as datasource_services
 from datasources.catalog import catalog_apply
 from datasources.demo import demo_data_load
@@ -121,12 +122,7 @@ def subprocess_env(**extra: str) -> dict[str, str]:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
+    stop_processes(process, timeout=15)
 
 
 # What every worker of the run is started with: the scripted model (ai_model "offline" still picks
