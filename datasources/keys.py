@@ -6,8 +6,11 @@ tables its name points at: the name of the column without its ``id`` must name t
 (``customer_id`` -> ``customers``, ``orderId`` -> ``orders``, ``orderid`` when a catalog lower-cased
 the camelCase: the compact forms are compared, so the compound splits wherever a table name fits),
 the referenced column must be the table's key (its declared primary key, ``id``, or ``<table>_id``)
-and both columns must be of one type family (integers, text, uuid). Only confident candidates are
-kept, and a column matching two tables equally well gets none: a wrong join is worse than none.
+and both columns must be of one type family (integers, text, uuid). Where nothing is named like an
+id, a column naming a thing (``restaurant.city_name``) references the table that leads with a column
+of that name and declares no key (``geographic.city_name``): the natural key of a lookup table. Only
+confident candidates are kept, and a column matching two tables equally well gets none: a wrong join
+is worse than none.
 
 Nothing here reads data or Django models: it works on an ``Introspection``, so every connector
 (PostgreSQL, MySQL, SQLite, files) gets the same inference.
@@ -25,9 +28,11 @@ from datasources.vocabulary import name_tokens, singular
 MIN_SCORE = 0.75
 # How well the column's name names the table: the whole table name, its last word ("customer_id" for
 # ``billing_customers``), or the last words of a longer name ("parent_order_id" for ``orders``).
-_NAME_SCORES = {"table": 0.6, "last word": 0.45, "role": 0.4}
+_NAME_SCORES = {"table": 0.6, "last word": 0.45, "role": 0.4, "shared name": 0.45}
 # How much the referenced column looks like the table's key.
-_KEY_SCORES = {"primary key": 0.3, "id": 0.2, "table key": 0.2}
+_KEY_SCORES = {"primary key": 0.3, "id": 0.2, "table key": 0.2, "natural key": 0.2}
+# The last word of a column that names a thing rather than counting it: a natural key is one of these.
+_KEY_WORDS = frozenset({"name", "code", "id", "key", "no", "number", "num"})
 SAME_TYPE = 0.1  # the two columns have exactly the same type, not only the same family
 SAME_SCHEMA = 0.05  # breaks ties between tables of the same name in two schemas
 
@@ -127,17 +132,41 @@ def _target_key(
     return found
 
 
+def _natural_keys(
+    tables: tuple[IntrospectedTable, ...], source: IntrospectedTable, column: IntrospectedColumn, family: str
+) -> list[tuple[int, IntrospectedColumn]]:
+    """Tables keyed by the value ``column`` holds, where nothing is named ``id``: ``restaurant.city_name``
+    holds values of ``geographic.city_name``, the first column of a table without a declared primary
+    key (dumps of lookup tables lead with the thing they describe). The column must name a thing
+    (``..._name``, ``..._code``) and must not itself lead its own table, where it would be that
+    table's key rather than a reference."""
+    tokens = name_tokens(column.name)
+    if len(tokens) < 2 or tokens[-1] not in _KEY_WORDS or (source.columns and source.columns[0] is column):
+        return []
+    compact = "".join(tokens)
+    found = []
+    for position, target in enumerate(tables):
+        if target is source or not target.columns or any(c.is_primary_key for c in target.columns):
+            continue
+        first = target.columns[0]
+        if _compact(first.name) == compact and type_family(first.data_type) == family:
+            found.append((position, first))
+    return found
+
+
 def _evidence(column: IntrospectedColumn, target: IntrospectedTable,
               key: IntrospectedColumn, name_kind: str, key_kind: str, family: str, same_type: bool) -> str:  # fmt: skip
     naming = {
         "table": f"the name {column.name} names the table {target.name}",
         "last word": f"the name {column.name} names the last word of the table {target.name}",
         "role": f"the name {column.name} ends with the name of the table {target.name}",
+        "shared name": f"{target.name} leads with a column of the same name",
     }[name_kind]
     keyed = {
         "primary key": f"{target.name}.{key.name} is its primary key",
         "id": f"{target.name}.{key.name} is named like its key",
         "table key": f"{target.name}.{key.name} is named like its key",
+        "natural key": f"{target.name}.{key.name} is its first column and it declares no key",
     }[key_kind]
     typed = f"both are {column.data_type}" if same_type else f"both are {family} types"
     return f"{naming}; {keyed}; {typed}."
@@ -158,10 +187,10 @@ def infer_keys(introspection: Introspection) -> list[KeyCandidate]:
                 continue  # a declared key always wins
             stem = _key_stem(column)
             family = type_family(column.data_type)
-            if stem is None or family is None:
+            if family is None:
                 continue
             candidates: list[tuple[float, KeyCandidate]] = []
-            for position, name_kind in _tables_named(stem, index):
+            for position, name_kind in _tables_named(stem, index) if stem else ():
                 target = tables[position]
                 if (target.schema, target.name) == (source.schema, source.name):
                     continue
@@ -179,6 +208,20 @@ def infer_keys(introspection: Introspection) -> list[KeyCandidate]:
                         _evidence(column, target, key, name_kind, key_kind, family, same_type),
                     )))  # fmt: skip
                     break  # the strongest key of this table only
+            if not candidates:
+                named = dict(_tables_named("".join(name_tokens(column.name)[:-1]), index))
+                for position, key in _natural_keys(tables, source, column, family):
+                    target = tables[position]
+                    name_kind = "table" if named.get(position) == "table" else "shared name"
+                    same_type = key.data_type.lower() == column.data_type.lower()
+                    score = _NAME_SCORES[name_kind] + _KEY_SCORES["natural key"] + (SAME_TYPE if same_type else 0.0)
+                    score += SAME_SCHEMA if target.schema == source.schema else 0.0
+                    if score >= MIN_SCORE:
+                        candidates.append((score, KeyCandidate(
+                            source.schema, source.name, column.name, target.schema, target.name, key.name,
+                            round(min(score, 1.0), 2),
+                            _evidence(column, target, key, name_kind, "natural key", family, same_type),
+                        )))  # fmt: skip
             candidates.sort(key=lambda scored: -scored[0])
             # Two tables fitting equally well: no guess.
             if candidates and (len(candidates) == 1 or candidates[0][0] > candidates[1][0] + 1e-9):

@@ -106,6 +106,37 @@ def test_weak_matches_are_left_out() -> None:
     assert inferred(tbl("web_sessions", col("session_id", "text")), tbl("hits", col("session_id", "integer"))) == {}
 
 
+def test_a_thing_named_like_the_first_column_of_a_keyless_table_references_it() -> None:
+    # Public dumps of lookup tables declare no key and lead with the thing they describe.
+    keys = inferred(
+        tbl("geographic", col("city_name", "text"), col("county", "text"), col("region", "text")),
+        tbl("restaurant", col("id", "bigint"), col("name", "text"), col("city_name", "text")),
+        tbl("location", col("restaurant_id", "bigint"), col("city_name", "text")),
+    )
+    assert keys == {
+        "restaurant.city_name": "geographic.city_name",
+        "location.city_name": "geographic.city_name",
+        "location.restaurant_id": "restaurant.id",
+    }  # geographic.city_name leads its own table: its key, not a reference
+    keys = inferred(
+        tbl("state", col("state_name", "text"), col("population", "bigint")),
+        tbl("highlow", col("state_name", "text"), col("highest_point", "text")),
+        tbl("city", col("city_name", "text"), col("state_name", "text")),
+        tbl("mountain", col("mountain_name", "text"), col("state_name", "text")),
+    )
+    # "state_name" names the table state: it wins over highlow, which leads with the same column.
+    assert keys == {"city.state_name": "state.state_name", "mountain.state_name": "state.state_name"}
+
+
+def test_no_natural_key_where_the_table_declares_another_or_the_column_counts_something() -> None:
+    keys = inferred(
+        tbl("regions", col("id", pk=True), col("region_name", "text")),
+        tbl("shops", col("id", pk=True), col("region_name", "text"), col("total", "integer")),
+        tbl("totals", col("total", "integer"), col("day", "text")),
+    )
+    assert keys == {}
+
+
 # --- every connector, at every catalog read ------------------------------------------------------
 
 ROWS: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {
