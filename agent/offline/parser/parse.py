@@ -305,7 +305,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
     elif not measures:
         distinct = _DISTINCT.search(body)
         if function == "count" and distinct:
-            column = _measure_column(state, _tokens(state, distinct.end(), head_end), base, "count", any_type=True)
+            owners = _distinct_owners(state, base, distinct)
+            column = owners or _measure_column(
+                state, _tokens(state, distinct.end(), head_end), base, "count", any_type=True
+            )
             if column is not None:
                 base = column.table
                 measures.append(Measure("count_distinct", Ref(column.table, column.column),
@@ -683,6 +686,20 @@ def _rank(
     return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
 
 
+def _distinct_owners(state: _State, base: Table, distinct: re.Match[str]) -> ColumnLink | None:
+    """ "how many different customers have opened a ticket": the distinct customers the tickets
+    point at, when the word after "different" names the base and a later word a table of its rows."""
+    after = content(_tokens(state, distinct.end()))
+    if not after or not any(link.table.key == base.key for link in state.link.table_links(after[:1])):
+        return None
+    child = _related(state, base, after[1:])
+    path = (state.knowledge.path(base, child, MAX_JOINS) if child is not None else None) or []
+    if child is None or len(path) != 1 or path[0].to_parent:
+        return None
+    column = next((c for c in child.columns if c.name == path[0].right_column), None)
+    return ColumnLink(child, column, 1.0, ()) if column is not None else None
+
+
 def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimension:
     """Group by a table's rows: its key, shown by its naming column (``learn``: describe the table
     first when the context may not show its best one)."""
@@ -894,7 +911,10 @@ def _conditions(
         # "customers who placed orders": some rows of a table that points at the base.
         if _NONE.search(body[max(0, match.start() - 12) : match.end()]):
             continue
-        found = _related(state, base, _tokens(state, match.end())[:1])
+        named = _tokens(state, match.end())[:1]
+        if named and named[0].start in state.used:
+            continue  # already read: "different customers placed an order" counts the orders' customers
+        found = _related(state, base, named)
         if found is not None and not any(f.op == "exists" and f.value == found for f in filters):
             filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
                                   said=f"some {found.noun}"))  # fmt: skip
