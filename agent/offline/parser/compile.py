@@ -198,14 +198,15 @@ class _Compiler:
             group_by.extend(keys)
         if q.is_listing:
             projections.extend(self.sql.col(q.base, c.name) for c in q.columns)
-            if not q.columns:
+            if not q.columns and not q.dimensions:  # dimensions alone: their distinct values
                 projections.append(exp.Star())
         projections.extend(self.measure(m) for m in q.measures)
         select = self.sql.select(*projections)
         if q.is_listing and self.fans_out:
             select = select.distinct()
         conditions = [self.condition(f) for f in q.filters]
-        if q.having is not None:
+        grouped_count = q.having is not None and q.having.table.key == q.base.key and bool(q.dimensions)
+        if q.having is not None and not grouped_count:
             key = q.base.primary_key or q.base.columns[0]
             conditions.append(
                 exp.In(
@@ -223,6 +224,15 @@ class _Compiler:
             select = select.where(exp.and_(*conditions))
         if group_by:
             select = select.group_by(*group_by)
+        if grouped_count and q.having is not None:
+            # "countries with more than 100 customers": the group's own rows counted.
+            own_key = q.base.primary_key
+            counted: exp.Expr = (
+                exp.Count(this=exp.Distinct(expressions=[self.sql.col(q.base, own_key.name)]))
+                if self.fans_out and own_key is not None
+                else exp.Count(this=exp.Star())
+            )
+            select = select.having(_COMPARE[q.having.op](this=counted, expression=literal(q.having.value)))
         order = self.order_by()
         if order is not None:
             select = select.order_by(order)

@@ -59,15 +59,15 @@ _FUNCTIONS = (
     ("avg", re.compile(r"\b(average|avg|mean)\b")),
     ("sum", re.compile(r"\b(sum of|sum|total|totals|add up|added up|in total|combined)\b")),
     ("max", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest)\b")),
-    ("min", re.compile(r"\b(minimum|min|lowest|smallest|least)\b")),
+    ("min", re.compile(r"(?<!\bat )\b(minimum|min|lowest|smallest|least)\b")),
 )
 _TOP = re.compile(
     r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(largest|biggest|highest|lowest|smallest|best|"
     r"worst|most|least|fewest|top|latest|newest|oldest|earliest|most recent)\b|\b(top|bottom)\b"
 )
-_SUPERLATIVE = re.compile(
-    r"\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|fewest|"
-    r"latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
+_SUPERLATIVE = re.compile(  # not the "least" of "at least 70", a condition
+    r"(?<!\bat )\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|"
+    r"fewest|latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
 )
 _WHICH_N = re.compile(
     r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
@@ -76,6 +76,13 @@ _ASCENDING = frozenset({"bottom", "lowest", "smallest", "least", "fewest", "earl
                         "worst", "minimum", "min", "least expensive", "first"})  # fmt: skip
 _BY_DATE = frozenset({"most recent", "latest", "newest", "earliest", "oldest", "first", "last"})
 _BY_PRICE = frozenset({"most expensive", "least expensive", "cheapest"})
+# "which countries ...", "list the distinct stages", "top 3 referrers": where a group word may follow.
+_LEAD = re.compile(
+    r"^\s*(?:which|what|who are|list|show|name|give me|find|get)?\s*(?:me\s+)?(?:all\s+)?(?:the\s+|our\s+)?"
+    r"(?:(?:top|bottom)\s+)?(?:\d{1,4}\s+)?(?:distinct|different|unique)?\s*"
+)
+_ASKS = re.compile(r"^\s*(which|what|who are|list|show|name|give me|find|get)\b")
+_MOST = frozenset({"most", "least", "fewest"})
 _GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|in each|by|per|each)\b")
 _GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between".split())
 _SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
@@ -244,6 +251,8 @@ def _query(state: _State) -> Query | Unanswerable | None:
     # What the rows are: the table the words name best.
     metric = _metric(state)
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
+    if base_link is None and metric is None and top is not None and group_match is not None:
+        base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
     if base_link is None and metric is None:
         measured = _measure_column(state, head, None, function or "sum")
         if measured is None:
@@ -279,7 +288,15 @@ def _query(state: _State) -> Query | Unanswerable | None:
         measures.append(Measure("ratio", condition=condition, said="percentage of " + noun))
 
     ranked = top is not None or (superlative is not None and _rows_wanted(state, body, superlative))
-    if ranked and not measures:
+    grouped = (
+        None
+        if measures or per or function not in (None, "count")
+        else _by_column(state, base, body, top, superlative, counting)
+    )
+    if grouped is not None:
+        measures, dimensions, order, limit = grouped
+        ranked, group_match = True, None  # read here: no rank, no other group
+    elif ranked and not measures:
         found = _rank(state, base, noun, body, top, superlative, group_match, tail)
         if found is None:
             return None
@@ -288,7 +305,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
     elif not measures:
         distinct = _DISTINCT.search(body)
         if function == "count" and distinct:
-            column = _measure_column(state, _tokens(state, distinct.end(), head_end), base, "count", any_type=True)
+            owners = _distinct_owners(state, base, distinct)
+            column = owners or _measure_column(
+                state, _tokens(state, distinct.end(), head_end), base, "count", any_type=True
+            )
             if column is not None:
                 base = column.table
                 measures.append(Measure("count_distinct", Ref(column.table, column.column),
@@ -327,6 +347,14 @@ def _query(state: _State) -> Query | Unanswerable | None:
     if isinstance(conditions, Unanswerable):
         return conditions
     filters, having = conditions
+    grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
+    if grouped_count is not None:
+        having = grouped_count
+    elif having is not None and not measures and not dimensions and not any(f.op == "exists" for f in filters):
+        # "customers with more than 5 tickets": each customer with its number of tickets.
+        dimensions = [_rows_dimension(state, base, learn=False)]
+        measures = [Measure("count", said=f"number of {having.table.noun}")]
+        base, noun = having.table, having.table.noun
     period = _period(state, base)
     filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
     for measure in measures:
@@ -334,7 +362,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
             state.want(measure.ref.table)  # a currency column next to the amount may not be shown yet
     if not measures:
         state.want(base)  # a listing shows the rows' columns: all of them, not those the search matched
-    columns = () if measures else _listing_columns(state, base)
+    columns = () if measures or dimensions else _listing_columns(state, base)
     return Query(base=base, measures=tuple(measures), dimensions=tuple(dimensions), filters=tuple(filters),
                  having=having, period=period, order=order, limit=limit, columns=columns,
                  noun=noun)  # fmt: skip
@@ -658,6 +686,20 @@ def _rank(
     return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
 
 
+def _distinct_owners(state: _State, base: Table, distinct: re.Match[str]) -> ColumnLink | None:
+    """ "how many different customers have opened a ticket": the distinct customers the tickets
+    point at, when the word after "different" names the base and a later word a table of its rows."""
+    after = content(_tokens(state, distinct.end()))
+    if not after or not any(link.table.key == base.key for link in state.link.table_links(after[:1])):
+        return None
+    child = _related(state, base, after[1:])
+    path = (state.knowledge.path(base, child, MAX_JOINS) if child is not None else None) or []
+    if child is None or len(path) != 1 or path[0].to_parent:
+        return None
+    column = next((c for c in child.columns if c.name == path[0].right_column), None)
+    return ColumnLink(child, column, 1.0, ()) if column is not None else None
+
+
 def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimension:
     """Group by a table's rows: its key, shown by its naming column (``learn``: describe the table
     first when the context may not show its best one)."""
@@ -666,6 +708,86 @@ def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimen
     if not table.described and (label is None or (learn and label.name.lower() not in ("name", "title"))):
         state.want(table)
     return Dimension(Ref(table, key), label=Ref(table, label) if label is not None else None)
+
+
+def _group_word(state: _State, base: Table, body: str) -> ColumnLink | None:
+    """The column of ``base`` a question opens with ("which countries", "list the distinct deal
+    stages", "top 3 referrers"): a word naming a text column, not a table."""
+    lead = _LEAD.match(body)
+    words = content(_tokens(state, lead.end() if lead else 0))
+    if len(words) > 1 and words[0].start in state.used and words[1].start - words[0].start - len(words[0].text) <= 1:
+        words = words[1:]  # "the deal stages": the base's own word first
+    words = words[:2]
+    if not words or words[0].start in state.used:
+        return None
+    for size in (2, 1):
+        group = words[:size]
+        if size == 2 and (len(words) < 2 or words[1].start in state.used):
+            continue
+        links = [link for link in state.link.column_links(group, [base]) if link.score >= COLUMN_WORD
+                 and {t.start for t in group} <= set(link.tokens) and not link.column.is_key and not link.column.masked
+                 and not link.column.is_numeric and not link.column.is_temporal]  # fmt: skip
+        names_table = any(link.score >= NAME_WORD and link.table.key != base.key
+                          for link in state.link.table_links(group[:1]))  # fmt: skip
+        if links and not names_table:
+            return links[0]
+    return None
+
+
+def _by_column(
+    state: _State,
+    base: Table,
+    body: str,
+    top: re.Match[str] | None,
+    superlative: re.Match[str] | None,
+    counting: re.Match[str] | None,
+) -> tuple[list[Measure], list[Dimension], Order | None, int | None] | None:
+    """Questions about the values of a column of ``base`` rather than its rows: "which countries do
+    customers come from" (its distinct values), "which 3 countries have the most customers" (ranked
+    by their number of rows), "which countries have more than 100 customers" (with a count
+    condition, set by ``grouped_having``)."""
+    if counting is not None and top is None and superlative is None:
+        return None
+    found = _group_word(state, base, body)
+    if found is None:
+        return None
+    ref = Ref(base, found.column)
+    rest = [t for t in content(_tokens(state, max(found.tokens) + 1)) if t.start not in state.used]
+    # A numeric column named after the group word ("top 3 categories by unit price") is another kind.
+    if any(link.column.is_numeric and link.score >= COLUMN_WORD for link in state.link.column_links(rest, [base])):
+        return None
+    count = Measure("count", said=f"number of {base.noun}")
+    word = superlative.group(0) if superlative is not None else ""
+    if top is not None or word in _MOST:
+        number = (top.group(2) or top.group(3)) if top is not None else None
+        which_n = _WHICH_N.search(body)
+        limit = int(number) if number else int(which_n.group(2)) if which_n else 1 if top is None else 10
+        descending = word not in _ASCENDING and not (top is not None and top.group(1) == "bottom")
+        state.used.update(found.tokens)
+        return [count], [Dimension(ref)], Order(count.alias, descending), limit
+    if superlative is not None or _SORT.search(body):
+        return None
+    if _grouped_having(state, base, body) is not None:
+        state.used.update(found.tokens)
+        return [count], [Dimension(ref)], None, None
+    if _COMPARE.search(body) or _BETWEEN.search(body) or not (_ASKS.search(body) or _DISTINCT.search(body)):
+        return None
+    said = [t for t in _tokens(state) if t.start in found.tokens]
+    if not _DISTINCT.search(body) and not any(t.text != t.lemma for t in said):
+        return None  # "what is the status of order 3" asks for one row's value, "which statuses" for the values
+    state.used.update(found.tokens)
+    return [], [Dimension(ref)], None, None
+
+
+def _grouped_having(state: _State, base: Table, body: str) -> Having | None:
+    """ "more than 100 customers" where the customers are the rows grouped: a count condition."""
+    for match in _COMPARE.finditer(body):
+        after = _tokens(state, match.end())[:2]
+        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
+            op = _OPS[match.group(1) or match.group(3)]
+            state.used.update(t.start for t in after if state.link.table_links([t]))
+            return Having(base, op, _number(float(match.group(2) or match.group(4))))
+    return None
 
 
 # --- dimensions ----------------------------------------------------------------------------------------
@@ -789,7 +911,10 @@ def _conditions(
         # "customers who placed orders": some rows of a table that points at the base.
         if _NONE.search(body[max(0, match.start() - 12) : match.end()]):
             continue
-        found = _related(state, base, _tokens(state, match.end())[:1])
+        named = _tokens(state, match.end())[:1]
+        if named and named[0].start in state.used:
+            continue  # already read: "different customers placed an order" counts the orders' customers
+        found = _related(state, base, named)
         if found is not None and not any(f.op == "exists" and f.value == found for f in filters):
             filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
                                   said=f"some {found.noun}"))  # fmt: skip
@@ -809,6 +934,8 @@ def _conditions(
         if related is not None and having is None:
             having = Having(related, op, value)
             continue
+        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
+            continue  # "more than 100 customers" of customers grouped: a count condition, not a column's
         ref = _compared_column(state, base, tables, body, match.start(), measures)
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))

@@ -55,8 +55,8 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("set", "customers with no support tickets",
      "SELECT id FROM billing_customers WHERE id NOT IN (SELECT customer_id FROM crm_support_tickets)", False),
     ("having", "customers with more than 5 support tickets",
-     "SELECT id FROM billing_customers WHERE id IN "
-     "(SELECT customer_id FROM crm_support_tickets GROUP BY customer_id HAVING count(*) > 5)", False),
+     "SELECT c.name, count(*) FROM crm_support_tickets t JOIN billing_customers c ON c.id = t.customer_id "
+     "GROUP BY c.id, c.name HAVING count(*) > 5", False),
     ("per", "average number of tickets per customer",
      "SELECT count(*) * 1.0 / count(DISTINCT customer_id) FROM crm_support_tickets", False),
     ("time", "how many invoices were issued last month",
