@@ -323,12 +323,12 @@ def test_alice_pages_through_every_row_of_a_result_longer_than_the_answer(
     # The whole result comes from the governed download, and the table pages through it.
     page.get_by_role("button", name="Show all rows").click()
     expect(page.locator("#row-count")).to_have_text("All 250 rows, 100 a page.")
-    expect(page.locator("#result-page")).to_have_text("Rows 1–100 of 250")
+    expect(page.locator("#result-page")).to_have_text("Rows 1\u2013100 of 250")
     pager = page.get_by_role("navigation", name="Result pages")
     expect(pager.get_by_role("button", name="Previous")).to_be_disabled()
     pager.get_by_role("button", name="Next").click()
     pager.get_by_role("button", name="Next").click()
-    expect(page.locator("#result-page")).to_have_text("Rows 201–250 of 250")
+    expect(page.locator("#result-page")).to_have_text("Rows 201\u2013250 of 250")
     expect(rows).to_have_count(50)
     expect(pager.get_by_role("button", name="Next")).to_be_disabled()
     expect(rows.last.locator("td").first).to_have_text("250")
@@ -336,6 +336,6 @@ def test_alice_pages_through_every_row_of_a_result_longer_than_the_answer(
     # Sorting sorts every row, not the page: the highest id comes first, back on page one.
     page.locator("#result-table th").first.get_by_role("button").click()
     page.locator("#result-table th").first.get_by_role("button").click()
-    expect(page.locator("#result-page")).to_have_text("Rows 1–100 of 250")
+    expect(page.locator("#result-page")).to_have_text("Rows 1\u2013100 of 250")
     expect(rows.first.locator("td").first).to_have_text("250")
     screenshot(page, "execution-all-rows")
