@@ -31,6 +31,9 @@ _ADMIN = re.compile(
 _SCHEMA_CHANGE = re.compile(
     r"\b(create|alter|drop|rename|truncate)\s+(a\s+|an\s+|the\s+|new\s+)*(table|column|index|view|schema)s?\b"
     r"|\badd\s+(a\s+|an\s+|new\s+)*(column|index)\b|\balter\s+table\b"
+    # "drop the web events table", "truncate the support tickets", "please wipe the orders": an
+    # imperative that empties or removes a whole table, whatever words name it.
+    r"|^(please\s+|can you\s+|could you\s+|would you\s+|i want to\s+|i need to\s+)?(drop|truncate|wipe|purge)\b"
 )
 # Writes are imperatives: "update ...", "please set ... to ...", "can you delete ...".
 _WRITE = re.compile(
