@@ -1,5 +1,7 @@
 """A Celery worker for the evaluation: the one already consuming the turn queue when there is one
-(``make run``), else a worker subprocess started for the run and stopped after it."""
+(``make run``), else a worker subprocess started for the run and stopped after it. That one runs
+with the intent cache off: an evaluation measures the model as it is now, never a classification an
+earlier version of it left in Redis."""
 
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ def eval_worker(*, concurrency: int = 4) -> Iterator[str]:
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "threads",
              "--concurrency", str(concurrency), "--loglevel", "WARNING", "--hostname", hostname,
              "--queues", queue, "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1", "INTENT_CACHE_SECONDS": "0"},
+            stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from agent import classification_cache, llm
@@ -31,6 +32,7 @@ from agent.dispatch import call_tool
 from agent.prompting import build_messages
 from agent.tools import inventory, openai_schema
 from agent.types import CLASSIFICATION, GENERATION, PLANNING, ModelError, Reply, ToolCall, ToolContext, ToolResult
+from datasources.models import CatalogTable
 from datasources.selectors import datasources_for_user
 from executions import events
 from executions.models import (
@@ -62,6 +64,8 @@ logger = logging.getLogger(__name__)
 _PARALLEL_SAFE = frozenset(
     {"search_catalog", "describe_table", "run_query", "classify_intent", "scan_sensitive_data", "propose_policy"}
 )
+# Tables the context holds when the prompt names none: the sources' largest.
+_FALLBACK_TABLES = 5
 
 
 # --- the turn -----------------------------------------------------------------------------------
@@ -330,6 +334,17 @@ def enrichment_context(*, execution: PromptExecution, membership: Membership) ->
         schema_names=execution.selected_schema_names or None,
         limit=settings.TLO_MAX_MATCHED_TABLES,
     )
+    if not matches and sources:
+        # Nothing in the prompt names a table ("how many are there?"): the sources' largest tables,
+        # so that the model can say what they hold or ask which one is meant.
+        largest = CatalogTable.objects.filter(datasource__in=sources).order_by(F("row_estimate").desc(nulls_last=True))
+        matches = visible_catalog_search(
+            membership=membership,
+            prompt=" ".join(largest.values_list("name", flat=True)[:_FALLBACK_TABLES]),
+            visible_sources=sources,
+            datasource_ids=[ds.pk for ds in sources],
+            limit=_FALLBACK_TABLES,
+        )
     tables = [table_to_context(match) for match in matches]
     masked = sorted(
         {f"{t['qualified_name']}.{c['name']} ({c['masked']})" for t in tables for c in t["columns"] if c.get("masked")}

@@ -23,7 +23,7 @@ from agent.offline.parser.compile import CompileError, compile_query
 from agent.offline.parser.explain import purpose
 from agent.offline.parser.ir import Choice, Describe, Query, Unanswerable
 from agent.offline.parser.normalise import normalise
-from agent.offline.parser.parse import parse
+from agent.offline.parser.parse import match_answer, parse, unsaid_reference
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,15 @@ def plan(
 ) -> Outcome:
     """The whole pipeline for one question. ``metrics``: glossary terms -> SQL expressions."""
     norm = normalise(question, today)
+    referred = unsaid_reference(norm, knowledge)
+    if referred is not None:
+        picked = next((match_answer(said, list(choices)) for choices, said in answers
+                       if set(choices) == set(referred.choices)), None)  # fmt: skip
+        if picked is None:
+            return referred
+        # The answer says what the question left out: read them together (the table's own name: a
+        # schema's name is no part of what was asked, "sales" would read as a measure).
+        norm = normalise(f"{question} ({picked.rsplit('.', 1)[-1]})", today)
     parsed = parse(norm, knowledge, answers=answers, can_describe=can_describe, attempted=attempted,
                    metrics=metrics, simplified=simplified)  # fmt: skip
     if not isinstance(parsed, Query):

@@ -174,6 +174,54 @@ def choose_datasource(knowledge: Knowledge, norm: Normalised) -> str | None:
     return best[1] if best else None
 
 
+# Words that point at something the question does not say: a pronoun with nothing before it, "the
+# total", a comparison with no subject, "last time".
+_REFERENCE = re.compile(
+    r"\b(them|they|it|those|these|ones|that one|this one|the same|last time|as before|again|the previous"
+    r"|the total|the numbers|the figures|the results|the ones|bigger|larger|smaller|better|worse"
+    r"|are there|is there|what about|how about|everything|anything|something|the rest|the others)\b"
+)
+# Words such a question may hold besides: they name no data either.
+_FILLER = frozenset(
+    "me what's that's it's thing things stuff show compare sort order rank break split again growing grow trend "
+    "going change changed numbers figures results".split()
+)
+
+
+def unsaid_reference(norm: Normalised, knowledge: Knowledge) -> Choice | None:
+    """A question about something it does not name ("how many are there?", "compare them by region",
+    "which is bigger?"), or that names nothing at all ("what do we have?"): a choice of the tables
+    it may mean, or None. Only when no word names a
+    table and every word names a column, a value or nothing at all: a word no source knows
+    ("Tokyo", "competitor") makes it out of scope instead, which is said, not asked."""
+    if not any(t.text.isalpha() for t in norm.tokens):
+        return None  # no words at all ("", "???"): nothing to ask back about
+    spans = [match.span() for match in _REFERENCE.finditer(norm.text)]
+    said = [t for t in content(norm.tokens) if not any(low <= t.start < high for low, high in spans)]
+    words = [t for t in said if t.text not in _FILLER]
+    if not spans and words:
+        return None  # no reference to something unsaid, and words to read: the parser's to read
+    datasource_id = choose_datasource(knowledge, norm)
+    if datasource_id is None:
+        return None
+    link = Linker(knowledge, datasource_id, norm.tokens)
+    if any(table.score >= 1.0 for table in link.table_links(said)):
+        return None  # a filler word may name a table ("order" in "sum of order total")
+    columns = [c for c in link.column_links(words) if c.score >= COLUMN_WORD] if words else []
+    values = link.value_links(words, link.tables) if words else []
+    found: list[ColumnLink | ValueLink] = [*columns, *values]
+    named = {start for link_ in found for start in link_.tokens}
+    if any(t.start not in named for t in words):
+        return None
+    # The tables with the columns or values it names ("by region"), else the sources' main tables.
+    tables = list(dict.fromkeys(link_.table.qualified_name for link_ in found))
+    if len(tables) < 2:
+        tables = list(dict.fromkeys([*tables, *(t.qualified_name for t in link.tables)]))
+    if len(tables) < 2:
+        return None
+    return Choice("Which data do you mean?", tuple(tables[:6]))
+
+
 def parse(
     norm: Normalised,
     knowledge: Knowledge,

@@ -141,3 +141,36 @@ def test_epoch_columns_are_converted_in_each_dialect(dialect: str, conversion: s
     assert isinstance(outcome, Statement), outcome
     assert conversion in outcome.sql
     sqlglot.parse_one(outcome.sql, read=dialect)
+
+
+SHOP_KNOWLEDGE = knowledge_of("sales", SHOP, "duckdb")
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How many are there?", "show me the best ones", "What's the total?", "Which is bigger?", "Is it growing?",
+     "give me the numbers for last time", "sort them by country", "show me those again",
+     "which is bigger, home or office?"],
+)  # fmt: skip
+def test_a_question_about_something_it_does_not_name_asks_which_data(question: str) -> None:
+    asked = plan(question, SHOP_KNOWLEDGE, TODAY)
+    assert isinstance(asked, Choice) and asked.question == "Which data do you mean?"
+    assert len(asked.choices) >= 2 and set(asked.choices) <= {t.qualified_name for t in SHOP_KNOWLEDGE.tables.values()}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How many employees does Acme have in its Tokyo office?", "who won the football world cup in 2022",
+     "compare them by region"],  # no source of the shop knows Acme, Tokyo, football or regions
+)  # fmt: skip
+def test_a_reference_among_words_no_source_knows_is_out_of_scope_not_asked(question: str) -> None:
+    assert isinstance(plan(question, SHOP_KNOWLEDGE, TODAY), Unanswerable)
+
+
+def test_the_answer_to_which_data_completes_the_question() -> None:
+    asked = plan("How many are there?", SHOP_KNOWLEDGE, TODAY)
+    assert isinstance(asked, Choice)
+    answered = plan("How many are there?", SHOP_KNOWLEDGE, TODAY, answers=[(asked.choices, "orders")])
+    assert isinstance(answered, Statement) and answered.sql == "SELECT COUNT(*) AS count FROM sales.orders"
+    # A question that names its table is never asked about.
+    assert isinstance(plan("how many customers are there", SHOP_KNOWLEDGE, TODAY), Statement)
