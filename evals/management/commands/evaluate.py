@@ -49,6 +49,8 @@ class Command(BaseCommand):
                             "when a masked value or a filtered row reaches it")  # fmt: skip
         parser.add_argument("--in-flight", type=int, default=4, help="executions running at once (default 4)")
         parser.add_argument("--limit", type=int, default=0, help="only the first N questions of each suite")
+        parser.add_argument("--only", default="", help="only these question ids or categories, comma-separated "
+                            "(demo-014,time_relative)")  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -61,7 +63,14 @@ class Command(BaseCommand):
         for name in options["suites"]:
             path = suite_path(name)
             questions = suite_load(path)
+            if options["only"]:
+                wanted = {w.strip() for w in options["only"].split(",") if w.strip()}
+                questions = [q for q in questions if q.id in wanted or q.category in wanted]
+                if not questions:
+                    continue
             suites[path.stem] = questions[: options["limit"]] if options["limit"] > 0 else questions
+        if not suites:
+            raise EvalError("no_questions", f"No question matches --only {options['only']!r}.")
         if options["in_flight"] < 1:
             raise EvalError("invalid_in_flight", "--in-flight must be at least 1.")
         policy = options["policy_regression"]
