@@ -28,7 +28,7 @@ from datasources.vocabulary import name_tokens, singular
 MIN_SCORE = 0.75
 # How well the column's name names the table: the whole table name, its last word ("customer_id" for
 # ``billing_customers``), or the last words of a longer name ("parent_order_id" for ``orders``).
-_NAME_SCORES = {"table": 0.6, "last word": 0.45, "role": 0.4, "shared name": 0.45}
+_NAME_SCORES = {"table": 0.6, "last word": 0.45, "role": 0.4, "shared name": 0.45, "key name": 0.45}
 # How much the referenced column looks like the table's key.
 _KEY_SCORES = {"primary key": 0.3, "id": 0.2, "table key": 0.2, "natural key": 0.2}
 # The last word of a column that names a thing rather than counting it: a natural key is one of these.
@@ -154,6 +154,27 @@ def _natural_keys(
     return found
 
 
+def _same_key_name(
+    tables: tuple[IntrospectedTable, ...], source: IntrospectedTable, column: IntrospectedColumn, family: str
+) -> list[tuple[int, IntrospectedColumn]]:
+    """The one table whose single-column primary key has this column's name (``customerId`` of
+    ``salesOrders`` and ``customerAccounts.customerId``, ``StuID`` of a table of allergies and of
+    students): the convention of schemas that join by a shared key name. Never a bare ``id`` or
+    ``code``, and nothing when several tables have such a key."""
+    tokens = name_tokens(column.name)
+    if len(tokens) < 2 or tokens[-1] not in _KEY_WORDS:
+        return []
+    compact = "".join(tokens)
+    found = []
+    for position, target in enumerate(tables):
+        primary = [c for c in target.columns if c.is_primary_key]
+        if target is source or len(primary) != 1 or _compact(primary[0].name) != compact:
+            continue
+        if type_family(primary[0].data_type) == family:
+            found.append((position, primary[0]))
+    return found if len(found) == 1 else []
+
+
 def _evidence(column: IntrospectedColumn, target: IntrospectedTable,
               key: IntrospectedColumn, name_kind: str, key_kind: str, family: str, same_type: bool) -> str:  # fmt: skip
     naming = {
@@ -161,6 +182,7 @@ def _evidence(column: IntrospectedColumn, target: IntrospectedTable,
         "last word": f"the name {column.name} names the last word of the table {target.name}",
         "role": f"the name {column.name} ends with the name of the table {target.name}",
         "shared name": f"{target.name} leads with a column of the same name",
+        "key name": f"{target.name}'s primary key has the same name",
     }[name_kind]
     keyed = {
         "primary key": f"{target.name}.{key.name} is its primary key",
@@ -208,6 +230,16 @@ def infer_keys(introspection: Introspection) -> list[KeyCandidate]:
                         _evidence(column, target, key, name_kind, key_kind, family, same_type),
                     )))  # fmt: skip
                     break  # the strongest key of this table only
+            if not candidates and not column.is_primary_key:
+                for position, key in _same_key_name(tables, source, column, family):
+                    same_type = key.data_type.lower() == column.data_type.lower()
+                    score = _NAME_SCORES["key name"] + _KEY_SCORES["primary key"] + (SAME_TYPE if same_type else 0.0)
+                    score += SAME_SCHEMA if tables[position].schema == source.schema else 0.0
+                    candidates.append((score, KeyCandidate(
+                        source.schema, source.name, column.name, tables[position].schema, tables[position].name,
+                        key.name, round(min(score, 1.0), 2),
+                        _evidence(column, tables[position], key, "key name", "primary key", family, same_type),
+                    )))  # fmt: skip
             if not candidates:
                 named = dict(_tables_named("".join(name_tokens(column.name)[:-1]), index))
                 for position, key in _natural_keys(tables, source, column, family):

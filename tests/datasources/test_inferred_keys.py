@@ -128,6 +128,26 @@ def test_a_thing_named_like_the_first_column_of_a_keyless_table_references_it() 
     assert keys == {"city.state_name": "state.state_name", "mountain.state_name": "state.state_name"}
 
 
+def test_a_column_named_like_the_primary_key_of_one_other_table_references_it() -> None:
+    # Schemas that join by a shared key name: the table's own name says nothing ("customerAccounts").
+    keys = inferred(
+        tbl("customerAccounts", col("customerId", pk=True), col("firstName", "text")),
+        tbl("salesOrders", col("orderId", pk=True), col("customerId")),
+        tbl("Student", col("StuID", pk=True)),
+        tbl("Has_Allergy", col("StuID"), col("Allergy", "text")),
+    )
+    assert keys == {"salesOrders.customerId": "customerAccounts.customerId", "Has_Allergy.StuID": "Student.StuID"}
+    # Not a bare id, not when two tables have that key, not another type, not a table's own key.
+    keys = inferred(
+        tbl("a", col("code", pk=True)),
+        tbl("b", col("ref_no", pk=True)),
+        tbl("c", col("ref_no", pk=True)),
+        tbl("d", col("ref_no"), col("code")),
+        tbl("e", col("ref_no", "text", pk=True)),
+    )
+    assert keys == {}
+
+
 def test_no_natural_key_where_the_table_declares_another_or_the_column_counts_something() -> None:
     keys = inferred(
         tbl("regions", col("id", pk=True), col("region_name", "text")),
