@@ -150,12 +150,14 @@ class _Compiler:
         one, zero = exp.Literal.number(1), exp.Literal.number(0)
         return exp.Sum(this=exp.If(this=self.condition(condition), true=one, false=zero))
 
-    def condition(self, condition: Filter) -> exp.Expr:
-        column = self.col(condition.ref)
+    def condition(self, condition: Filter, sql: SqlBuilder | None = None) -> exp.Expr:
+        """``condition`` on the statement's tables (``sql``: on a subquery's)."""
+        column = (sql or self.sql).col(condition.ref.table, condition.ref.column.name)
         value = condition.value
         result: exp.Expr
         if condition.op == "exists":
-            result = exp.In(this=column, query=exp.Subquery(this=self.owners(value, None)))
+            owners = self.owners(value, None, condition.within)
+            result = exp.In(this=column, query=exp.Subquery(this=owners))
         elif condition.op == "in":
             result = exp.In(this=column, expressions=[literal(v) for v in value])
         elif condition.op == "between":
@@ -168,8 +170,9 @@ class _Compiler:
             result = _COMPARE[condition.op](this=column, expression=literal(value))
         return exp.Not(this=result) if condition.negated else result
 
-    def owners(self, table: Table, having: Having | None) -> exp.Select:
-        """The keys of base rows that rows of ``table`` point at (with a count condition)."""
+    def owners(self, table: Table, having: Having | None, within: tuple[Filter, ...] = ()) -> exp.Select:
+        """The keys of base rows that rows of ``table`` point at (with a count condition; only rows
+        of ``table`` that meet ``within``)."""
         path = self.knowledge.path(self.query.base, table, MAX_JOINS)
         if not path or path[0].to_parent:
             raise CompileError(f"{table.qualified_name} does not point at {self.query.base.qualified_name}")
@@ -179,6 +182,8 @@ class _Compiler:
         inner.join(path[1:])
         key = inner.col(near, first.right_column)
         select = inner.select(key).where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
+        for condition in within:
+            select = select.where(self.condition(condition, inner))
         if having is not None:
             count = exp.Count(this=exp.Star())
             select = select.group_by(key.copy()).having(

@@ -75,13 +75,15 @@ class Filter:
     """``ref op value``. op: = | <> | > | >= | < | <= | in | between | null | like | exists.
 
     ``value`` is a tuple for ``in``/``between``; for ``exists`` it is the path's far table, and the
-    condition holds when some row of it belongs to the row (``negated``: none does)."""
+    condition holds when some row of it belongs to the row (``negated``: none does); ``within`` are
+    conditions on those rows ("customers with an open ticket": tickets whose status is open)."""
 
     ref: Ref
     op: str
     value: Any = None
     negated: bool = False
     said: str = ""
+    within: tuple[Filter, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ from agent.offline.parser.link import (
     glued,
     name_words,
 )
-from agent.offline.parser.normalise import Normalised, Token, singular
+from agent.offline.parser.normalise import Normalised, Token, singular, verb_lemma
 
 MAX_JOINS = 3
 BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month", "monthly": "month",
@@ -943,29 +943,7 @@ def _conditions(
     having: Having | None = None
     pool = _reachable(state, base)
     tables = [t for t, _ in pool]
-    for match in _NONE.finditer(body):
-        # "customers with no invoices": none of a table that points at the base.
-        after = _tokens(state, match.end())[:3]
-        found = _related(state, base, after)
-        if found is not None:
-            filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found, negated=True,
-                                  said=f"no {found.noun}"))  # fmt: skip
-            continue
-        columns = [link for link in state.link.column_links(after[:2], [base]) if link.score >= COLUMN_WORD]
-        if columns:
-            state.used.update(columns[0].tokens)
-            filters.append(Filter(Ref(base, columns[0].column), "null", said=f"no {columns[0].column.name}"))
-    for match in _SOME.finditer(body):
-        # "customers who placed orders": some rows of a table that points at the base.
-        if _NONE.search(body[max(0, match.start() - 12) : match.end()]):
-            continue
-        named = _tokens(state, match.end())[:1]
-        if named and named[0].start in state.used:
-            continue  # already read: "different customers placed an order" counts the orders' customers
-        found = _related(state, base, named)
-        if found is not None and not any(f.op == "exists" and f.value == found for f in filters):
-            filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
-                                  said=f"some {found.noun}"))  # fmt: skip
+    filters.extend(_set_conditions(state, base, body))
     for match in _BETWEEN.finditer(body):
         ref = _compared_column(state, base, tables, body, match.start(), measures)
         if ref is not None:
@@ -992,6 +970,119 @@ def _conditions(
     return filters, having
 
 
+# Where one condition on related rows ends and the next begins: "customers who returned an order
+# but also had one delivered", "both an open ticket and an overdue invoice".
+_CLAUSE = re.compile(r"\s*(?:[,;:?]|\b(?:but|and|or|while|whereas|who|that|which|whose)\b)\s*")
+_RELATIVE = frozenset({"who", "that", "which", "whose"})
+_ANAPHOR = re.compile(r"\b(one|ones|them|it|those)\b")
+
+
+def _clauses(body: str) -> list[tuple[int, int, str]]:
+    """(start, end, the word that opened it) of each clause of the question."""
+    found, start, opened = [], 0, ""
+    for match in _CLAUSE.finditer(body):
+        if match.start() > start:
+            found.append((start, match.start(), opened))
+        start, opened = match.end(), match.group().strip()
+    if start < len(body):
+        found.append((start, len(body), opened))
+    return found
+
+
+def _set_conditions(state: _State, base: Table, body: str) -> list[Filter]:
+    """Conditions on rows of tables that point at the base, one per clause: "customers with no
+    invoices", "accounts never invoiced" (the verb names the table), "vehicles that had engine work
+    but no brake service" (a value names it), with the values the clause names on those rows
+    ("customers without any active subscription"). A clause with no marker of its own ("and an
+    overdue invoice") says the same as the one before; "one" is the table of the one before."""
+    filters: list[Filter] = []
+    key = Ref(base, base.primary_key or base.columns[0])
+    children = _children(state, base)
+    before: tuple[Table, bool] | None = None  # the last clause's table and whether it was negated
+    for start, end, opened in _clauses(body):
+        text = body[start:end]
+        if _SORT.search(text):
+            continue  # "customers ordered by name": how to sort, no orders
+        negated = _NONE.search(text + " ") is not None
+        marked = negated or _SOME.search(text + " ") is not None or opened in _RELATIVE
+        tokens = [t for t in _tokens(state, start, end) if t.start not in state.used]
+        if not tokens or _COMPARE.search(text) or _BETWEEN.search(text):
+            continue  # none, or a count of them compared ("with more than 5 orders"): not here
+        if not marked and before is None:
+            continue  # no "with", "who", "never": "customers ordered by name" is no condition on orders
+        child = _related(state, base, [*tokens, *_verb_bases(tokens)])
+        if child is None and negated:
+            # "customers with no email": a column of the base that is empty.
+            words = [t for t in tokens if not _NONE.match(t.text)]
+            columns = [link for link in state.link.column_links(words[:2], [base]) if link.score >= COLUMN_WORD]
+            if columns:
+                state.used.update(columns[0].tokens)
+                filters.append(Filter(Ref(base, columns[0].column), "null", said=f"no {columns[0].column.name}"))
+                continue
+        if child is None and before is not None and _ANAPHOR.search(text):
+            child = before[0]
+        if child is None and marked and not state.link.value_links(tokens, [base]):
+            # (A value of the base's own is a condition on it: "invoices that are not paid".)
+            child = _child_named(state, [*tokens, *_verb_bases(tokens)], children)
+        if child is None:
+            continue
+        if not marked and before is not None:
+            negated = before[1]
+        # Not the verb of having ("placed an order" is any order, "returned an order" a returned one).
+        having = [(start + m.start(), start + m.end()) for m in _SOME.finditer(text + " ")]
+        words = [t for t in tokens if t.start not in state.used and not any(a <= t.start < b for a, b in having)]
+        within = _value_filters_on(state, child, words)
+        if content(t for t in tokens if t.start not in state.used):
+            state.want(child)  # words left that may be its values ("an open ticket"): its samples
+        before = (child, negated)
+        condition = Filter(key, "exists", child, negated=negated, within=within,
+                           said=f"{'no' if negated else 'some'} {child.noun}"
+                           + "".join(f" with {f.said}" for f in within))  # fmt: skip
+        if condition not in filters:
+            filters.append(condition)
+    return filters
+
+
+def _verb_bases(tokens: Sequence[Token]) -> list[Token]:
+    """Past forms as the noun a table is named by: "invoiced" -> invoice, "serviced" -> service,
+    "ordered" -> order (lemminflect's verb lemmas)."""
+    found = []
+    for token in tokens:
+        lemma = verb_lemma(token.text)
+        if lemma != token.text:
+            found.append(Token(lemma, singular(lemma), token.start))
+    return found
+
+
+def _child_named(state: _State, tokens: Sequence[Token], children: list[Table]) -> Table | None:
+    """The table of related rows a clause names by one of its columns ("never serviced": the
+    ``service_date`` of maintenance) or by one of its values ("never driven to Berlin")."""
+    for link in state.link.column_links(tokens, children):
+        if link.score >= COLUMN_WORD and not link.column.is_key:
+            state.used.update(link.tokens)
+            return link.table
+    values = state.link.value_links(tokens, children)
+    return values[0].table if values else None
+
+
+def _value_filters_on(state: _State, table: Table, tokens: Sequence[Token]) -> tuple[Filter, ...]:
+    """The values ``tokens`` name on ``table``'s rows, as conditions (one per column)."""
+    by_column: dict[str, list[ValueLink]] = {}
+    for link in sorted(state.link.value_links(tokens, [table]), key=lambda v: -len(v.tokens)):
+        if any(t in state.used for t in link.tokens):
+            continue
+        state.used.update(link.tokens)
+        by_column.setdefault(link.column.name, []).append(link)
+    filters = []
+    for found in by_column.values():
+        ref = Ref(found[0].table, found[0].column)
+        values = tuple(dict.fromkeys(v.value for v in found))
+        shown = " or ".join(str(v) for v in values)
+        filters.append(Filter(ref, "=", values[0], said=f"{ref.label} = {shown}") if len(values) == 1
+                       else Filter(ref, "in", values, said=f"{ref.label} in {shown}"))  # fmt: skip
+    return tuple(filters)
+
+
 def _number(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
@@ -999,12 +1090,17 @@ def _number(value: float) -> int | float:
 def _related(state: _State, base: Table, words: Sequence[Token]) -> Table | None:
     """A table the words name whose rows point at ``base``'s ("orders" of customers)."""
     links = [link for link in state.link.table_links(words) if link.score >= NAME_WORD and link.table.key != base.key]
-    children = {t.key: p for t, p in _reachable(state, base, to_parents=False) if p and not any(j.to_parent for j in p)}
+    children = {t.key for t in _children(state, base)}
     for link in links:
         if link.table.key in children:
             state.used.update(link.tokens)
             return link.table
     return None
+
+
+def _children(state: _State, base: Table) -> list[Table]:
+    """The tables whose rows point at ``base``'s, directly or through others."""
+    return [t for t, path in _reachable(state, base, to_parents=False) if path and not any(j.to_parent for j in path)]
 
 
 def _compared_column(

@@ -62,6 +62,20 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("filter", "customers named 'Lee'", "SELECT customerid FROM {s}customers WHERE fullname LIKE '%Lee%'", False),
     ("set", "customers with no orders",
      "SELECT customerid FROM {s}customers WHERE customerid NOT IN (SELECT customerid FROM {s}orders)", False),
+    ("set", "how many customers have never ordered",
+     "SELECT count(*) FROM {s}customers WHERE customerid NOT IN (SELECT customerid FROM {s}orders)", False),
+    ("set", "customers who have a cancelled order",
+     "SELECT customerid FROM {s}customers WHERE customerid IN "
+     "(SELECT customerid FROM {s}orders WHERE status = 'cancelled')", False),
+    ("set", "how many customers placed an order but never had one cancelled",
+     "SELECT count(*) FROM {s}customers WHERE customerid IN (SELECT customerid FROM {s}orders) "
+     "AND customerid NOT IN (SELECT customerid FROM {s}orders WHERE status = 'cancelled')", False),
+    ("set", "customers with a pending order and a shipped order",
+     "SELECT customerid FROM {s}customers WHERE customerid IN (SELECT customerid FROM {s}orders "
+     "WHERE status = 'pending') AND customerid IN (SELECT customerid FROM {s}orders WHERE status = 'shipped')",
+     False),
+    ("set", "products that were never ordered",
+     'SELECT productid FROM {s}products WHERE productid NOT IN (SELECT productid FROM {s}"order-items")', False),
     ("having", "customers with more than 1 order",
      "SELECT c.fullname, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
      "GROUP BY c.customerid, c.fullname HAVING count(*) > 1", False),
