@@ -17,6 +17,7 @@ from datasources.vocabulary import name_tokens, singular
 
 _NUMERIC = re.compile(r"int|numeric|decimal|real|double|float|money|number|serial", re.IGNORECASE)
 _TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
+_BOOLEAN = re.compile(r"^(bool|boolean|bit|tinyint\(1\))$", re.IGNORECASE)
 _TEXTUAL = re.compile(r"char|text|string|enum|clob", re.IGNORECASE)
 _TEMPORAL_NAME = re.compile(r"(_at|_on|_date|_time|_day|^date|^month|^day|^week|^year|timestamp)$")
 _INTEGER = re.compile(r"^(big|small|tiny|medium)?int(eger)?(\d+)?$|^long$|^number\(\d+(,\s*0)?\)$", re.IGNORECASE)
@@ -48,12 +49,16 @@ class Column:
         return bool(_INTEGER.match(self.type.strip())) and bool(_EPOCH_NAME.search(self.name.lower()))
 
     @property
+    def is_boolean(self) -> bool:
+        return bool(_BOOLEAN.match(self.type.strip()))
+
+    @property
     def is_numeric(self) -> bool:
         return bool(_NUMERIC.search(self.type)) and not self.is_key and not self.is_epoch
 
     @property
     def is_temporal(self) -> bool:
-        return bool(_TEMPORAL.search(self.type)) or bool(_TEMPORAL_NAME.search(self.name.lower()))
+        return bool(_TEMPORAL.search(self.type)) or bool(_TEMPORAL_NAME.search(self.name.lower())) or self.is_epoch
 
     @property
     def is_text(self) -> bool:

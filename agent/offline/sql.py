@@ -90,8 +90,10 @@ class SqlBuilder:
 
 
 def literal(value: Any) -> exp.Expression:
-    if isinstance(value, bool) or value is None:
-        return exp.Literal.string(str(value))
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if value is None:
+        return exp.Null()
     if isinstance(value, int | float | Decimal):
         return exp.Literal.number(value)
     return exp.Literal.string(str(value))

@@ -33,6 +33,7 @@ from agent.offline.parser.ir import (
 from agent.offline.parser.link import (
     COLUMN_EXACT,
     COLUMN_WORD,
+    COMMENT,
     GLUED,
     NAME_WORD,
     SCHEMA,
@@ -44,6 +45,7 @@ from agent.offline.parser.link import (
     content,
     glued,
     name_words,
+    table_word_score,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular, verb_lemma
 
@@ -57,7 +59,7 @@ _DISTINCT = re.compile(r"\b(distinct|different|unique)\b")
 _PER = re.compile(r"\baverage (?:number|count) of .+? (?:per|for each|for every|by each|in each|each) ")
 _FUNCTIONS = (
     ("avg", re.compile(r"\b(average|avg|mean)\b")),
-    ("sum", re.compile(r"\b(sum of|sum|total|totals|add up|added up|in total|combined)\b")),
+    ("sum", re.compile(r"\b(sum of|sum|total|totals|add up|added up|in total|combined|how much)\b")),
     ("max", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest)\b")),
     ("min", re.compile(r"(?<!\bat )\b(minimum|min|lowest|smallest|least)\b")),
 )
@@ -377,6 +379,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
                 measures.append(Measure("sum", Ref(column.table, column.column), said=_said(state, head, column)))
             else:
                 measures.append(Measure("count", said=f"number of {noun}"))
+        elif not measures and (column := _money_asked(state, body, head, base)) is not None:
+            # "revenue from trips in March", "maintenance cost last year": an amount, said alone, summed.
+            base = column.table
+            measures.append(Measure("sum", Ref(column.table, column.column), said=_said(state, head, column)))
     if group_match is not None and not dimensions and not ranked:
         dimension = _dimension(state, base, tail)
         if dimension is None:
@@ -414,6 +420,21 @@ def _query(state: _State) -> Query | Unanswerable | None:
     return Query(base=base, measures=tuple(measures), dimensions=tuple(dimensions), filters=tuple(filters),
                  having=having, period=period, order=order, limit=limit, columns=columns,
                  noun=noun)  # fmt: skip
+
+
+_MONEY = re.compile(r"revenue|amount|cost|spend|spent|sales|turnover|income|earning|fee|charge|paid|payment|value")
+_WHAT_IS = re.compile(r"^\s*(?:what|how much)(?: is| was| were| are|'s)?(?: the| our| my)?\b")
+
+
+def _money_asked(state: _State, body: str, head: list[Token], base: Table) -> ColumnLink | None:
+    """A money column the question names as what it asks ("trip revenue this year", "what was the
+    maintenance cost in 2025"), where it lists nothing and compares nothing: summed."""
+    if (_ASKS.match(body) and not _WHAT_IS.match(body)) or _COMPARE.search(body) or _BETWEEN.search(body):
+        return None
+    column = _measure_column(state, head, base, "sum", strict=True)
+    if column is None or not _MONEY.search(column.column.name.lower()):
+        return None
+    return column
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
@@ -475,7 +496,9 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     many customers ...", "customers with no orders"); asks when that word fits two tables alike."""
     if counting is not None:
         after = [t for t in tokens if t.start >= counting.end()]
-        counted = content(after)[:1]
+        # The first word that is not a yes/no of a table ("how many inactive drivers").
+        flags = [c for table in state.link.tables for c in table.columns if c.is_boolean]
+        counted = [t for t in content(after) if all(_flag_said(t, c) is None for c in flags)][:1]
         if counted and not _names_anything(state, counted):
             # "how many unicorns do our customers own": what is counted is in no table, nor a value
             # of the table the rest names (once that table's values are known).
@@ -498,6 +521,7 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         return None
     # Among the tables that word names, the other words of the question decide ("web orders").
     whole = {link.table.key: link for link in state.link.table_links(tokens)}
+    naming = {link.table.key: link.tokens for link in candidates}
     candidates = [whole.get(link.table.key, link) for link in candidates]
     candidates.sort(key=lambda link: -link.score)
     alike = [link for link in candidates if link is candidates[0] or close([candidates[0].score, link.score])]
@@ -512,7 +536,11 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     elif winner.score < NAME_WORD:
         word = " ".join(t.text for t in tokens if t.start in winner.tokens)
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
-    state.used.update(winner.tokens)
+    # A word that only appears in the table's comment is still the question's to read ("cancelled"
+    # in "end_epoch is NULL for cancelled trips" is a status asked about).
+    state.used.update(t.start for t in words if t.start in winner.tokens
+                      and table_word_score(t, winner.table) > COMMENT)  # fmt: skip
+    state.used.update(naming.get(winner.table.key, ()))
     return winner
 
 
@@ -965,9 +993,44 @@ def _conditions(
         ref = _compared_column(state, base, tables, body, match.start(), measures)
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
+    filters.extend(_flag_filters(state, base, body))
     filters.extend(_value_filters(state, base, tables, body))
     filters.extend(_text_filters(state, base, tables))
     return filters, having
+
+
+_FLAG_PREFIX = frozenset({"is", "has", "was", "flag", "can"})
+_OPPOSITE = ("in", "un", "non", "not", "dis")
+
+
+def _flag_said(token: Token, column: Column) -> bool | None:
+    """Whether the word says yes (``active``) or no (``inactive``) of a yes/no column; None when it
+    says nothing of it."""
+    words = [w for w in name_words(column.name) if w not in _FLAG_PREFIX]
+    if not column.is_boolean or len(words) != 1:
+        return None
+    if token.text == words[0] or token.lemma == words[0]:
+        return True
+    return False if any(token.text == prefix + words[0] for prefix in _OPPOSITE) else None
+
+
+def _flag_filters(state: _State, base: Table, body: str) -> list[Filter]:
+    """A yes/no column of the base said as a word: "active drivers" (``active``), "discontinued
+    products" (``is_discontinued``); "inactive", "unpaid", "non-active" or "not active" for no."""
+    filters = []
+    for column in base.columns:
+        if not column.is_boolean or column.masked:
+            continue
+        for token in _tokens(state):
+            said = _flag_said(token, column)
+            if token.start in state.used or said is None:
+                continue
+            before = body[max(0, token.start - 14) : token.start]
+            negated = not said or bool(_NEGATION.search(before) or before.endswith("non-"))
+            state.used.add(token.start)
+            filters.append(Filter(Ref(base, column), "=", not negated, said=f"{column.name} is {not negated}"))
+            break
+    return filters
 
 
 # Where one condition on related rows ends and the next begins: "customers who returned an order

@@ -34,9 +34,10 @@ SHOP: dict[str, Any] = {
     "products": {
         "comment": "The catalogue.",
         "columns": [("productid", "INTEGER", {"pk": True}), ("productname", "VARCHAR", {}),
-                    ("category", "VARCHAR", {}), ("unitprice", "DECIMAL(10,2)", {"comment": "List price."})],
-        "rows": [(1, "Lamp", "home", 30.0), (2, "Desk", "office", 250.0), (3, "Chair", "office", 120.0),
-                 (4, "Rug", "home", 80.0), (5, "Pen", "office", 2.5)],
+                    ("category", "VARCHAR", {}), ("unitprice", "DECIMAL(10,2)", {"comment": "List price."}),
+                    ("is_discontinued", "BOOLEAN", {})],
+        "rows": [(1, "Lamp", "home", 30.0, False), (2, "Desk", "office", 250.0, False),
+                 (3, "Chair", "office", 120.0, True), (4, "Rug", "home", 80.0, False), (5, "Pen", "office", 2.5, True)],
     },
     "orders": {
         "comment": "Orders placed by customers.",
