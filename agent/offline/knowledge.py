@@ -22,6 +22,7 @@ _TEXTUAL = re.compile(r"char|text|string|enum|clob", re.IGNORECASE)
 _TEMPORAL_NAME = re.compile(r"(_at|_on|_date|_time|_day|^date|^month|^day|^week|^year|timestamp)$")
 _INTEGER = re.compile(r"^(big|small|tiny|medium)?int(eger)?(\d+)?$|^long$|^number\(\d+(,\s*0)?\)$", re.IGNORECASE)
 _EPOCH_NAME = re.compile(r"(_time|_at|_ts|timestamp|epoch|_seconds)$|^(time|ts)$")
+_LABEL_WORDS = frozenset({"city", "plate", "code", "sku", "title", "subject", "label", "headline"})
 _LABEL_NAMES = ("name", "title", "label", "full_name", "display_name", "number", "sku", "email", "subject")
 
 
@@ -112,7 +113,12 @@ class Table:
                 if column.name.lower() == wanted and not column.masked:
                     return column
         # ``customer_name``, or ``fullname`` / ``productName`` lower-cased by the catalog.
-        return next((c for c in usable if c.name.lower().endswith("name") and not c.masked), None)
+        named = next((c for c in usable if c.name.lower().endswith("name") and not c.masked), None)
+        if named is not None:
+            return named
+        # No name: a text column that tells rows apart for a person (a depot's city, a truck's plate).
+        return next((c for c in usable if c.is_text and not c.masked
+                     and set(name_tokens(c.name)) & _LABEL_WORDS), None)  # fmt: skip
 
     @property
     def noun(self) -> str:

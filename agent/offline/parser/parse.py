@@ -86,7 +86,9 @@ _LEAD = re.compile(
 _ASKS = re.compile(r"^\s*(which|what|who are|list|show|name|give me|find|get)\b")
 _MOST = frozenset({"most", "least", "fewest"})
 _GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|in each|by|per|each)\b")
-_GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between".split())
+_GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between sorted ordered "
+                        "ranked arranged descending ascending excluding except but or than over above below under "
+                        "more less top".split())
 _SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
 _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
 _PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
@@ -875,7 +877,7 @@ def _dimension(state: _State, base: Table, tail: list[Token]) -> Dimension | Non
         if token.text in _GROUP_STOP and words:
             break
         words.append(token)
-        if len(content(words)) >= 2:
+        if len(content(words)) >= 3:
             break
     bucket = next((BUCKETS[t.text] for t in words if t.text in BUCKETS), None)
     if bucket is not None:
@@ -887,7 +889,13 @@ def _dimension(state: _State, base: Table, tail: list[Token]) -> Dimension | Non
     pool = _reachable(state, base)
     distance = {t.key: len(p) for t, p in pool}
     tables = [link for link in state.link.table_links(words) if link.table.key in distance and link.score >= NAME_WORD]
-    columns = [link for link in state.link.column_links(words, [t for t, _ in pool]) if not link.column.masked]
+    naming = {start for link in tables for start in link.tokens}
+    # A key named only by the word that names its table is that table's rows ("per customer"), and
+    # the column another word names beside it is the group ("per customer country").
+    columns = [link for link in state.link.column_links(words, [t for t, _ in pool])
+               if not link.column.masked and not (link.column.is_key and set(link.tokens) <= naming
+                                                  and any(set(c.tokens) - naming for c in
+                                                          state.link.column_links(words, [link.table])))]  # fmt: skip
     ranked = sorted(columns, key=lambda link: -(link.score - 0.05 * distance[link.table.key]
                     + (0.5 if any(t.table.key == link.table.key for t in tables) else 0.0)))  # fmt: skip
     best = ranked[0] if ranked else None

@@ -32,6 +32,12 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("group", "total amount of order items by product category",
      'SELECT p.category, sum(i.amount) FROM {s}"order-items" i JOIN {s}products p ON p.productid = i.productid '
      "GROUP BY p.category", False),
+    ("group", "number of orders per customer country",
+     "SELECT c.country, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.country", False),
+    ("group", "total order total by customer country sorted by total descending",
+     "SELECT c.country, sum(o.total) AS t FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.country ORDER BY t DESC", False),
     ("group", "orders per customer id",
      "SELECT customerid, count(*) FROM {s}orders GROUP BY customerid", False),
     ("currency", "sum of order total", "SELECT currency, sum(total) FROM {s}orders GROUP BY currency", False),
