@@ -86,9 +86,10 @@ _LEAD = re.compile(
 _ASKS = re.compile(r"^\s*(which|what|who are|list|show|name|give me|find|get)\b")
 _MOST = frozenset({"most", "least", "fewest"})
 _GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|in each|by|per|each)\b")
-_GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between sorted ordered "
-                        "ranked arranged descending ascending excluding except but or than over above below under "
-                        "more less top".split())
+_GROUP_STOP = frozenset(
+    "in for with where from during since and that which who whose when on at between sorted ordered ranked arranged "
+    "descending ascending excluding except but or than over above below under more less top".split()
+)
 _SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
 _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
 _PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
