@@ -306,6 +306,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
     if base_link is None and metric is None and top is not None and group_match is not None:
         base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
+    if metric is None and function is None and (_ASKS.match(body) or _DISTINCT.search(body)):
+        valued = _column_base(state, body, base_link.table if base_link is not None else None)
+        if valued is not None:
+            base_link = TableLink(valued, NAME_WORD, ())  # "who are the account managers": customers'
     if base_link is None and metric is None:
         measured = _measure_column(state, head, None, function or "sum")
         if measured is None:
@@ -789,6 +793,40 @@ def _rows_dimension(state: _State, table: Table, *, learn: bool = True) -> Dimen
     return Dimension(Ref(table, key), label=Ref(table, label) if label is not None else None)
 
 
+def _column_base(state: _State, body: str, base: Table | None) -> Table | None:
+    """The table whose column the question opens with, when the table the words name has none:
+    "who are the account managers" (``customers.account_manager``, not the accounts), "what
+    industries are represented" (``companies.industry``). Several tables with such a column: the
+    one the other words name (a verb too: "what currencies do we invoice in"), else one related to
+    ``base``, else none."""
+    lead = _LEAD.match(body)
+    words = content(_tokens(state, lead.end() if lead else 0))[:2]
+    for size in (2, 1):
+        group = words[:size]
+        if len(group) < size or (size == 2 and group[1].start - group[0].start - len(group[0].text) > 1):
+            continue
+        if size == 1 and any(link.score >= NAME_WORD for link in state.link.table_links(group)):
+            return None  # "which customers ...": the word names rows, not a column
+        starts = {t.start for t in group}
+        holders = list(dict.fromkeys(
+            link.table for link in state.link.column_links(group)
+            if starts <= set(link.tokens) and link.score >= COLUMN_WORD and link.column.is_text
+            and name_words(link.column.name)[-1:] != ["id"] and not link.column.masked
+            and (size == 2 or link.score >= COLUMN_EXACT or glued(link.column.name).startswith(group[0].lemma))
+        ))  # fmt: skip
+        if not holders or (base is not None and base in holders):
+            continue
+        rest = [t for t in _tokens(state) if t.start not in starts]
+        named = [link.table for link in state.link.table_links([*rest, *_verb_bases(rest)]) if link.score >= NAME_WORD]
+        distance = {t.key: len(p) for t, p in _reachable(state, base, to_parents=False)} if base is not None else {}
+        related = sorted((t for t in holders if t.key in distance), key=lambda t: distance[t.key])
+        chosen = (next((t for t in named if t in holders), None) or (related[0] if related else None)
+                  or (holders[0] if len(holders) == 1 else None))  # fmt: skip
+        if chosen is not None:
+            return chosen
+    return None
+
+
 def _group_word(state: _State, base: Table, body: str) -> ColumnLink | None:
     """The column of ``base`` a question opens with ("which countries", "list the distinct deal
     stages", "top 3 referrers"): a word naming a text column, not a table."""
@@ -804,7 +842,8 @@ def _group_word(state: _State, base: Table, body: str) -> ColumnLink | None:
         if size == 2 and (len(words) < 2 or words[1].start in state.used):
             continue
         links = [link for link in state.link.column_links(group, [base]) if link.score >= COLUMN_WORD
-                 and {t.start for t in group} <= set(link.tokens) and not link.column.is_key and not link.column.masked
+                 and {t.start for t in group} <= set(link.tokens) and not link.column.masked
+                 and not (link.column.is_key and not link.column.is_text)
                  and not link.column.is_numeric and not link.column.is_temporal]  # fmt: skip
         names_table = any(link.score >= NAME_WORD and link.table.key != base.key
                           for link in state.link.table_links(group[:1]))  # fmt: skip

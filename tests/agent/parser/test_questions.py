@@ -26,6 +26,8 @@ CASES: list[tuple[str, str, str, bool]] = [
      "SELECT count(DISTINCT country) FROM {s}customers", False),
     ("distinct", "how many distinct customers placed orders",
      "SELECT count(DISTINCT customerid) FROM {s}orders", False),
+    ("distinct", "which currencies do customers pay in", "SELECT DISTINCT currency FROM {s}orders", False),
+    ("distinct", "what categories do we sell", "SELECT DISTINCT category FROM {s}products", False),
     ("group", "number of orders by status", "SELECT status, count(*) FROM {s}orders GROUP BY status", False),
     ("group", "average unit price by category",
      "SELECT category, avg(unitprice) FROM {s}products GROUP BY category", False),
