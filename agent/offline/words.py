@@ -40,6 +40,12 @@ _WRITE = re.compile(
     r"^(please\s+|can you\s+|could you\s+|would you\s+|i want to\s+|i need to\s+)?"
     r"(update|delete|insert|upsert|remove|set|change|modify|mark|add(?!\s+(up|together)\b)|correct|fix)\b"
     r"|\binsert into\b|\bdelete from\b|\bupdate \w+ set\b"
+    # Other verbs of change, as imperatives on rows they point at ("raise all list prices by 10%",
+    # "refund every returned order"); "increase of sales by month" is no imperative.
+    r"|^(please\s+|can you\s+|could you\s+|would you\s+|i want to\s+|i need to\s+)?"
+    r"(raise|increase|decrease|lower|reduce|refund|cancel|close|archive|assign|reassign|move|transfer|approve|"
+    r"reject|deactivate|activate|disable|enable|reset|void|restore|edit|replace|adjust|rename|credit)\s+"
+    r"(all|every|each|the|a|an|this|that|these|those|our|my|any)\b"
 )
 _STEPS = re.compile(r"\b(and then|then|after that|afterwards|workflow|every (day|week|month|morning)|schedule)\b")
 _ACTION_VERB = re.compile(r"\b(update|delete|insert|refresh|create|send|export|run|archive|scan|mask|count)\b")
