@@ -66,6 +66,10 @@ _QUERY_STRONG = re.compile(
 _QUERY_WEAK = re.compile(r"\b(by|per|list|show|find|which|who|what|give me|get|compare|in|from)\b")
 
 
+# Asked for something that is no data: a joke, a poem, a story ("tell me a joke about truck drivers").
+_NOT_DATA = re.compile(r"\b(jokes?|poems?|poetry|haikus?|limericks?|riddles?|song lyrics|bedtime stor(y|ies))\b")
+
+
 @dataclass(frozen=True)
 class Classification:
     intent: str
@@ -80,6 +84,8 @@ def classify(prompt: str, *, known_words: frozenset[str] = frozenset()) -> Class
     words = re.findall(r"[a-z0-9_]+", text)
     if _GREETING.search(text) and len(words) <= 6:
         return Classification("GENERAL", 0.9, "a greeting or a question about the assistant")
+    if _NOT_DATA.search(text):
+        return Classification("GENERAL", 0.85, "asks for something other than the data")
     if _COMPLIANCE.search(text):
         return Classification("COMPLIANCE_SCAN", 0.9, "asks about personal or sensitive data")
     if _GOVERNANCE.search(text):

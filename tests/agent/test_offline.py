@@ -233,6 +233,8 @@ def truth(source: DataSource, sql: str) -> list[list[Any]]:
         ("refresh the warehouse catalog", "DATA_SOURCE_ADMIN"),
         ("refresh the catalog and then update the overdue invoices", "ACTION_EXECUTION"),
         ("hello", "GENERAL"),
+        ("tell me a joke about truck drivers", "GENERAL"),
+        ("write a poem about our customers", "GENERAL"),
         ("what can you do?", "GENERAL"),
     ],
 )
