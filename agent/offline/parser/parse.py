@@ -36,6 +36,7 @@ from agent.offline.parser.link import (
     COMMENT,
     GLUED,
     NAME_WORD,
+    NOUN,
     SCHEMA,
     ColumnLink,
     Linker,
@@ -519,6 +520,13 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         # The word alone, or with the next one when together they spell a name ("order items").
         glued_names = [link for link in state.link.table_links(words[index : index + 2]) if link.score >= GLUED]
         candidates = glued_names or [link for link in state.link.table_links([token]) if link.score >= NAME_WORD]
+        if candidates and not glued_names and candidates[0].score < NOUN and index + 1 < len(words):
+            # "the Support products": a word of one table's name before another table's own noun
+            # is a word about the rows of the second (a value, a qualifier).
+            following = [link for link in state.link.table_links(words[index + 1 : index + 2])
+                         if link.score >= NOUN and link.table.key != candidates[0].table.key]  # fmt: skip
+            if following:
+                candidates = following
         if candidates:
             break
     if not candidates:

@@ -48,6 +48,8 @@ CASES: list[tuple[str, str, str, bool]] = [
      "GROUP BY p.id, p.name ORDER BY 2 DESC LIMIT 3", True),
     ("filter", "deals over 100000", "SELECT id FROM crm_deals WHERE amount > 100000", False),
     ("filter", "list urgent tickets", "SELECT id FROM crm_support_tickets WHERE priority = 'urgent'", False),
+    ("filter", "list the Support products and their SKUs",
+     "SELECT sku FROM billing_products WHERE category = 'Support'", False),
     ("filter", "invoices that are not paid", "SELECT id FROM billing_invoices WHERE status <> 'paid'", False),
     ("filter", "companies with more than 1000 employees", "SELECT id FROM crm_companies WHERE employees > 1000", False),
     ("filter", "products in the Security category",
