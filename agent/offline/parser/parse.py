@@ -33,6 +33,8 @@ from agent.offline.parser.ir import (
 from agent.offline.parser.link import (
     COLUMN_EXACT,
     COLUMN_WORD,
+    COMMENT,
+    FUNCTION_WORDS,
     GLUED,
     NAME_WORD,
     SCHEMA,
@@ -44,6 +46,8 @@ from agent.offline.parser.link import (
     content,
     glued,
     name_words,
+    table_word_score,
+    verb_forms,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular
 
@@ -277,7 +281,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
     body = _body(state)
     counting = _COUNT.search(body)
     per = _PER.search(body)
-    group_match = None if per else _first_group(body)
+    group_match = None if per else _first_group(state, body)
     head_end = group_match.start() if group_match else len(body)
     head = _tokens(state, 0, head_end)
     tail = _tokens(state, group_match.end()) if group_match else []
@@ -424,13 +428,24 @@ def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
     return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
 
 
-def _first_group(body: str) -> re.Match[str] | None:
-    """The "by" of "revenue by region"; not the "by" of "sorted by price"."""
+def _first_group(state: _State, body: str) -> re.Match[str] | None:
+    """The "by" of "revenue by region"; not the "by" of "sorted by price", nor of "made by card"
+    (a value, not a column)."""
     for match in _GROUP.finditer(body):
         after = body[match.end() :].split()
-        if after and not _SORT.search(body[: match.end() + 1]):
+        if after and not _SORT.search(body[: match.end() + 1]) and not _names_value(state, match.end()):
             return match
     return None
+
+
+def _names_value(state: _State, at: int) -> bool:
+    """The word at ``at`` is a stored value and the whole name of no column ("by card", not "by method")."""
+    word = _tokens(state, at)[:1]
+    if not word or word[0].text in FUNCTION_WORDS:
+        return False
+    if any(link.score >= COLUMN_EXACT for link in state.link.column_links(word)):
+        return False
+    return any(link.tokens == (word[0].start,) for link in state.link.value_links(word, state.link.tables))
 
 
 def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
@@ -512,7 +527,9 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     elif winner.score < NAME_WORD:
         word = " ".join(t.text for t in tokens if t.start in winner.tokens)
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
-    state.used.update(winner.tokens)
+    # A word of the table's comment only is still free to be a value ("trips were cancelled").
+    state.used.update(t.start for t in tokens if t.start in winner.tokens
+                      and table_word_score(t, winner.table) != COMMENT)  # fmt: skip
     return winner
 
 
@@ -1044,6 +1061,9 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
         # "customers" no), or when it is part of a longer value ("closed won").
         if len(link.tokens) == 1 and link.tokens[0] in state.used:
             continue
+        if len(link.tokens) == 1 and _event_word(state, link):
+            state.used.add(link.tokens[0])
+            continue
         seen.add(link.tokens)
         by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
     filters = []
@@ -1060,6 +1080,28 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
         else:
             filters.append(Filter(ref, "in", values, negated=negated, said=said))
     return filters
+
+
+# Verbs that say a row was made, not which rows: "orders placed in 2025", "did customers open".
+_MAKING = frozenset({"place", "make", "create", "submit", "raise", "file", "log", "add", "buy", "order", "open"})
+_STATE = re.compile(r"\b(is|are|be|still|currently|remain|remains|stay|stays|now)\s+$")
+
+
+def _event_word(state: _State, link: ValueLink) -> bool:
+    """A verb that tells how the rows came to be rather than a value they hold: a verb of making
+    ("placed", "open") or one a date column of the table is named after ("opened" and ``opened_at``),
+    unless it is said as a state ("tickets that are open") or before the rows' noun ("open tickets")."""
+    token = next((t for t in _tokens(state) if t.start == link.tokens[0]), None)
+    if token is None:
+        return False
+    verbs = set(verb_forms(token.text))
+    dated = {verb for c in link.table.columns if c.is_temporal and c.words for verb in verb_forms(c.words[0])}
+    if not verbs & (_MAKING | dated):
+        return False
+    if _STATE.search(state.norm.text[max(0, token.start - 12) : token.start]):
+        return False
+    following = content(_tokens(state, token.start + len(token.text)))[:1]
+    return not any(table_word_score(t, link.table) >= NAME_WORD for t in following)
 
 
 def _text_filters(state: _State, base: Table, tables: list[Table]) -> list[Filter]:
@@ -1099,7 +1141,12 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter
     left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
     if not left:
         return []
-    for table in [base, *joined]:
+    # The value may be of a table the question names or a column of which it names, once joined
+    # ("tickets of Enterprise customers", "companies in the Software industry").
+    reach = {t.key for t, _ in _reachable(state, base)}
+    named = [link.table for link in state.link.table_links(_tokens(state)) if link.score >= NAME_WORD]
+    named += [link.table for link in state.link.column_links(content(_tokens(state))) if link.score >= COLUMN_WORD]
+    for table in [base, *joined, *(t for t in named if t.key in reach)]:
         state.want(table)
     if state.describe and state.can_describe:
         return []
@@ -1142,6 +1189,7 @@ def _place_column(state: _State, base: Table, run: list[Token]) -> Ref | None:
                 if (
                     column.is_text
                     and not column.masked
+                    and not column.samples  # all its values are known, and the words are none of them
                     and (wanted in name_words(column.name) or glued(column.name).startswith(wanted))
                 ):
                     return Ref(table, column)
