@@ -440,12 +440,12 @@ def _first_group(state: _State, body: str) -> re.Match[str] | None:
 
 def _names_value(state: _State, at: int) -> bool:
     """The word at ``at`` is a stored value and the whole name of no column ("by card", not "by method")."""
-    word = _tokens(state, at)[:1]
-    if not word or word[0].text in FUNCTION_WORDS:
+    words = _tokens(state, at)[:3]
+    if not words or words[0].text in FUNCTION_WORDS:
         return False
-    if any(link.score >= COLUMN_EXACT for link in state.link.column_links(word)):
+    if any(link.score >= COLUMN_EXACT for link in state.link.column_links(words[:2])):
         return False
-    return any(link.tokens == (word[0].start,) for link in state.link.value_links(word, state.link.tables))
+    return any(link.tokens[0] == words[0].start for link in state.link.value_links(words, state.link.tables))
 
 
 def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
@@ -667,14 +667,51 @@ def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure 
 
 
 def _percent_condition(state: _State, base: Table) -> Filter | None:
-    """The condition of "percentage of invoices that are paid": a value of the base."""
-    values = state.link.value_links(_tokens(state), [base])
+    """The condition of "percentage of invoices that are paid": a value of the base, or several of
+    one column ("resolved or closed"), or a flag ("inactive"); not a verb of making ("placed")."""
+    values = [v for v in state.link.value_links(_tokens(state), [base])
+              if not (len(v.tokens) == 1 and _event_word(state, v))]  # fmt: skip
     if not values:
+        flags = _flag_filters(state, base)
+        if flags:
+            return flags[0]
         state.want(base)
         return None
-    value = values[0]
-    state.used.update(value.tokens)
-    return Filter(Ref(value.table, value.column), "=", value.value, said=f"{value.column.name} = {value.value}")
+    first = values[0]
+    same = [v for v in values if v.column == first.column]
+    state.used.update(t for v in same for t in v.tokens)
+    ref = Ref(first.table, first.column)
+    chosen = tuple(dict.fromkeys(v.value for v in same))
+    if len(chosen) > 1:
+        return Filter(ref, "in", chosen, said=f"{first.column.name} = {' or '.join(chosen)}")
+    return Filter(ref, "=", first.value, said=f"{first.column.name} = {first.value}")
+
+
+_NOT_PREFIX = re.compile(r"^(non-?|un|in)(?=[a-z]{4})")
+
+
+def _flag_filters(state: _State, base: Table) -> list[Filter]:
+    """Yes/no columns the words name as a state: "active drivers" (``active``), "discontinued
+    products" (``is_discontinued``); "inactive", "non-active" or "not active" for false."""
+    flags = [c for c in base.columns if "bool" in c.type.lower() and not c.masked and c.words]
+    filters = []
+    for token in content(_tokens(state)):
+        if token.start in state.used:
+            continue
+        stem = _NOT_PREFIX.sub("", token.text)
+        for column in flags:
+            word = column.words[-1]
+            if token.text == word or token.lemma == word or verb_forms(token.text)[:1] == verb_forms(word)[:1] != ():
+                negated = bool(_NEGATION.search(state.norm.text[max(0, token.start - 14) : token.start]))
+            elif stem != token.text and stem == word:
+                negated = True
+            else:
+                continue
+            state.used.add(token.start)
+            ref = Ref(base, column)
+            filters.append(Filter(ref, "=", not negated, said=f"{ref.label} is {'false' if negated else 'true'}"))
+            break
+    return filters
 
 
 # --- ranks ---------------------------------------------------------------------------------------------
@@ -1005,6 +1042,7 @@ def _conditions(
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
     filters.extend(_value_filters(state, base, tables, body))
+    filters.extend(_flag_filters(state, base))
     filters.extend(_text_filters(state, base, tables))
     return filters, having
 
@@ -1141,12 +1179,12 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter
     left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
     if not left:
         return []
-    # The value may be of a table the question names or a column of which it names, once joined
-    # ("tickets of Enterprise customers", "companies in the Software industry").
-    reach = {t.key for t, _ in _reachable(state, base)}
+    # The value may be of a table the question names or a column of which it names, joined ("tickets
+    # of Enterprise customers", "companies in the Software industry"): its description shows its
+    # values and its keys.
     named = [link.table for link in state.link.table_links(_tokens(state)) if link.score >= NAME_WORD]
     named += [link.table for link in state.link.column_links(content(_tokens(state))) if link.score >= COLUMN_WORD]
-    for table in [base, *joined, *(t for t in named if t.key in reach)]:
+    for table in [base, *joined, *named]:
         state.want(table)
     if state.describe and state.can_describe:
         return []
@@ -1155,6 +1193,9 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter
         place = _place_column(state, base, run)
         if place is None:
             continue
+        state.want(place.table)  # its values, once known, may hold the place ("Germany" as 'DE')
+        if state.describe and state.can_describe:
+            return []
         phrase = " ".join(t.text for t in run)
         state.used.update(t.start for t in run)
         filters.append(Filter(place, "like", phrase, said=f"{place.label} like {phrase!r}"))

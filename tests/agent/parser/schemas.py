@@ -122,9 +122,9 @@ HELPDESK: dict[str, Any] = {
     "payments": {
         "comment": "",
         "columns": [("id", "INTEGER", {"pk": True}), ("method", "VARCHAR", {}), ("card_last4", "VARCHAR", {}),
-                    ("amount", "DECIMAL(10,2)", {})],
-        "rows": [(1, "card", "4242", 10.0), (2, "card", "1111", 20.0), (3, "bank_transfer", None, 30.0),
-                 (4, "card", "4242", 40.0)],
+                    ("amount", "DECIMAL(10,2)", {}), ("is_refunded", "BOOLEAN", {})],
+        "rows": [(1, "card", "4242", 10.0, False), (2, "card", "1111", 20.0, True),
+                 (3, "bank_transfer", None, 30.0, False), (4, "card", "4242", 40.0, False)],
     },
 }  # fmt: skip
 

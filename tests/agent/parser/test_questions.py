@@ -298,6 +298,16 @@ HELPDESK_CASES: list[tuple[str, str, str, bool]] = [
     ("event", "how many tickets were opened last month",
      "SELECT count(*) FROM {s}tickets WHERE opened_at >= '2026-09-01' AND opened_at < '2026-10-01'", False),
     ("precision", "how many tickets came from smartwatches", "SELECT count(*) FROM {s}tickets", False),
+    ("code", "how many payments were by bank transfer",
+     "SELECT count(*) FROM {s}payments WHERE method = 'bank_transfer'", False),
+    ("flag", "how many payments were refunded", "SELECT count(*) FROM {s}payments WHERE is_refunded", False),
+    ("flag", "total amount of payments that are not refunded",
+     "SELECT sum(amount) FROM {s}payments WHERE NOT is_refunded", False),
+    ("flag", "what percentage of payments are refunded",
+     "SELECT 100.0 * sum(CASE WHEN is_refunded THEN 1 ELSE 0 END) / count(*) FROM {s}payments", False),
+    ("ratio", "percentage of tickets that are open or closed",
+     "SELECT 100.0 * sum(CASE WHEN status IN ('open', 'closed') THEN 1 ELSE 0 END) / count(*) FROM {s}tickets",
+     False),
 ]  # fmt: skip
 
 
