@@ -268,11 +268,16 @@ class Linker:
                 for name, value in named_codes(tuple(values)).items():
                     if name in phrases:
                         found.append(ValueLink(table, column, value, phrases[name]))
-                for value in values:
+                starts = [value_start(value) for value in values]
+                for value, start in zip(values, starts, strict=True):
                     end = value_end(value)
-                    at = _said(phrases, word_forms(end)) if end else None
-                    if at:
-                        ends.append(ValueLink(table, column, value, at))
+                    # Or a family of codes said by their first word ("closed deals": both ``closed_*``).
+                    said = [end] if end else []
+                    said += [start] if start and starts.count(start) > 1 else []
+                    for word in said:
+                        at = _said(phrases, word_forms(word))
+                        if at:
+                            ends.append(ValueLink(table, column, value, at))
         whole = {start for link in found for start in link.tokens}
         return found + [link for link in ends if not whole.intersection(link.tokens)]
 
@@ -312,6 +317,13 @@ def value_end(value: str) -> str:
     parts = re.findall(r"[a-z0-9]+", value.lower())
     end = parts[-1] if " " not in value and 1 < len(parts) <= 3 else ""
     return end if len(end) >= 3 and end.isalpha() and end not in FUNCTION_WORDS else ""
+
+
+def value_start(value: str) -> str:
+    """The first word of a code of two or three words (``closed_won`` -> "closed"), as ``value_end``."""
+    parts = re.findall(r"[a-z0-9]+", value.lower())
+    start = parts[0] if "_" in value and " " not in value and 1 < len(parts) <= 3 else ""
+    return start if len(start) >= 3 and start.isalpha() and start not in FUNCTION_WORDS else ""
 
 
 _CODE_SHARE = 0.8  # of a column's samples that must be codes (or names) for it to hold codes

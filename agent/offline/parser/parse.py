@@ -669,7 +669,9 @@ def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure 
 def _percent_condition(state: _State, base: Table) -> Filter | None:
     """The condition of "percentage of invoices that are paid": a value of the base, or several of
     one column ("resolved or closed"), or a flag ("inactive"); not a verb of making ("placed")."""
-    values = [v for v in state.link.value_links(_tokens(state), [base])
+    among = _AMONG.search(_body(state))  # "among closed deals": the rows counted, a filter
+    tokens = _tokens(state, 0, among.start()) if among else _tokens(state)
+    values = [v for v in state.link.value_links(tokens, [base])
               if not (len(v.tokens) == 1 and _event_word(state, v))]  # fmt: skip
     if not values:
         flags = _flag_filters(state, base)
@@ -687,6 +689,7 @@ def _percent_condition(state: _State, base: Table) -> Filter | None:
     return Filter(ref, "=", first.value, said=f"{first.column.name} = {first.value}")
 
 
+_AMONG = re.compile(r"\b(among|amongst|out of)\b")
 _NOT_PREFIX = re.compile(r"^(non-?|un|in)(?=[a-z]{4})")
 
 
@@ -1091,9 +1094,10 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
     links = state.link.value_links(_tokens(state), tables)
     order = {t.key: i for i, t in enumerate(tables)}
     by_column: dict[tuple[str, str], list[ValueLink]] = {}
-    seen: set[tuple[int, ...]] = set()
+    seen: dict[tuple[int, ...], tuple[str, str]] = {}  # words read as values, and the column of theirs
     for link in sorted(links, key=lambda v: (order[v.table.key], -len(v.tokens))):
-        if link.tokens in seen or any(set(link.tokens) < set(s) for s in seen):
+        column = (link.table.qualified_name, link.column.name)
+        if seen.get(link.tokens, column) != column or any(set(link.tokens) < set(s) for s in seen):
             continue
         # A word that names a table or column is a value only when it is no name here ("open" yes,
         # "customers" no), or when it is part of a longer value ("closed won").
@@ -1102,7 +1106,7 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
         if len(link.tokens) == 1 and _event_word(state, link):
             state.used.add(link.tokens[0])
             continue
-        seen.add(link.tokens)
+        seen[link.tokens] = column
         by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
     filters = []
     for found in by_column.values():

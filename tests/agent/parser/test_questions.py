@@ -300,6 +300,11 @@ HELPDESK_CASES: list[tuple[str, str, str, bool]] = [
     ("precision", "how many tickets came from smartwatches", "SELECT count(*) FROM {s}tickets", False),
     ("code", "how many payments were by bank transfer",
      "SELECT count(*) FROM {s}payments WHERE method = 'bank_transfer'", False),
+    ("code", "how many closed deals are there",
+     "SELECT count(*) FROM {s}deals WHERE stage IN ('closed_won', 'closed_lost')", False),
+    ("ratio", "what share of deals is won, among closed deals",
+     "SELECT 100.0 * sum(CASE WHEN stage = 'closed_won' THEN 1 ELSE 0 END) / count(*) FROM {s}deals "
+     "WHERE stage IN ('closed_won', 'closed_lost')", False),
     ("flag", "how many payments were refunded", "SELECT count(*) FROM {s}payments WHERE is_refunded", False),
     ("flag", "total amount of payments that are not refunded",
      "SELECT sum(amount) FROM {s}payments WHERE NOT is_refunded", False),
