@@ -37,6 +37,7 @@ from agent.offline.parser.link import (
     FUNCTION_WORDS,
     GLUED,
     NAME_WORD,
+    NOUN,
     SCHEMA,
     ColumnLink,
     Linker,
@@ -504,6 +505,8 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         # The word alone, or with the next one when together they spell a name ("order items").
         glued_names = [link for link in state.link.table_links(words[index : index + 2]) if link.score >= GLUED]
         candidates = glued_names or [link for link in state.link.table_links([token]) if link.score >= NAME_WORD]
+        if candidates and not glued_names and _value_of_next(state, token, words[index + 1 : index + 2]):
+            continue  # "Support products": a value of the products, not the support tickets
         if candidates:
             break
     if not candidates:
@@ -531,6 +534,19 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     state.used.update(t.start for t in tokens if t.start in winner.tokens
                       and table_word_score(t, winner.table) != COMMENT)  # fmt: skip
     return winner
+
+
+def _value_of_next(state: _State, token: Token, following: list[Token]) -> bool:
+    """``token`` names a table only by a word of its name, and is a value of the table the next word
+    names by its noun (asked to be described when its values are not known yet)."""
+    if not following or any(link.score >= NOUN for link in state.link.table_links([token])):
+        return False
+    nouns = [link.table for link in state.link.table_links(following) if link.score >= NOUN]
+    if not nouns:
+        return False
+    for table in nouns:
+        state.want(table)
+    return bool(state.link.value_links([token], nouns))
 
 
 def _names_anything(state: _State, tokens: list[Token]) -> bool:

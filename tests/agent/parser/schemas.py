@@ -94,7 +94,8 @@ RESTAURANTS: dict[str, Any] = {
 
 # A help desk: values said as verbs and codes (``closed_won``, ``bank_transfer``), countries and
 # currencies stored as ISO codes, a value of a joined table ("Enterprise clients"), a verb that names
-# a date column (``opened_at``) and a column whose name holds a value's word (``card_last4``).
+# a date column (``opened_at``), a column whose name holds a value's word (``card_last4``) and a
+# table whose name holds one (``support_calls`` and the plans of the Support category).
 HELPDESK: dict[str, Any] = {
     "clients": {
         "comment": "",
@@ -125,6 +126,17 @@ HELPDESK: dict[str, Any] = {
                     ("amount", "DECIMAL(10,2)", {}), ("is_refunded", "BOOLEAN", {})],
         "rows": [(1, "card", "4242", 10.0, False), (2, "card", "1111", 20.0, True),
                  (3, "bank_transfer", None, 30.0, False), (4, "card", "4242", 40.0, False)],
+    },
+    "support_calls": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("minutes", "INTEGER", {})],
+        "rows": [(1, 5), (2, 9)],
+    },
+    "plans": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("category", "VARCHAR", {})],
+        "rows": [(1, "Basic care", "Support"), (2, "Premium care", "Support"), (3, "Shield", "Security")],
     },
 }  # fmt: skip
 

@@ -305,6 +305,8 @@ HELPDESK_CASES: list[tuple[str, str, str, bool]] = [
     ("ratio", "what share of deals is won, among closed deals",
      "SELECT 100.0 * sum(CASE WHEN stage = 'closed_won' THEN 1 ELSE 0 END) / count(*) FROM {s}deals "
      "WHERE stage IN ('closed_won', 'closed_lost')", False),
+    ("value over table", "list the Support plans", "SELECT id FROM {s}plans WHERE category = 'Support'", False),
+    ("value over table", "how many support calls are there", "SELECT count(*) FROM {s}support_calls", False),
     ("flag", "how many payments were refunded", "SELECT count(*) FROM {s}payments WHERE is_refunded", False),
     ("flag", "total amount of payments that are not refunded",
      "SELECT sum(amount) FROM {s}payments WHERE NOT is_refunded", False),
