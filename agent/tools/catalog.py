@@ -26,7 +26,7 @@ from governance.gateway import GatewayDecision
 from governance.policies import CatalogView, catalog_view, default_schema, dialect_of
 
 SEARCH_LIMIT_MAX = 50
-SAMPLE_COLUMNS_MAX = 5  # sample queries per description
+SAMPLE_COLUMNS_MAX = 8  # sample queries per description
 SAMPLE_VALUES_MAX = 20  # more distinct values than this: not a low-cardinality column, no samples
 SAMPLE_VALUE_CHARS = 100
 
@@ -35,7 +35,8 @@ _TEXT_TYPE = re.compile(r"char|text|string|enum|clob", re.IGNORECASE)
 # row, never tried (a query that finds 21 distinct values is wasted).
 _CATEGORY_NAME = re.compile(
     r"status|state|type|kind|categor|region|segment|currency|method|country|stage|priority|department|"
-    r"industry|channel|plan|tier|level|source|role|language|mode|group",
+    r"industry|channel|plan|tier|level|source|role|language|mode|group|device|platform|browser|reason|gender|"
+    r"brand|grade|class|outcome|result|unit|flag",
     re.IGNORECASE,
 )
 _UNIQUE_NAME = re.compile(

@@ -166,6 +166,8 @@ class _Compiler:
             result = exp.Is(this=column, expression=exp.Null())
         elif condition.op == "like":
             result = exp.ILike(this=column, expression=exp.Literal.string(f"%{value}%"))
+        elif isinstance(value, bool):
+            result = column if value else exp.Not(this=column)  # a yes/no column is its own condition
         else:
             result = _COMPARE[condition.op](this=column, expression=literal(value))
         return exp.Not(this=result) if condition.negated else result

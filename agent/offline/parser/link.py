@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+import pycountry
+from lemminflect import getAllLemmas
 from rapidfuzz import fuzz
 
 from agent.offline.knowledge import Column, Knowledge, Table
@@ -237,28 +239,150 @@ class Linker:
         return sorted(links, key=lambda link: -link.score)
 
     def value_links(self, tokens: Sequence[Token], tables: Iterable[Table]) -> list[ValueLink]:
-        """Sample values (of unmasked columns) the question names, as one to three words."""
+        """Sample values (of unmasked columns) the question names, as one to three words: as written,
+        singular or as a verb ("did we win": ``won``), a country or currency by name when the column
+        holds its code ("in Germany": ``DE``), else one word naming the end of a short value ("we won":
+        ``closed_won``) when no value is named whole by it."""
         words = [t for t in tokens if t.text not in STOPWORDS]
         phrases: dict[str, tuple[int, ...]] = {}
         for size in (3, 2, 1):
             for index in range(len(words) - size + 1):
                 group = words[index : index + size]
-                key = " ".join(t.text for t in group)
-                phrases.setdefault(key, tuple(t.start for t in group))
-                phrases.setdefault(" ".join(t.lemma for t in group), tuple(t.start for t in group))
+                spans = tuple(t.start for t in group)
+                phrases.setdefault(" ".join(t.text for t in group), spans)
+                phrases.setdefault(" ".join(t.lemma for t in group), spans)
+                if size == 1:
+                    for form in word_forms(group[0].text):
+                        phrases.setdefault(form, spans)
         found = []
+        ends: list[ValueLink] = []
         for table in tables:
             for column in table.columns:
                 if column.masked or not column.samples:
                     continue
-                for value in column.samples:
-                    if not isinstance(value, str):
-                        continue
-                    normal = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
-                    spans = phrases.get(normal) or phrases.get(singular(normal))
-                    if normal and spans:
-                        found.append(ValueLink(table, column, value, spans))
-        return found
+                values = [value for value in column.samples if isinstance(value, str)]
+                for value in values:
+                    at = _said(phrases, value_forms(value))
+                    if at:
+                        found.append(ValueLink(table, column, value, at))
+                for name, value in named_codes(tuple(values)).items():
+                    if name in phrases:
+                        found.append(ValueLink(table, column, value, phrases[name]))
+                starts = [value_start(value) for value in values]
+                for value, start in zip(values, starts, strict=True):
+                    end = value_end(value)
+                    # Or a family of codes said by their first word ("closed deals": both ``closed_*``).
+                    said = [end] if end else []
+                    said += [start] if start and starts.count(start) > 1 else []
+                    for word in said:
+                        at = _said(phrases, word_forms(word))
+                        if at:
+                            ends.append(ValueLink(table, column, value, at))
+        whole = {start for link in found for start in link.tokens}
+        return found + [link for link in ends if not whole.intersection(link.tokens)]
+
+
+def _said(phrases: dict[str, tuple[int, ...]], forms: Iterable[str]) -> tuple[int, ...] | None:
+    """Where the question says one of ``forms``."""
+    return next((phrases[form] for form in forms if form in phrases), None)
+
+
+@lru_cache(maxsize=8192)
+def verb_forms(word: str) -> tuple[str, ...]:
+    """The verbs a word inflects ("won" -> "win", "cancelled" -> "cancel"), by ``lemminflect``."""
+    lower = word.lower()
+    return tuple(getAllLemmas(lower, upos="VERB").get("VERB", ())) if lower.isalpha() else ()
+
+
+@lru_cache(maxsize=8192)
+def word_forms(word: str) -> frozenset[str]:
+    """A word as written, singular and as the verb it inflects, so that a question's verb meets a
+    stored participle ("did we win": ``won``)."""
+    lower = word.lower()
+    return frozenset({lower, singular(lower), *verb_forms(lower)})
+
+
+@lru_cache(maxsize=8192)
+def value_forms(value: str) -> frozenset[str]:
+    """What a stored value may be called: its words, singular, and as a verb when it is one word."""
+    normal = " ".join(re.findall(r"[a-z0-9]+", value.lower()))
+    if not normal:
+        return frozenset()
+    return word_forms(normal) if " " not in normal else frozenset({normal, singular(normal)})
+
+
+def value_end(value: str) -> str:
+    """The word a code of two or three words ends with (``closed_won`` -> "won"), when it may be said
+    alone: not a function word. Never of a value written with spaces, which may be free text."""
+    parts = re.findall(r"[a-z0-9]+", value.lower())
+    end = parts[-1] if " " not in value and 1 < len(parts) <= 3 else ""
+    return end if len(end) >= 3 and end.isalpha() and end not in FUNCTION_WORDS else ""
+
+
+def value_start(value: str) -> str:
+    """The first word of a code of two or three words (``closed_won`` -> "closed"), as ``value_end``."""
+    parts = re.findall(r"[a-z0-9]+", value.lower())
+    start = parts[0] if "_" in value and " " not in value and 1 < len(parts) <= 3 else ""
+    return start if len(start) >= 3 and start.isalpha() and start not in FUNCTION_WORDS else ""
+
+
+_CODE_SHARE = 0.8  # of a column's samples that must be codes (or names) for it to hold codes
+
+
+@lru_cache(maxsize=1024)
+def named_codes(values: tuple[str, ...]) -> dict[str, str]:
+    """Names a column's country or currency codes are said by ("germany" -> "DE", "yen" -> "JPY"),
+    or codes its country names are said by ("usa" -> "United States"); {} for other columns."""
+    if not values:
+        return {}
+    countries = {v: _country(v) for v in values}
+    known = {v: c for v, c in countries.items() if c is not None}
+    if len(known) < _CODE_SHARE * len(values):
+        return _currency_names(values)
+    names: dict[str, str] = {}
+    for value, country in known.items():
+        if value.isupper() and len(value) in (2, 3):
+            said = {
+                country.name,
+                getattr(country, "common_name", ""),
+                getattr(country, "official_name", ""),
+                country.alpha_3 if len(value) == 2 else "",
+            }
+            for name in said - {""}:
+                names.setdefault(" ".join(re.findall(r"[a-z0-9]+", name.lower())), value)
+        elif len(value) > 3:
+            names.setdefault(country.alpha_3.lower(), value)
+    return {name: value for name, value in names.items() if name not in FUNCTION_WORDS}
+
+
+def _country(value: str) -> Any:
+    """The country a code or name is (pycountry), None when it is none."""
+    try:
+        if value.isupper() and len(value) == 2:
+            return pycountry.countries.get(alpha_2=value)
+        if value.isupper() and len(value) == 3:
+            return pycountry.countries.get(alpha_3=value)
+        return pycountry.countries.lookup(value) if len(value) > 3 else None
+    except LookupError:
+        return None
+
+
+def _currency_names(values: tuple[str, ...]) -> dict[str, str]:
+    """The words of currency names that tell one of a column's ISO codes ("yen", "euro", "pound"),
+    when most of its values are such codes."""
+    currencies = {v: pycountry.currencies.get(alpha_3=v) for v in values if v.isupper() and len(v) == 3}
+    known = {v: c for v, c in currencies.items() if c is not None}
+    if len(known) < _CODE_SHARE * len(values):
+        return {}
+    words: dict[str, set[str]] = {}
+    for value, currency in known.items():
+        for word in re.findall(r"[a-z]+", currency.name.lower()):
+            words.setdefault(singular(word), set()).add(value)
+    return {
+        word: next(iter(codes))
+        for word, codes in words.items()
+        if len(codes) == 1 and len(word) >= 3 and word not in FUNCTION_WORDS
+    }
 
 
 def close(scores: Sequence[float]) -> bool:

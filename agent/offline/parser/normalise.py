@@ -18,7 +18,6 @@ from functools import lru_cache
 
 import dateparser
 import inflect
-from lemminflect import getLemma
 
 from datasources.vocabulary import singular
 
@@ -41,16 +40,6 @@ _ONE_CONTEXT = re.compile(r"\b(top|last|past|next|than|least|most|first|bottom)\
 @lru_cache(maxsize=4096)
 def plural(word: str) -> str:
     return str(_INFLECT.plural_noun(word))
-
-
-@lru_cache(maxsize=4096)
-def verb_lemma(word: str) -> str:
-    """The base form of a verb form ("invoiced" -> "invoice", "won" -> "win", "sold" -> "sell"),
-    else the word itself: lemminflect's lemmas, which know the irregular verbs."""
-    if len(word) < 3 or not word.isalpha():
-        return word
-    found = getLemma(word, upos="VERB")
-    return found[0] if found else word
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from agent.offline.parser.link import (
     COLUMN_EXACT,
     COLUMN_WORD,
     COMMENT,
+    FUNCTION_WORDS,
     GLUED,
     NAME_WORD,
     NOUN,
@@ -47,8 +48,9 @@ from agent.offline.parser.link import (
     glued,
     name_words,
     table_word_score,
+    verb_forms,
 )
-from agent.offline.parser.normalise import Normalised, Token, singular, verb_lemma
+from agent.offline.parser.normalise import Normalised, Token, singular
 
 MAX_JOINS = 3
 BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month", "monthly": "month",
@@ -283,7 +285,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
     body = _body(state)
     counting = _COUNT.search(body)
     per = _PER.search(body)
-    group_match = None if per else _first_group(body)
+    group_match = None if per else _first_group(state, body)
     head_end = group_match.start() if group_match else len(body)
     head = _tokens(state, 0, head_end)
     tail = _tokens(state, group_match.end()) if group_match else []
@@ -453,13 +455,24 @@ def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
     return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
 
 
-def _first_group(body: str) -> re.Match[str] | None:
-    """The "by" of "revenue by region"; not the "by" of "sorted by price"."""
+def _first_group(state: _State, body: str) -> re.Match[str] | None:
+    """The "by" of "revenue by region"; not the "by" of "sorted by price", nor of "made by card"
+    (a value, not a column)."""
     for match in _GROUP.finditer(body):
         after = body[match.end() :].split()
-        if after and not _SORT.search(body[: match.end() + 1]):
+        if after and not _SORT.search(body[: match.end() + 1]) and not _names_value(state, match.end()):
             return match
     return None
+
+
+def _names_value(state: _State, at: int) -> bool:
+    """The word at ``at`` is a stored value and the whole name of no column ("by card", not "by method")."""
+    words = _tokens(state, at)[:3]
+    if not words or words[0].text in FUNCTION_WORDS:
+        return False
+    if any(link.score >= COLUMN_EXACT for link in state.link.column_links(words[:2])):
+        return False
+    return any(link.tokens[0] == words[0].start for link in state.link.value_links(words, state.link.tables))
 
 
 def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
@@ -520,13 +533,8 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         # The word alone, or with the next one when together they spell a name ("order items").
         glued_names = [link for link in state.link.table_links(words[index : index + 2]) if link.score >= GLUED]
         candidates = glued_names or [link for link in state.link.table_links([token]) if link.score >= NAME_WORD]
-        if candidates and not glued_names and candidates[0].score < NOUN and index + 1 < len(words):
-            # "the Support products": a word of one table's name before another table's own noun
-            # is a word about the rows of the second (a value, a qualifier).
-            following = [link for link in state.link.table_links(words[index + 1 : index + 2])
-                         if link.score >= NOUN and link.table.key != candidates[0].table.key]  # fmt: skip
-            if following:
-                candidates = following
+        if candidates and not glued_names and _value_of_next(state, token, words[index + 1 : index + 2]):
+            continue  # "Support products": a value of the products, not the support tickets
         if candidates:
             break
     if not candidates:
@@ -557,6 +565,19 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
                       and table_word_score(t, winner.table) > COMMENT)  # fmt: skip
     state.used.update(naming.get(winner.table.key, ()))
     return winner
+
+
+def _value_of_next(state: _State, token: Token, following: list[Token]) -> bool:
+    """``token`` names a table only by a word of its name, and is a value of the table the next word
+    names by its noun (asked to be described when its values are not known yet)."""
+    if not following or any(link.score >= NOUN for link in state.link.table_links([token])):
+        return False
+    nouns = [link.table for link in state.link.table_links(following) if link.score >= NOUN]
+    if not nouns:
+        return False
+    for table in nouns:
+        state.want(table)
+    return bool(state.link.value_links([token], nouns))
 
 
 def _names_anything(state: _State, tokens: list[Token]) -> bool:
@@ -693,14 +714,63 @@ def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure 
 
 
 def _percent_condition(state: _State, base: Table) -> Filter | None:
-    """The condition of "percentage of invoices that are paid": a value of the base."""
-    values = state.link.value_links(_tokens(state), [base])
+    """The condition of "percentage of invoices that are paid": a value of the base, or several of
+    one column ("resolved or closed"), or a flag ("inactive"); not a verb of making ("placed")."""
+    among = _AMONG.search(_body(state))  # "among closed deals": the rows counted, a filter
+    tokens = _tokens(state, 0, among.start()) if among else _tokens(state)
+    values = [v for v in state.link.value_links(tokens, [base])
+              if not (len(v.tokens) == 1 and _event_word(state, v))]  # fmt: skip
     if not values:
+        flags = _flag_filters(state, base)
+        if flags:
+            return flags[0]
         state.want(base)
         return None
-    value = values[0]
-    state.used.update(value.tokens)
-    return Filter(Ref(value.table, value.column), "=", value.value, said=f"{value.column.name} = {value.value}")
+    first = values[0]
+    same = [v for v in values if v.column == first.column]
+    state.used.update(t for v in same for t in v.tokens)
+    ref = Ref(first.table, first.column)
+    chosen = tuple(dict.fromkeys(v.value for v in same))
+    if len(chosen) > 1:
+        return Filter(ref, "in", chosen, said=f"{first.column.name} = {' or '.join(chosen)}")
+    return Filter(ref, "=", first.value, said=f"{first.column.name} = {first.value}")
+
+
+_AMONG = re.compile(r"\b(among|amongst|out of)\b")
+_NOT_PREFIX = re.compile(r"^(non-?|un|in)(?=[a-z]{4})")
+
+
+def _flag_said(token: Token, column: Column) -> bool | None:
+    """Whether the word says yes (``active``, ``refunded`` of ``is_refund``) or no (``inactive``,
+    ``non-active``) of a yes/no column; None when it says nothing of it."""
+    if not column.is_boolean or not column.words:
+        return None
+    word = column.words[-1]
+    if token.text == word or token.lemma == word or verb_forms(token.text)[:1] == verb_forms(word)[:1] != ():
+        return True
+    stem = _NOT_PREFIX.sub("", token.text)
+    return False if stem != token.text and stem == word else None
+
+
+def _flag_filters(state: _State, base: Table) -> list[Filter]:
+    """Yes/no columns the words name as a state: "active drivers" (``active``), "discontinued
+    products" (``is_discontinued``); "inactive", "non-active" or "not active" for false."""
+    flags = [c for c in base.columns if c.is_boolean and not c.masked]
+    filters = []
+    for token in content(_tokens(state)):
+        if token.start in state.used:
+            continue
+        for column in flags:
+            said = _flag_said(token, column)
+            if said is None:
+                continue
+            before = state.norm.text[max(0, token.start - 14) : token.start]
+            negated = not said or bool(_NEGATION.search(before) or before.endswith("non-"))
+            state.used.add(token.start)
+            ref = Ref(base, column)
+            filters.append(Filter(ref, "=", not negated, said=f"{ref.label} is {'false' if negated else 'true'}"))
+            break
+    return filters
 
 
 # --- ranks ---------------------------------------------------------------------------------------------
@@ -1049,44 +1119,10 @@ def _conditions(
         ref = _compared_column(state, base, tables, body, match.start(), measures)
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
-    filters.extend(_flag_filters(state, base, body))
     filters.extend(_value_filters(state, base, tables, body))
+    filters.extend(_flag_filters(state, base))
     filters.extend(_text_filters(state, base, tables))
     return filters, having
-
-
-_FLAG_PREFIX = frozenset({"is", "has", "was", "flag", "can"})
-_OPPOSITE = ("in", "un", "non", "not", "dis")
-
-
-def _flag_said(token: Token, column: Column) -> bool | None:
-    """Whether the word says yes (``active``) or no (``inactive``) of a yes/no column; None when it
-    says nothing of it."""
-    words = [w for w in name_words(column.name) if w not in _FLAG_PREFIX]
-    if not column.is_boolean or len(words) != 1:
-        return None
-    if token.text == words[0] or token.lemma == words[0]:
-        return True
-    return False if any(token.text == prefix + words[0] for prefix in _OPPOSITE) else None
-
-
-def _flag_filters(state: _State, base: Table, body: str) -> list[Filter]:
-    """A yes/no column of the base said as a word: "active drivers" (``active``), "discontinued
-    products" (``is_discontinued``); "inactive", "unpaid", "non-active" or "not active" for no."""
-    filters = []
-    for column in base.columns:
-        if not column.is_boolean or column.masked:
-            continue
-        for token in _tokens(state):
-            said = _flag_said(token, column)
-            if token.start in state.used or said is None:
-                continue
-            before = body[max(0, token.start - 14) : token.start]
-            negated = not said or bool(_NEGATION.search(before) or before.endswith("non-"))
-            state.used.add(token.start)
-            filters.append(Filter(Ref(base, column), "=", not negated, said=f"{column.name} is {not negated}"))
-            break
-    return filters
 
 
 # Where one condition on related rows ends and the next begins: "customers who returned an order
@@ -1167,7 +1203,7 @@ def _verb_bases(tokens: Sequence[Token]) -> list[Token]:
     "ordered" -> order (lemminflect's verb lemmas)."""
     found = []
     for token in tokens:
-        lemma = verb_lemma(token.text)
+        lemma = next(iter(verb_forms(token.text)), token.text)
         if lemma != token.text:
             found.append(Token(lemma, singular(lemma), token.start))
     return found
@@ -1251,15 +1287,19 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
     links = state.link.value_links(_tokens(state), tables)
     order = {t.key: i for i, t in enumerate(tables)}
     by_column: dict[tuple[str, str], list[ValueLink]] = {}
-    seen: set[tuple[int, ...]] = set()
+    seen: dict[tuple[int, ...], tuple[str, str]] = {}  # words read as values, and the column of theirs
     for link in sorted(links, key=lambda v: (order[v.table.key], -len(v.tokens))):
-        if link.tokens in seen or any(set(link.tokens) < set(s) for s in seen):
+        column = (link.table.qualified_name, link.column.name)
+        if seen.get(link.tokens, column) != column or any(set(link.tokens) < set(s) for s in seen):
             continue
         # A word that names a table or column is a value only when it is no name here ("open" yes,
         # "customers" no), or when it is part of a longer value ("closed won").
         if len(link.tokens) == 1 and link.tokens[0] in state.used:
             continue
-        seen.add(link.tokens)
+        if len(link.tokens) == 1 and _event_word(state, link):
+            state.used.add(link.tokens[0])
+            continue
+        seen[link.tokens] = column
         by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
     filters = []
     for found in by_column.values():
@@ -1275,6 +1315,28 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
         else:
             filters.append(Filter(ref, "in", values, negated=negated, said=said))
     return filters
+
+
+# Verbs that say a row was made, not which rows: "orders placed in 2025", "did customers open".
+_MAKING = frozenset({"place", "make", "create", "submit", "raise", "file", "log", "add", "buy", "order", "open"})
+_STATE = re.compile(r"\b(is|are|be|still|currently|remain|remains|stay|stays|now)\s+$")
+
+
+def _event_word(state: _State, link: ValueLink) -> bool:
+    """A verb that tells how the rows came to be rather than a value they hold: a verb of making
+    ("placed", "open") or one a date column of the table is named after ("opened" and ``opened_at``),
+    unless it is said as a state ("tickets that are open") or before the rows' noun ("open tickets")."""
+    token = next((t for t in _tokens(state) if t.start == link.tokens[0]), None)
+    if token is None:
+        return False
+    verbs = set(verb_forms(token.text))
+    dated = {verb for c in link.table.columns if c.is_temporal and c.words for verb in verb_forms(c.words[0])}
+    if not verbs & (_MAKING | dated):
+        return False
+    if _STATE.search(state.norm.text[max(0, token.start - 12) : token.start]):
+        return False
+    following = content(_tokens(state, token.start + len(token.text)))[:1]
+    return not any(table_word_score(t, link.table) >= NAME_WORD for t in following)
 
 
 def _text_filters(state: _State, base: Table, tables: list[Table]) -> list[Filter]:
@@ -1314,7 +1376,12 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter
     left = [t for t in content(_tokens(state)) if t.start not in state.used and t.start not in names_something]
     if not left:
         return []
-    for table in [base, *joined]:
+    # The value may be of a table the question names or a column of which it names, joined ("tickets
+    # of Enterprise customers", "companies in the Software industry"): its description shows its
+    # values and its keys.
+    named = [link.table for link in state.link.table_links(_tokens(state)) if link.score >= NAME_WORD]
+    named += [link.table for link in state.link.column_links(content(_tokens(state))) if link.score >= COLUMN_WORD]
+    for table in [base, *joined, *named]:
         state.want(table)
     if state.describe and state.can_describe:
         return []
@@ -1323,6 +1390,9 @@ def _unexplained(state: _State, base: Table, joined: list[Table]) -> list[Filter
         place = _place_column(state, base, run)
         if place is None:
             continue
+        state.want(place.table)  # its values, once known, may hold the place ("Germany" as 'DE')
+        if state.describe and state.can_describe:
+            return []
         phrase = " ".join(t.text for t in run)
         state.used.update(t.start for t in run)
         filters.append(Filter(place, "like", phrase, said=f"{place.label} like {phrase!r}"))
@@ -1357,6 +1427,7 @@ def _place_column(state: _State, base: Table, run: list[Token]) -> Ref | None:
                 if (
                     column.is_text
                     and not column.masked
+                    and not column.samples  # all its values are known, and the words are none of them
                     and (wanted in name_words(column.name) or glued(column.name).startswith(wanted))
                 ):
                     return Ref(table, column)

@@ -93,6 +93,55 @@ RESTAURANTS: dict[str, Any] = {
 }  # fmt: skip
 
 
+# A help desk: values said as verbs and codes (``closed_won``, ``bank_transfer``), countries and
+# currencies stored as ISO codes, a value of a joined table ("Enterprise clients"), a verb that names
+# a date column (``opened_at``), a column whose name holds a value's word (``card_last4``) and a
+# table whose name holds one (``support_calls`` and the plans of the Support category).
+HELPDESK: dict[str, Any] = {
+    "clients": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("segment", "VARCHAR", {}), ("country", "VARCHAR", {})],
+        "rows": [(1, "Acme", "Enterprise", "DE"), (2, "Bolt", "SMB", "DE"), (3, "Cora", "Enterprise", "FR"),
+                 (4, "Dune", "SMB", "US")],
+    },
+    "tickets": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("client_id", "INTEGER", {"references": "helpdesk.clients.id"}),
+                    ("status", "VARCHAR", {}), ("device", "VARCHAR", {}), ("opened_at", "DATE", {}),
+                    ("satisfaction", "INTEGER", {})],
+        "rows": [(1, 1, "open", "tablet", "2026-09-01", 4), (2, 1, "closed", "desktop", "2026-09-02", 5),
+                 (3, 2, "open", "tablet", "2026-09-03", 2), (4, 3, "closed", "mobile", "2026-09-04", 3),
+                 (5, 3, "open", "desktop", "2026-09-05", 1), (6, 4, "closed", "mobile", "2026-09-06", 5)],
+    },
+    "deals": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("client_id", "INTEGER", {"references": "helpdesk.clients.id"}),
+                    ("stage", "VARCHAR", {}), ("amount", "DECIMAL(10,2)", {}), ("currency", "VARCHAR", {})],
+        "rows": [(1, 1, "closed_won", 100.0, "EUR"), (2, 2, "closed_lost", 50.0, "EUR"),
+                 (3, 3, "closed_won", 70.0, "JPY"), (4, 4, "negotiation", 20.0, "USD")],
+    },
+    "payments": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("method", "VARCHAR", {}), ("card_last4", "VARCHAR", {}),
+                    ("amount", "DECIMAL(10,2)", {}), ("is_refunded", "BOOLEAN", {})],
+        "rows": [(1, "card", "4242", 10.0, False), (2, "card", "1111", 20.0, True),
+                 (3, "bank_transfer", None, 30.0, False), (4, "card", "4242", 40.0, False)],
+    },
+    "support_calls": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("minutes", "INTEGER", {})],
+        "rows": [(1, 5), (2, 9)],
+    },
+    "plans": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("category", "VARCHAR", {})],
+        "rows": [(1, "Basic care", "Support"), (2, "Premium care", "Support"), (3, "Shield", "Security")],
+    },
+}  # fmt: skip
+
+
 def _sample(values: list[Any]) -> list[Any]:
     distinct = sorted({v for v in values if isinstance(v, str)})
     return distinct if 0 < len(distinct) <= 20 else []

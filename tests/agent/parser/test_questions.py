@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import RESTAURANTS, SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import HELPDESK, RESTAURANTS, SHOP, TODAY, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -294,3 +294,69 @@ def test_epoch_times_are_converted_on_sqlite(lite) -> None:
     recent = plan("how many events in the last 7 days", knowledge, TODAY)
     assert isinstance(recent, Statement), recent
     assert _run(lite, recent.sql)[1] == [(2,)]
+
+
+# Values said in other words than stored: a verb, a plural, a country or currency name for its code,
+# a value of a joined table; and words that look like values but are not ("did clients open").
+HELPDESK_CASES: list[tuple[str, str, str, bool]] = [
+    ("verb", "how many deals did we win", "SELECT count(*) FROM {s}deals WHERE stage = 'closed_won'", False),
+    ("verb", "how many deals were lost", "SELECT count(*) FROM {s}deals WHERE stage = 'closed_lost'", False),
+    ("plural", "how many tickets came from tablets", "SELECT count(*) FROM {s}tickets WHERE device = 'tablet'",
+     False),
+    ("code", "how many clients are in Germany", "SELECT count(*) FROM {s}clients WHERE country = 'DE'", False),
+    ("code", "list the Enterprise clients in France",
+     "SELECT id FROM {s}clients WHERE segment = 'Enterprise' AND country = 'FR'", False),
+    ("code", "how many deals are in yen", "SELECT count(*) FROM {s}deals WHERE currency = 'JPY'", False),
+    ("code", "total deal amount in euros", "SELECT sum(amount) FROM {s}deals WHERE currency = 'EUR'", False),
+    ("value over column", "how many payments were made by card",
+     "SELECT count(*) FROM {s}payments WHERE method = 'card'", False),
+    ("value over column", "what percentage of payments are made by card",
+     "SELECT 100.0 * sum(CASE WHEN method = 'card' THEN 1 ELSE 0 END) / count(*) FROM {s}payments", False),
+    ("value over column", "total payments by method",
+     "SELECT method, sum(amount) FROM {s}payments GROUP BY method", False),
+    ("joined value", "how many tickets did Enterprise clients open",
+     "SELECT count(*) FROM {s}tickets t JOIN {s}clients c ON c.id = t.client_id WHERE c.segment = 'Enterprise'",
+     False),
+    ("joined value", "average satisfaction of tickets from Enterprise clients",
+     "SELECT avg(t.satisfaction) FROM {s}tickets t JOIN {s}clients c ON c.id = t.client_id "
+     "WHERE c.segment = 'Enterprise'", False),
+    ("state", "how many open tickets are there", "SELECT count(*) FROM {s}tickets WHERE status = 'open'", False),
+    ("state", "how many tickets are open", "SELECT count(*) FROM {s}tickets WHERE status = 'open'", False),
+    ("event", "how many tickets were opened last month",
+     "SELECT count(*) FROM {s}tickets WHERE opened_at >= '2026-09-01' AND opened_at < '2026-10-01'", False),
+    ("precision", "how many tickets came from smartwatches", "SELECT count(*) FROM {s}tickets", False),
+    ("code", "how many payments were by bank transfer",
+     "SELECT count(*) FROM {s}payments WHERE method = 'bank_transfer'", False),
+    ("code", "how many closed deals are there",
+     "SELECT count(*) FROM {s}deals WHERE stage IN ('closed_won', 'closed_lost')", False),
+    ("ratio", "what share of deals is won, among closed deals",
+     "SELECT 100.0 * sum(CASE WHEN stage = 'closed_won' THEN 1 ELSE 0 END) / count(*) FROM {s}deals "
+     "WHERE stage IN ('closed_won', 'closed_lost')", False),
+    ("value over table", "list the Support plans", "SELECT id FROM {s}plans WHERE category = 'Support'", False),
+    ("value over table", "how many support calls are there", "SELECT count(*) FROM {s}support_calls", False),
+    ("flag", "how many payments were refunded", "SELECT count(*) FROM {s}payments WHERE is_refunded", False),
+    ("flag", "total amount of payments that are not refunded",
+     "SELECT sum(amount) FROM {s}payments WHERE NOT is_refunded", False),
+    ("flag", "what percentage of payments are refunded",
+     "SELECT 100.0 * sum(CASE WHEN is_refunded THEN 1 ELSE 0 END) / count(*) FROM {s}payments", False),
+    ("ratio", "percentage of tickets that are open or closed",
+     "SELECT 100.0 * sum(CASE WHEN status IN ('open', 'closed') THEN 1 ELSE 0 END) / count(*) FROM {s}tickets",
+     False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def helpdesk() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "helpdesk", HELPDESK)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), HELPDESK_CASES, ids=[c[1] for c in HELPDESK_CASES])
+def test_values_said_in_other_words(helpdesk, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("helpdesk", HELPDESK, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(helpdesk, outcome.sql)
+    expected = helpdesk.execute(_truth(truth, "helpdesk.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
