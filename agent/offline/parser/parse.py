@@ -32,6 +32,7 @@ from agent.offline.parser.ir import (
 )
 from agent.offline.parser.link import (
     COLUMN_EXACT,
+    COLUMN_SYNONYM,
     COLUMN_WORD,
     GLUED,
     NAME_WORD,
@@ -108,6 +109,31 @@ _NEGATION = re.compile(r"\b(not|excluding|except|other than|apart from|isn't|are
 _NULL = re.compile(r"\b(is|are)\s+(missing|empty|null|unknown|not set|blank)\b|\b(missing|no|without an?|without)\s+$")
 _QUOTED = re.compile(r"'([^']{1,80})'|\"([^\"]{1,80})\"")
 _NAMED = re.compile(r"\b(named|called|titled|containing|contains|like|matching|starting with)\s+$")
+# What a comparison or a superlative is about, said by money words or by an adjective.
+_MONEY_SAID = re.compile(
+    r"\$|\b(dollars?|euros?|pounds?|yen|usd|eur|gbp|jpy|bucks|worth|costs?|costing|priced?|spent|spend|spending|"
+    r"paid|pays?|earned|earns?|earning|valued?|revenue|money)\b"
+)
+_ADJECTIVES = {  # base of "-er"/"-est" and "more/most ...": (kind, whether the most is the largest)
+    "expensive": ("money", True), "pric": ("money", True), "costl": ("money", True), "cheap": ("money", False),
+    "larg": ("size", True), "big": ("size", True), "great": ("size", True), "small": ("size", False),
+    "long": ("length", True), "short": ("length", False), "heav": ("weight", True), "light": ("weight", False),
+    "tall": ("height", True), "fast": ("speed", True), "slow": ("speed", False), "old": ("age", True),
+    "young": ("age", False),
+}  # fmt: skip
+_KIND_WORDS = {
+    "money": frozenset("amount price cost total revenue value mrr arr spend fee salary income budget balance "
+                       "eur usd gbp".split()),
+    "size": frozenset("size quantity qty capacity count employee headcount seat area volume population".split()),
+    "length": frozenset("length duration distance km mile kilometre kilometer meter metre minute hour second "
+                        "day runtime".split()),
+    "weight": frozenset("weight kg kilogram lb pound ton tonne gram mass".split()),
+    "height": frozenset("height tall cm".split()),
+    "speed": frozenset("speed kmh mph velocity".split()),
+    "age": frozenset("age".split()),
+}  # fmt: skip
+_KIND_ORDER = {"money": ("money",), "size": ("size", "money"), "length": ("length",), "weight": ("weight",),
+               "height": ("height",), "speed": ("speed",), "age": ("age",)}  # fmt: skip
 
 
 @dataclass
@@ -417,11 +443,16 @@ def _query(state: _State) -> Query | Unanswerable | None:
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
-    """An aggregate word that is, after an article, the whole name of a column."""
+    """An aggregate word that is, after an article, the whole name of a column or its first word."""
     if not re.search(r"\b(a|an|the|with|its|their|whose|by)\s+$", body[: hit.start()]):
         return False
     word = singular(hit.group(0))
-    return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
+    following = re.match(r"\s+(\w+)", body[hit.end() :])
+    if following and re.search(r"\b(a|an|with|whose|its|their)\s+$", body[: hit.start()]):
+        names = {word, glued(word + following.group(1))}  # "with a total amount over 100", not "the total amount"
+    else:
+        names = {word}
+    return any(glued(c.name) in names for t in state.link.tables for c in t.columns)
 
 
 def _first_group(body: str) -> re.Match[str] | None:
@@ -967,7 +998,7 @@ def _conditions(
             filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found,
                                   said=f"some {found.noun}"))  # fmt: skip
     for match in _BETWEEN.finditer(body):
-        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        ref = _compared_column(state, base, tables, body, match.span(), measures)
         if ref is not None:
             low, high = float(match.group(1)), float(match.group(2))
             filters.append(Filter(ref, "between", (_number(low), _number(high)),
@@ -984,7 +1015,7 @@ def _conditions(
             continue
         if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
             continue  # "more than 100 customers" of customers grouped: a count condition, not a column's
-        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        ref = _compared_column(state, base, tables, body, match.span(), measures)
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
     filters.extend(_value_filters(state, base, tables, body))
@@ -1008,27 +1039,49 @@ def _related(state: _State, base: Table, words: Sequence[Token]) -> Table | None
 
 
 def _compared_column(
-    state: _State, base: Table, tables: list[Table], body: str, at: int, measures: list[Measure]
+    state: _State, base: Table, tables: list[Table], body: str, span: tuple[int, int], measures: list[Measure]
 ) -> Ref | None:
-    """The numeric column a comparison is about: named in the four words before it, else the
-    measure, else the base's one amount."""
-    before = [t for t in _tokens(state, max(0, at - 40), at)][-4:]
-    links = [
-        link for link in state.link.column_links(before, tables) if link.column.is_numeric or link.column.is_temporal
-    ]
-    if links:
-        state.used.update(links[0].tokens)
-        return Ref(links[0].table, links[0].column)
+    """The numeric column a comparison is about (a number compares with nothing else): the one its
+    unit names ("1000 km", "15000 euros"), else one named in the four words before it, else the
+    measure, else the base's column of the kind the words say (money for "worth", "dollars"),
+    else its one amount."""
+    at, end = span
+    after = _tokens(state, end)[:1]
+    before = _tokens(state, max(0, at - 40), at)[-4:]
+    for words, least in ((after, COLUMN_WORD * 0.85), (before, COLUMN_SYNONYM)):
+        links = [link for link in state.link.column_links(words, tables)
+                 if link.column.is_numeric and not link.column.masked and link.score >= least]  # fmt: skip
+        if links:
+            state.used.update(links[0].tokens)
+            return Ref(links[0].table, links[0].column)
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "max", "min"):
             return measure.ref
-    amounts = [c for c in base.columns if c.is_numeric and not c.masked]
-    if amounts:
-        money = [c for c in amounts if re.search(r"amount|price|total|value|cost|revenue", c.name.lower())]
-        chosen = (money or amounts)[0]
+    near = body[max(0, at - 30) : at] + body[end : end + 20]  # not the comparison's own words: "greater than"
+    kind = (
+        "money"
+        if _MONEY_SAID.search(near)
+        else next((kind for word, (kind, _) in _ADJECTIVES.items() if re.search(rf"\b{word}", near)), "")
+    )
+    chosen = _column_of_kind(base, kind)
+    if chosen is not None:
         state.assumptions.append(f"compared {base.qualified_name}.{chosen.name}")
         return Ref(base, chosen)
     return None
+
+
+def _column_of_kind(table: Table, kind: str) -> Column | None:
+    """The numeric column of ``table`` of a kind ("money", "size", "length", "weight", "age"...),
+    by its type and the words of its name and comment; with no kind, its first amount."""
+    amounts = [c for c in table.columns if c.is_numeric and not c.masked]
+    for wanted in _KIND_ORDER.get(kind, ("money",)):
+        words = _KIND_WORDS[wanted]
+        found = [c for c in amounts if set(name_words(c.name)) & words or (wanted == "money" and "money" in c.type)]
+        if not found and wanted == "money":
+            found = [c for c in amounts if _MONEY_SAID.search(c.comment.lower())]
+        if found:
+            return found[0]
+    return amounts[0] if amounts and not kind else None
 
 
 def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -> list[Filter]:
