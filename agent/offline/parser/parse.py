@@ -62,13 +62,18 @@ _FUNCTIONS = (
     ("max", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest)\b")),
     ("min", re.compile(r"(?<!\bat )\b(minimum|min|lowest|smallest|least)\b")),
 )
+# Superlatives said by an adjective: "the 3 most expensive", "the longest", "heaviest".
+_ADJECTIVE_FORMS = (
+    r"most expensive|least expensive|most recent|cheapest|priciest|costliest|longest|shortest|heaviest|lightest|"
+    r"tallest|fastest|slowest|youngest"
+)
 _TOP = re.compile(
-    r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(largest|biggest|highest|lowest|smallest|best|"
-    r"worst|most|least|fewest|top|latest|newest|oldest|earliest|most recent)\b|\b(top|bottom)\b"
+    r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(" + _ADJECTIVE_FORMS + r"|largest|biggest|"
+    r"highest|lowest|smallest|best|worst|most|least|fewest|top|latest|newest|oldest|earliest)\b|\b(top|bottom)\b"
 )
 _SUPERLATIVE = re.compile(  # not the "least" of "at least 70", a condition
-    r"(?<!\bat )\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|"
-    r"fewest|latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
+    r"(?<!\bat )\b(" + _ADJECTIVE_FORMS + r"|highest|lowest|largest|biggest|smallest|most|least|"
+    r"fewest|latest|newest|earliest|oldest|best|worst|greatest|maximum|minimum|max|min)\b"
 )
 _WHICH_N = re.compile(
     r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
@@ -91,7 +96,9 @@ _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=
 _PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
 _COMPARE = re.compile(
     r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
-    r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?)\s+"
+    r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?|"
+    r"more expensive than|less expensive than|cheaper than|pricier than|costlier than|longer than|shorter than|"
+    r"heavier than|lighter than|taller than|faster than|slower than|older than|younger than)\s+"
     r"\$?(-?\d+(?:\.\d+)?)\b|(>=|<=|>|<|=)\s*\$?(-?\d+(?:\.\d+)?)"
 )
 _OPS = {"more than": ">", "greater than": ">", "larger than": ">", "higher than": ">", "bigger than": ">", "over": ">",
@@ -99,6 +106,9 @@ _OPS = {"more than": ">", "greater than": ">", "larger than": ">", "higher than"
         "lower than": "<", "smaller than": "<", "below": "<", "under": "<", "at most": "<=", "no more than": "<=",
         "exactly": "=", "equal to": "=", "equal": "=", "equals": "=", ">=": ">=", "<=": "<=", ">": ">", "<": "<",
         "=": "="}  # fmt: skip
+_OPS.update({f"{word} than": ">" for word in "pricier costlier longer heavier taller faster older".split()})
+_OPS.update({f"{word} than": "<" for word in "cheaper shorter lighter slower younger".split()})
+_OPS.update({"more expensive than": ">", "less expensive than": "<"})
 _BETWEEN = re.compile(r"\bbetween\s+\$?(-?\d+(?:\.\d+)?)\s+and\s+\$?(-?\d+(?:\.\d+)?)\b")
 _NONE = re.compile(
     r"\b(with no|without any|without|with zero|that have no|who have no|which have no|that has no|who has no|having no|"
@@ -116,7 +126,7 @@ _MONEY_SAID = re.compile(
 )
 _ADJECTIVES = {  # base of "-er"/"-est" and "more/most ...": (kind, whether the most is the largest)
     "expensive": ("money", True), "pric": ("money", True), "costl": ("money", True), "cheap": ("money", False),
-    "larg": ("size", True), "big": ("size", True), "great": ("size", True), "small": ("size", False),
+    "larg": ("size", True), "big": ("size", True), "small": ("size", False),
     "long": ("length", True), "short": ("length", False), "heav": ("weight", True), "light": ("weight", False),
     "tall": ("height", True), "fast": ("speed", True), "slow": ("speed", False), "old": ("age", True),
     "young": ("age", False),
@@ -492,11 +502,14 @@ def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
         return True
     if superlative.group(0) in _BY_DATE | _BY_PRICE:
         return True
-    if re.search(r"\bthe\s+$", before) and after:
-        # "the largest invoice": a table noun right after, and no column word.
-        first = after[0]
-        return bool(state.link.table_links([first])) and not any(
-            link.score >= COLUMN_WORD for link in state.link.column_links([first])
+    named = [t for t in after if state.link.table_links([t]) or state.link.column_links([t])]
+    if re.search(r"(^\s*|\bthe\s+|\bour\s+)$", before) and named:
+        # "the largest invoice", "biggest single invoice": a table noun first, no amount named with it.
+        first, rest = named[0], named[1:2]
+        tables = [link.table for link in state.link.table_links([first]) if link.score >= NAME_WORD]
+        return bool(tables) and not any(
+            link.score >= COLUMN_WORD and link.column.is_numeric
+            for link in state.link.column_links([first, *rest], tables[:1])
         )
     return bool(re.search(r"\b(with|having|has|have)\s+(the\s+)?$", before))
 
@@ -718,10 +731,17 @@ def _rank(
             which_n = _WHICH_N.search(body)  # "which 3 products have the highest price"
             limit = int(which_n.group(2)) if which_n else 1
     descending = word not in _ASCENDING
+    adjective = _adjective(word)
+    if adjective is not None:
+        descending = adjective[1]
     after = superlative.end() if superlative is not None else (top.end() if top is not None else 0)
     words = tail if group_match is not None and tail else _tokens(state, after)
     words = [t for t in words if t.start not in state.used]
-    if word in _BY_DATE:
+    aged = _column_of_kind(base, "age") if adjective is not None and adjective[0] == "age" else None
+    if aged is not None:
+        return base, [], [], Order(aged.name, descending, Ref(base, aged)), limit
+    if word in _BY_DATE or word == "youngest":
+        descending = word not in ("oldest", "earliest", "first")  # the oldest of rows with no age: the earliest
         dated = _date_column(state, base)
         if dated is None:
             return None
@@ -746,6 +766,11 @@ def _rank(
         return table, [measure], [dimension], Order(measure.alias, descending), limit
     if own is not None and own.score >= COLUMN_WORD * 0.85:
         return base, [], [], Order(own.column.name, descending, Ref(base, own.column)), limit
+    kind = _column_of_kind(base, adjective[0]) if adjective is not None else None
+    if kind is not None:
+        # "which 10 deals are the largest", "the heaviest vehicles": the base's column of that kind.
+        state.assumptions.append(f"ranked by {base.qualified_name}.{kind.name}")
+        return base, [], [], Order(kind.name, descending, Ref(base, kind)), limit
     if not words:
         state.assumptions.append("ranked by the number of rows")
         return None
@@ -763,6 +788,16 @@ def _rank(
     dimension = _rows_dimension(state, base, learn=False)
     measure = Measure("sum", Ref(measured.table, measured.column), said=_said(state, words, measured))
     return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
+
+
+def _adjective(word: str) -> tuple[str, bool] | None:
+    """The kind of column a superlative adjective ranks by, and whether its most is the largest:
+    "heaviest" (weight, yes), "least expensive" (money, no)."""
+    stem = word.split()[-1]
+    for base, (kind, largest) in _ADJECTIVES.items():
+        if stem.startswith(base):
+            return kind, largest != word.startswith("least ")
+    return None
 
 
 def _distinct_owners(state: _State, base: Table, distinct: re.Match[str]) -> ColumnLink | None:
@@ -1057,7 +1092,7 @@ def _compared_column(
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "max", "min"):
             return measure.ref
-    near = body[max(0, at - 30) : at] + body[end : end + 20]  # not the comparison's own words: "greater than"
+    near = body[max(0, at - 30) : end + 20]
     kind = (
         "money"
         if _MONEY_SAID.search(near)

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import RESTAURANTS, SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import ATHLETICS, RESTAURANTS, SHOP, TODAY, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -42,6 +42,13 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("top", "which 3 products have the highest unit price",
      "SELECT productname FROM {s}products ORDER BY unitprice DESC LIMIT 3", True),
     ("top", "the 2 cheapest products", "SELECT productname FROM {s}products ORDER BY unitprice LIMIT 2", True),
+    ("top", "which 2 orders are the largest", "SELECT orderid FROM {s}orders ORDER BY total DESC LIMIT 2", True),
+    ("top", "the 3 smallest orders", "SELECT orderid FROM {s}orders ORDER BY total LIMIT 3", True),
+    ("top", "biggest single order ever placed in USD",
+     "SELECT orderid FROM {s}orders WHERE currency = 'USD' ORDER BY total DESC LIMIT 1", True),
+    ("top", "what are the 2 most expensive products",
+     "SELECT productname FROM {s}products ORDER BY unitprice DESC LIMIT 2", True),
+    ("top", "the newest customer", "SELECT fullname FROM {s}customers ORDER BY signupdate DESC LIMIT 1", True),
     ("top", "what is the most recent order", "SELECT orderid FROM {s}orders ORDER BY orderdate DESC LIMIT 1", True),
     ("top", "which customer has the most orders",
      "SELECT c.fullname, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
@@ -252,6 +259,37 @@ def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: 
     assert isinstance(outcome, Statement), outcome
     columns, got = _run(restaurants, outcome.sql)
     expected = restaurants.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+# Superlatives and comparisons said by an adjective: the column of that kind, found by its words.
+ATHLETICS_CASES: list[tuple[str, str, str, bool]] = [
+    ("top", "who is the oldest athlete", "SELECT name FROM {s}athlete ORDER BY age DESC LIMIT 1", True),
+    ("top", "the 2 youngest athletes", "SELECT name FROM {s}athlete ORDER BY age LIMIT 2", True),
+    ("top", "which athlete is the heaviest", "SELECT name FROM {s}athlete ORDER BY weight_kg DESC LIMIT 1", True),
+    ("top", "the tallest athlete", "SELECT name FROM {s}athlete ORDER BY height_cm DESC LIMIT 1", True),
+    ("top", "the 3 shortest races", "SELECT race_id FROM {s}race ORDER BY distance_km LIMIT 3", True),
+    ("filter", "athletes older than 30", "SELECT athlete_id FROM {s}athlete WHERE age > 30", False),
+    ("filter", "athletes lighter than 60", "SELECT athlete_id FROM {s}athlete WHERE weight_kg < 60", False),
+    ("filter", "races over 100 minutes", "SELECT race_id FROM {s}race WHERE duration_minutes > 100", False),
+    ("filter", "races longer than 20", "SELECT race_id FROM {s}race WHERE distance_km > 20", False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def athletics() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", ATHLETICS)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), ATHLETICS_CASES, ids=[c[1] for c in ATHLETICS_CASES])
+def test_adjectives_name_the_column_of_their_kind(athletics, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("public", ATHLETICS, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(athletics, outcome.sql)
+    expected = athletics.execute(_truth(truth, "public.")).fetchall()
     assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
 
 
