@@ -34,6 +34,7 @@ from agent.offline.parser.link import (
     COLUMN_EXACT,
     COLUMN_SYNONYM,
     COLUMN_WORD,
+    COMMENT,
     GLUED,
     NAME_WORD,
     SCHEMA,
@@ -337,6 +338,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
     if base_link is None and metric is None and top is not None and group_match is not None:
         base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
+    if base_link is not None:
+        base_link = _counted_rows(state, body, base_link)
+    elif metric is None:
+        base_link = _valued_rows(state)
     if base_link is None and metric is None:
         measured = _measure_column(state, head, None, function or "sum")
         if measured is None:
@@ -558,6 +563,38 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
     state.used.update(winner.tokens)
     return winner
+
+
+def _counted_rows(state: _State, body: str, base: TableLink) -> TableLink:
+    """ "which account managers manage over 200 customers", "which account manager looks after the
+    most customers": the rows counted (customers) are the base, grouped by the column of theirs the
+    question opens with, although a word of that column names another table (accounts)."""
+    lead = _LEAD.match(body)
+    words = content(_tokens(state, lead.end() if lead else 0))[:2]
+    for match in [*_COMPARE.finditer(body), *re.finditer(r"\b(most|fewest|least)\s+", body)]:
+        after = _tokens(state, match.end())[:2]
+        counted = [link for link in state.link.table_links(after) if link.score >= NAME_WORD]
+        if not counted or counted[0].table.key == base.table.key:
+            continue
+        table = counted[0].table
+        if any(link.score >= COLUMN_EXACT and link.column.is_text and not link.column.is_key
+               for link in state.link.column_links(words, [table])):  # fmt: skip
+            state.used.difference_update(base.tokens)
+            state.used.update(counted[0].tokens)
+            return counted[0]
+    return base
+
+
+def _valued_rows(state: _State) -> TableLink | None:
+    """ "top 5 pages by page views": no word names a table, but one is a value of a table ("page
+    view" of web events' type) another word names a column of (``page``): the rows are that table's."""
+    tokens = _tokens(state)
+    for value in state.link.value_links(tokens, state.link.tables):
+        others = [t for t in content(tokens) if t.start not in value.tokens]
+        if any(link.score >= COLUMN_WORD and link.column != value.column and not link.column.is_key
+               for link in state.link.column_links(others, [value.table])):  # fmt: skip
+            return TableLink(value.table, COMMENT, ())
+    return None
 
 
 def _names_anything(state: _State, tokens: list[Token]) -> bool:
@@ -841,8 +878,11 @@ def _group_word(state: _State, base: Table, body: str) -> ColumnLink | None:
         links = [link for link in state.link.column_links(group, [base]) if link.score >= COLUMN_WORD
                  and {t.start for t in group} <= set(link.tokens) and not link.column.is_key and not link.column.masked
                  and not link.column.is_numeric and not link.column.is_temporal]  # fmt: skip
-        names_table = any(link.score >= NAME_WORD and link.table.key != base.key
-                          for link in state.link.table_links(group[:1]))  # fmt: skip
+        # "which countries": a column; "which products": a table, even with a column ``product``. Two
+        # words that spell a column name it, whatever their first names ("account managers").
+        names_table = not (size == 2 and links and links[0].score >= COLUMN_EXACT) and any(
+            link.score >= NAME_WORD and link.table.key != base.key for link in state.link.table_links(group[:1])
+        )
         if links and not names_table:
             return links[0]
     return None
@@ -897,7 +937,10 @@ def _grouped_having(state: _State, base: Table, body: str) -> Having | None:
     """ "more than 100 customers" where the customers are the rows grouped: a count condition."""
     for match in _COMPARE.finditer(body):
         after = _tokens(state, match.end())[:2]
-        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
+        # The rows by their table's name, or by a value of theirs ("more than 5000 page views" of events).
+        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)) or (
+            len(after) == 2 and any(len(v.tokens) == 2 for v in state.link.value_links(after, [base]))
+        ):
             op = _OPS[match.group(1) or match.group(3)]
             state.used.update(t.start for t in after if state.link.table_links([t]))
             return Having(base, op, _number(float(match.group(2) or match.group(4))))

@@ -117,6 +117,29 @@ ATHLETICS: dict[str, Any] = {
 }  # fmt: skip
 
 
+# A log of page views whose kind is a value ("page_view"), and clients whose manager's column starts
+# with the name of another table (``account_manager``, ``accounts``).
+WEBLOG: dict[str, Any] = {
+    "hits": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("page", "VARCHAR", {}), ("action", "VARCHAR", {})],
+        "rows": [(1, "/home", "page_view"), (2, "/home", "page_view"), (3, "/home", "click"),
+                 (4, "/pricing", "page_view"), (5, "/docs", "click"), (6, "/docs", "click"), (7, "/docs", "page_view")],
+    },
+    "accounts": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {})],
+        "rows": [(1, "north"), (2, "south")],
+    },
+    "clients": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {}), ("account_manager", "VARCHAR", {}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"})],
+        "rows": [(1, "acme", "kim", 1), (2, "bolt", "kim", 1), (3, "core", "kim", 2), (4, "dune", "lou", 2)],
+    },
+}  # fmt: skip
+
+
 def _sample(values: list[Any]) -> list[Any]:
     distinct = sorted({v for v in values if isinstance(v, str)})
     return distinct if 0 < len(distinct) <= 20 else []

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import ATHLETICS, RESTAURANTS, SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import ATHLETICS, RESTAURANTS, SHOP, TODAY, WEBLOG, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -290,6 +290,39 @@ def test_adjectives_name_the_column_of_their_kind(athletics, kind: str, question
     assert isinstance(outcome, Statement), outcome
     columns, got = _run(athletics, outcome.sql)
     expected = athletics.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+# Groups counted: by a value that says which rows ("page views"), by a column whose first word names
+# another table ("account managers").
+WEBLOG_CASES: list[tuple[str, str, str, bool]] = [
+    ("top", "top 2 pages by page views",
+     "SELECT page, count(*) c FROM {s}hits WHERE action = 'page_view' GROUP BY page ORDER BY c DESC LIMIT 2", True),
+    ("having", "pages with more than 1 page view",
+     "SELECT page, count(*) FROM {s}hits WHERE action = 'page_view' GROUP BY page HAVING count(*) > 1", False),
+    ("having", "which account managers manage over 1 client",
+     "SELECT account_manager, count(*) FROM {s}clients GROUP BY account_manager HAVING count(*) > 1", False),
+    ("top", "which account manager looks after the most clients",
+     "SELECT account_manager, count(*) c FROM {s}clients GROUP BY account_manager ORDER BY c DESC LIMIT 1", True),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def weblog() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", WEBLOG)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), WEBLOG_CASES, ids=[c[1] for c in WEBLOG_CASES])
+def test_groups_counted_by_a_value_or_a_column_named_like_a_table(
+    weblog, kind: str, question: str, truth: str, ordered: bool
+):
+    outcome = plan(question, knowledge_of("public", WEBLOG, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(weblog, outcome.sql)
+    expected = weblog.execute(_truth(truth, "public.")).fetchall()
     assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
 
 
