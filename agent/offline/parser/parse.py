@@ -72,10 +72,14 @@ _TOP = re.compile(
     r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(" + _ADJECTIVE_FORMS + r"|largest|biggest|"
     r"highest|lowest|smallest|best|worst|most|least|fewest|top|latest|newest|oldest|earliest)\b|\b(top|bottom)\b"
 )
-_SUPERLATIVE = re.compile(  # not the "least" of "at least 70", a condition
-    r"(?<!\bat )\b(" + _ADJECTIVE_FORMS + r"|highest|lowest|largest|biggest|smallest|most|least|"
-    r"fewest|latest|newest|earliest|oldest|best|worst|greatest|maximum|minimum|max|min)\b"
+_SUPERLATIVES = (
+    _ADJECTIVE_FORMS + r"|highest|lowest|largest|biggest|smallest|most|least|fewest|latest|newest|earliest|oldest|"
+    r"best|worst|greatest|maximum|minimum|max|min"
 )
+_SUPERLATIVE = re.compile(r"(?<!\bat )\b(" + _SUPERLATIVES + r")\b")  # not the "least" of "at least 70"
+# An order for all the rows, not a pick: "from best to worst", "highest to lowest", "newest first".
+_RANGE = re.compile(r"\b(" + _SUPERLATIVES + r")\s+(to|first|on top)\b")
+_ALPHABETICAL = re.compile(r"\b(?:reverse\s+|in\s+)?(alphabetical(?:ly)?|alphabetic|a to z|(z to a))(?:\s+order)?\b")
 _WHICH_N = re.compile(
     r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
 )
@@ -482,6 +486,12 @@ def _first_group(body: str) -> re.Match[str] | None:
 def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
     """ "sorted by price", "ordered by date descending", "in descending order of rating"."""
     match = _SORT.search(body)
+    alphabetical = _ALPHABETICAL.search(body)
+    if match is None and alphabetical is not None and base.label is not None:
+        # "ordered alphabetically", "from z to a": by the column that names the rows.
+        reverse = bool(alphabetical.group(2)) or "reverse" in alphabetical.group(0)
+        state.used.update(t.start for t in _tokens(state, alphabetical.start(), alphabetical.end()))
+        return Order(base.label.name, reverse, Ref(base, base.label))
     if match is None:
         return None
     tokens = _tokens(state, match.end())[:3]
@@ -753,11 +763,11 @@ def _rank(
     superlative: re.Match[str] | None,
     group_match: re.Match[str] | None,
     tail: list[Token],
-) -> tuple[Table, list[Measure], list[Dimension], Order, int] | None:
+) -> tuple[Table, list[Measure], list[Dimension], Order, int | None] | None:
     """Top-N and superlatives: the rows of ``base`` ordered by a column of theirs, or ``base``'s rows
     grouped and ordered by an aggregate of a table that points at them."""
     word = ""
-    limit = 10
+    limit: int | None = 10
     if top is not None:
         word = top.group(1) or top.group(4) or top.group(5) or ""
         number = top.group(2) or top.group(3)
@@ -766,7 +776,7 @@ def _rank(
         word = superlative.group(0) if not word or word in ("top",) else word
         if top is None:
             which_n = _WHICH_N.search(body)  # "which 3 products have the highest price"
-            limit = int(which_n.group(2)) if which_n else 1
+            limit = int(which_n.group(2)) if which_n else None if _RANGE.search(body) else 1
     descending = word not in _ASCENDING
     adjective = _adjective(word)
     if adjective is not None:
