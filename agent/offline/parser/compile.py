@@ -232,6 +232,8 @@ class _Compiler:
                 if self.fans_out and own_key is not None
                 else exp.Count(this=exp.Star())
             )
+            if q.having.measure is not None and q.having.measure.ref is not None:
+                counted = exp.Sum(this=self.col(q.having.measure.ref))
             select = select.having(_COMPARE[q.having.op](this=counted, expression=literal(q.having.value)))
         order = self.order_by()
         if order is not None:

@@ -330,6 +330,8 @@ def _query(state: _State) -> Query | Unanswerable | None:
             hit = pattern.search(body[:head_end] if name in ("max", "min") else body)
             if hit and _names_column(state, body, hit):
                 continue  # "orders with a total over 100": the column called total
+            if hit and name == "sum" and any(m.end() <= hit.start() <= m.end() + 25 for m in _COMPARE.finditer(body)):
+                continue  # "more than 400 dollars in total": the total compared, not the answer
             if hit and not (name in ("max", "min") and (top or _rows_wanted(state, body, hit))):
                 function = name
                 # The aggregate's own word names no column ("total amount" is the amount).
@@ -436,16 +438,17 @@ def _query(state: _State) -> Query | Unanswerable | None:
 
     if order is None:
         order = _sorting(state, base, body, measures)
-    conditions = _conditions(state, base, body, measures)
+    grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
+    conditions = _conditions(state, base, body, measures, compared=grouped_count is None or not grouped_count.measure)
     if isinstance(conditions, Unanswerable):
         return conditions
     filters, having = conditions
-    grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
     if grouped_count is not None:
         having = grouped_count
     elif having is not None and not measures and not dimensions and not any(f.op == "exists" for f in filters):
-        # "customers with more than 5 tickets": each customer with its number of tickets.
-        dimensions = [_rows_dimension(state, base, learn=False)]
+        # "customers with more than 5 tickets": each customer with its number of tickets, named by
+        # its best naming column (described first: the context may show only a code, ``sku``).
+        dimensions = [_rows_dimension(state, base)]
         measures = [Measure("count", said=f"number of {having.table.noun}")]
         base, noun = having.table, having.table.noun
     period = _period(state, base)
@@ -604,6 +607,10 @@ def _valued_rows(state: _State) -> TableLink | None:
         if any(link.score >= COLUMN_WORD and link.column != value.column and not link.column.is_key
                for link in state.link.column_links(others, [value.table])):  # fmt: skip
             return TableLink(value.table, COMMENT, ())
+    # Not described yet: the tables with a column the words name may hold such a value.
+    for link in state.link.column_links(content(tokens)):
+        if link.score >= COLUMN_WORD and not link.column.is_key and link.column.is_text:
+            state.want(link.table)
     return None
 
 
@@ -931,9 +938,10 @@ def _by_column(
         return [count], [Dimension(ref)], Order(count.alias, descending), limit
     if superlative is not None or _SORT.search(body):
         return None
-    if _grouped_having(state, base, body) is not None:
+    having = _grouped_having(state, base, body)
+    if having is not None:
         state.used.update(found.tokens)
-        return [count], [Dimension(ref)], None, None
+        return [having.measure or count], [Dimension(ref)], None, None
     if _COMPARE.search(body) or _BETWEEN.search(body) or not (_ASKS.search(body) or _DISTINCT.search(body)):
         return None
     said = [t for t in _tokens(state) if t.start in found.tokens]
@@ -954,6 +962,16 @@ def _grouped_having(state: _State, base: Table, body: str) -> Having | None:
             op = _OPS[match.group(1) or match.group(3)]
             state.used.update(t.start for t in after if state.link.table_links([t]))
             return Having(base, op, _number(float(match.group(2) or match.group(4))))
+    for match in _COMPARE.finditer(body):
+        # "owners with more than 5 million dollars in won deals": the group's amount, summed.
+        near = body[max(0, match.start() - 30) : match.end() + 25]
+        if not (_MONEY_SAID.search(near) or re.search(r"\b(in total|total|combined|altogether)\b", near)):
+            continue
+        ref = _compared_column(state, base, [base], body, match.span(), [])
+        if ref is not None:
+            measure = Measure("sum", ref, said=f"total {ref.label}")
+            op, value = _OPS[match.group(1) or match.group(3)], _number(float(match.group(2) or match.group(4)))
+            return Having(base, op, value, measure)
     return None
 
 
@@ -1056,8 +1074,9 @@ def _period(state: _State, base: Table) -> Period | None:
 
 
 def _conditions(
-    state: _State, base: Table, body: str, measures: list[Measure]
+    state: _State, base: Table, body: str, measures: list[Measure], *, compared: bool = True
 ) -> tuple[list[Filter], Having | None] | Unanswerable:
+    """``compared``: the comparisons are about rows (not a group's total, read as its condition)."""
     filters: list[Filter] = []
     having: Having | None = None
     pool = _reachable(state, base)
@@ -1091,7 +1110,7 @@ def _conditions(
             low, high = float(match.group(1)), float(match.group(2))
             filters.append(Filter(ref, "between", (_number(low), _number(high)),
                                   said=f"{ref.label} between {_number(low)} and {_number(high)}"))  # fmt: skip
-    for match in _COMPARE.finditer(body):
+    for match in _COMPARE.finditer(body) if compared else ():
         if _BETWEEN.search(body[max(0, match.start() - 40) : match.end()]):
             continue
         op = _OPS[match.group(1) or match.group(3)]
@@ -1137,8 +1156,10 @@ def _compared_column(
     after = _tokens(state, end)[:1]
     before = _tokens(state, max(0, at - 40), at)[-4:]
     for words, least in ((after, COLUMN_WORD * 0.85), (before, COLUMN_SYNONYM)):
+        # A synonym names a column of the base only ("owners" is no word for the companies' employees).
         links = [link for link in state.link.column_links(words, tables)
-                 if link.column.is_numeric and not link.column.masked and link.score >= least]  # fmt: skip
+                 if link.column.is_numeric and not link.column.masked
+                 and link.score >= (least if link.table.key == base.key else COLUMN_WORD)]  # fmt: skip
         if links:
             state.used.update(links[0].tokens)
             return Ref(links[0].table, links[0].column)

@@ -100,6 +100,8 @@ CASES: list[tuple[str, str, str, bool]] = [
      "SELECT category, count(*) FROM {s}products GROUP BY category HAVING count(*) > 2", False),
     ("having", "which statuses have fewer than 2 orders",
      "SELECT status, count(*) FROM {s}orders GROUP BY status HAVING count(*) < 2", False),
+    ("having", "which statuses have orders worth more than 400 dollars in total",
+     "SELECT status, sum(total) FROM {s}orders GROUP BY status HAVING sum(total) > 400", False),
     ("distinct", "how many different customers have placed an order",
      "SELECT count(DISTINCT customerid) FROM {s}orders", False),
     ("distinct", "how many unique customers have events", "SELECT count(DISTINCT customerid) FROM {s}events", False),
@@ -281,6 +283,8 @@ ATHLETICS_CASES: list[tuple[str, str, str, bool]] = [
     ("filter", "athletes lighter than 60", "SELECT athlete_id FROM {s}athlete WHERE weight_kg < 60", False),
     ("filter", "races over 100 minutes", "SELECT race_id FROM {s}race WHERE duration_minutes > 100", False),
     ("filter", "races longer than 20", "SELECT race_id FROM {s}race WHERE distance_km > 20", False),
+    ("having", "which race places have more than 40 km in total",
+     "SELECT place, sum(distance_km) FROM {s}race GROUP BY place HAVING sum(distance_km) > 40", False),
 ]  # fmt: skip
 
 
