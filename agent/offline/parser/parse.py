@@ -439,7 +439,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
     if order is None:
         order = _sorting(state, base, body, measures)
     grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
-    conditions = _conditions(state, base, body, measures, compared=grouped_count is None or not grouped_count.measure)
+    conditions = _conditions(state, base, body, measures, compared=grouped_count is None)
     if isinstance(conditions, Unanswerable):
         return conditions
     filters, having = conditions
@@ -518,6 +518,8 @@ def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
     after = [t for t in content(_tokens(state, superlative.end())) if t.text not in BUCKETS]
     if re.search(r"\b(which|who|whose|list|show|name|find|give me|get)\b", before):
         return True
+    if re.search(r"^\s*(the\s+)?\d{1,4}\s+\w+\s+that\b", before):
+        return True  # "the 5 trips that earned the most"
     if superlative.group(0) in _BY_DATE | _BY_PRICE:
         return True
     named = [t for t in after if state.link.table_links([t]) or state.link.column_links([t])]
@@ -820,6 +822,9 @@ def _rank(
         return table, [measure], [dimension], Order(measure.alias, descending), limit
     if own is not None and own.score >= COLUMN_WORD * 0.85:
         return base, [], [], Order(own.column.name, descending, Ref(base, own.column)), limit
+    said = body[max(0, superlative.start() - 30) : superlative.end() + 15] if superlative is not None else ""
+    if adjective is None and _MONEY_SAID.search(said):
+        adjective = ("money", descending)  # "the 5 trips that earned the most"
     kind = _column_of_kind(base, adjective[0]) if adjective is not None else None
     if kind is not None:
         # "which 10 deals are the largest", "the heaviest vehicles": the base's column of that kind.
@@ -955,9 +960,12 @@ def _grouped_having(state: _State, base: Table, body: str) -> Having | None:
     """ "more than 100 customers" where the customers are the rows grouped: a count condition."""
     for match in _COMPARE.finditer(body):
         after = _tokens(state, match.end())[:2]
-        # The rows by their table's name, or by a value of theirs ("more than 5000 page views" of events).
-        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)) or (
-            len(after) == 2 and any(len(v.tokens) == 2 for v in state.link.value_links(after, [base]))
+        # The rows by their table's name, by a value of theirs ("more than 5000 page views" of events),
+        # or as times.
+        if (
+            any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after))
+            or (len(after) == 2 and any(len(v.tokens) == 2 for v in state.link.value_links(after, [base])))
+            or (after and after[0].lemma == "time")  # "reasons used more than 40 times"
         ):
             op = _OPS[match.group(1) or match.group(3)]
             state.used.update(t.start for t in after if state.link.table_links([t]))
@@ -1076,7 +1084,7 @@ def _period(state: _State, base: Table) -> Period | None:
 def _conditions(
     state: _State, base: Table, body: str, measures: list[Measure], *, compared: bool = True
 ) -> tuple[list[Filter], Having | None] | Unanswerable:
-    """``compared``: the comparisons are about rows (not a group's total, read as its condition)."""
+    """``compared``: the comparisons are about rows (not a group's count or total, read as its condition)."""
     filters: list[Filter] = []
     having: Having | None = None
     pool = _reachable(state, base)
