@@ -180,7 +180,9 @@ class _Compiler:
         key = inner.col(near, first.right_column)
         select = inner.select(key).where(exp.Not(this=exp.Is(this=key.copy(), expression=exp.Null())))
         if having is not None:
-            count = exp.Count(this=exp.Star())
+            count: exp.Expr = exp.Count(this=exp.Star())
+            if having.measure is not None and having.measure.ref is not None:
+                count = exp.Sum(this=inner.col(having.measure.ref.table, having.measure.ref.column.name))
             select = select.group_by(key.copy()).having(
                 _COMPARE[having.op](this=count, expression=literal(having.value))
             )

@@ -330,8 +330,9 @@ def _query(state: _State) -> Query | Unanswerable | None:
             hit = pattern.search(body[:head_end] if name in ("max", "min") else body)
             if hit and _names_column(state, body, hit):
                 continue  # "orders with a total over 100": the column called total
-            if hit and name == "sum" and any(m.end() <= hit.start() <= m.end() + 25 for m in _COMPARE.finditer(body)):
-                continue  # "more than 400 dollars in total": the total compared, not the answer
+            if hit and name == "sum" and any(m.end() <= hit.start() <= m.end() + 25 or 0 <= m.start() - hit.end() <= 1
+                                             for m in _COMPARE.finditer(body)):  # fmt: skip
+                continue  # "more than 400 dollars in total", "total more than 400": the total compared
             if hit and not (name in ("max", "min") and (top or _rows_wanted(state, body, hit))):
                 function = name
                 # The aggregate's own word names no column ("total amount" is the amount).
@@ -449,7 +450,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
         # "customers with more than 5 tickets": each customer with its number of tickets, named by
         # its best naming column (described first: the context may show only a code, ``sku``).
         dimensions = [_rows_dimension(state, base)]
-        measures = [Measure("count", said=f"number of {having.table.noun}")]
+        measures = [having.measure or Measure("count", said=f"number of {having.table.noun}")]
         base, noun = having.table, having.table.noun
     period = _period(state, base)
     filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
@@ -1128,6 +1129,10 @@ def _conditions(
         if related is not None and having is None:
             having = Having(related, op, value)
             continue
+        totalled = _totalled(state, base, body, match.span()) if having is None else None
+        if totalled is not None:
+            having = Having(totalled.table, op, value, Measure("sum", totalled, said=f"total {totalled.label}"))
+            continue
         if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
             continue  # "more than 100 customers" of customers grouped: a count condition, not a column's
         ref = _compared_column(state, base, tables, body, match.span(), measures)
@@ -1136,6 +1141,24 @@ def _conditions(
     filters.extend(_value_filters(state, base, tables, body))
     filters.extend(_text_filters(state, base, tables))
     return filters, having
+
+
+def _totalled(state: _State, base: Table, body: str, span: tuple[int, int]) -> Ref | None:
+    """ "vehicles whose maintenance cost more than 15000 euros in total", "customers who spent more
+    than 3000 dollars": the amount of the rows of a table that point at the base, summed for each
+    base row; the table named before the comparison, else the one with money when the base has none."""
+    near = body[max(0, span[0] - 40) : span[1] + 25]
+    money = _MONEY_SAID.search(near)
+    if not (money or re.search(r"\b(in total|total|combined|altogether)\b", near)):
+        return None
+    before = _tokens(state, max(0, span[0] - 40), span[0])[-4:]
+    child = _related(state, base, before)
+    if child is None and money and _column_of_kind(base, "money") is None:
+        children = [t for t, p in _reachable(state, base, to_parents=False) if p and not any(j.to_parent for j in p)]
+        child = next((t for t in children if _column_of_kind(t, "money") is not None), None)
+    if child is None:
+        return None
+    return _compared_column(state, child, [child], body, span, [])
 
 
 def _number(value: float) -> int | float:

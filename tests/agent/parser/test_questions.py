@@ -102,6 +102,12 @@ CASES: list[tuple[str, str, str, bool]] = [
      "SELECT status, count(*) FROM {s}orders GROUP BY status HAVING count(*) < 2", False),
     ("having", "which statuses have orders worth more than 400 dollars in total",
      "SELECT status, sum(total) FROM {s}orders GROUP BY status HAVING sum(total) > 400", False),
+    ("having", "customers whose orders total more than 300",
+     "SELECT c.fullname, sum(o.total) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.customerid, c.fullname HAVING sum(o.total) > 300", False),
+    ("having", "which customers spent more than 300 dollars in total",
+     "SELECT c.fullname, sum(o.total) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.customerid, c.fullname HAVING sum(o.total) > 300", False),
     ("having", "order statuses used more than 2 times",
      "SELECT status, count(*) FROM {s}orders GROUP BY status HAVING count(*) > 2", False),
     ("top", "the 2 orders that earned the most", "SELECT orderid FROM {s}orders ORDER BY total DESC LIMIT 2", True),
