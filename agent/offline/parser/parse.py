@@ -827,6 +827,8 @@ def _rank(
     if adjective is None and _MONEY_SAID.search(said):
         adjective = ("money", descending)  # "the 5 trips that earned the most"
     kind = _column_of_kind(base, adjective[0]) if adjective is not None else None
+    if adjective is not None and kind is None:
+        state.want(base)  # its column of that kind may not be shown yet
     if kind is not None:
         # "which 10 deals are the largest", "the heaviest vehicles": the base's column of that kind.
         state.assumptions.append(f"ranked by {base.qualified_name}.{kind.name}")
