@@ -61,7 +61,9 @@ _TABLE_LISTING = re.compile(
 )
 _QUERY_STRONG = re.compile(
     r"\b(how many|how much|count|number of|top \d+|top|bottom|sum|total|average|avg|mean|median|maximum|minimum|"
-    r"highest|lowest|largest|smallest|biggest|revenue|breakdown|distribution|trend)\b"
+    r"highest|lowest|largest|smallest|biggest|revenue|breakdown|distribution|trend|most expensive|cheapest|"
+    r"most recent|newest|oldest|latest)\b|\b(?:more|fewer|less|greater|higher|lower) than \$?\d|"
+    r"\b(?:over|under|above|below|at least|at most) \$?\d"
 )
 _QUERY_WEAK = re.compile(r"\b(by|per|list|show|find|which|who|what|give me|get|compare|in|from)\b")
 

@@ -187,7 +187,9 @@ class _Compiler:
         for condition in within:
             select = select.where(self.condition(condition, inner))
         if having is not None:
-            count = exp.Count(this=exp.Star())
+            count: exp.Expr = exp.Count(this=exp.Star())
+            if having.measure is not None and having.measure.ref is not None:
+                count = exp.Sum(this=inner.col(having.measure.ref.table, having.measure.ref.column.name))
             select = select.group_by(key.copy()).having(
                 _COMPARE[having.op](this=count, expression=literal(having.value))
             )
@@ -239,6 +241,8 @@ class _Compiler:
                 if self.fans_out and own_key is not None
                 else exp.Count(this=exp.Star())
             )
+            if q.having.measure is not None and q.having.measure.ref is not None:
+                counted = exp.Sum(this=self.col(q.having.measure.ref))
             select = select.having(_COMPARE[q.having.op](this=counted, expression=literal(q.having.value)))
         order = self.order_by()
         if order is not None:

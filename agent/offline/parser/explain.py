@@ -50,7 +50,8 @@ def _qualifiers(query: Query) -> str:
     parts = []
     filters = [f.said for f in query.filters if f.said]
     if query.having is not None:
-        filters.append(f"number of {query.having.table.noun} {query.having.op} {query.having.value}")
+        said = query.having.measure.said if query.having.measure else f"number of {query.having.table.noun}"
+        filters.append(f"{said} {query.having.op} {query.having.value}")
     if query.period is not None:
         filters.append(f"{query.period.ref.column.name} in {query.period.label}")
     if filters:

@@ -88,11 +88,13 @@ class Filter:
 
 @dataclass(frozen=True)
 class Having:
-    """The group's count of ``table`` rows compared to a number ("with more than 5 orders")."""
+    """The group's count of ``table`` rows compared to a number ("with more than 5 orders"), or its
+    ``measure`` ("owners with more than 5 million dollars of deals": the sum of their amounts)."""
 
     table: Table
     op: str
     value: int | float
+    measure: Measure | None = None
 
 
 @dataclass(frozen=True)

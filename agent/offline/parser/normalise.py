@@ -14,6 +14,7 @@ import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import lru_cache
 
 import dateparser
@@ -87,10 +88,29 @@ def normalise(question: str, today: date) -> Normalised:
     original = " ".join(question.split())[:MAX_CHARS]
     text = original.lower().replace("\u2019", "'")  # a typographic apostrophe
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)  # 10,000 -> 10000
-    text = re.sub(r"(?<=\d)k\b", "000", text)  # 50k -> 50000
     text = _digits(text)
+    text = _SCALED.sub(_scaled, text)  # 2.5k, 5 million, 1.2m -> 2500, 5000000, 1200000
     tokens = tuple(Token(m.group(0), singular(m.group(0)), m.start()) for m in _WORD.finditer(text))
     return Normalised(original, text, tokens, find_window(text, today))
+
+
+_SCALES = {
+    "k": 1_000,
+    "thousand": 1_000,
+    "m": 1_000_000,
+    "mn": 1_000_000,
+    "million": 1_000_000,
+    "b": 1_000_000_000,
+    "bn": 1_000_000_000,
+    "billion": 1_000_000_000,
+}
+# A letter scale only glued to its number ("2.5k", not "5 m" of metres); a word one either way.
+_SCALED = re.compile(r"\b(\d+(?:\.\d+)?)(?:(k|m|mn|b|bn)|\s*(thousand|million|billion))\b")
+
+
+def _scaled(match: re.Match[str]) -> str:
+    value = Decimal(match.group(1)) * _SCALES[match.group(2) or match.group(3)]
+    return str(value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize())
 
 
 def _digits(text: str) -> str:

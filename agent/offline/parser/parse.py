@@ -32,6 +32,7 @@ from agent.offline.parser.ir import (
 )
 from agent.offline.parser.link import (
     COLUMN_EXACT,
+    COLUMN_SYNONYM,
     COLUMN_WORD,
     COMMENT,
     FUNCTION_WORDS,
@@ -66,14 +67,23 @@ _FUNCTIONS = (
     ("max", re.compile(r"\b(maximum|max|highest|largest|biggest|greatest)\b")),
     ("min", re.compile(r"(?<!\bat )\b(minimum|min|lowest|smallest|least)\b")),
 )
+# Superlatives said by an adjective: "the 3 most expensive", "the longest", "heaviest".
+_ADJECTIVE_FORMS = (
+    r"most expensive|least expensive|most recent|cheapest|priciest|costliest|longest|shortest|heaviest|lightest|"
+    r"tallest|fastest|slowest|youngest"
+)
 _TOP = re.compile(
-    r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(largest|biggest|highest|lowest|smallest|best|"
-    r"worst|most|least|fewest|top|latest|newest|oldest|earliest|most recent)\b|\b(top|bottom)\b"
+    r"\b(top|bottom|first|last)\s+(\d{1,4})\b|\b(\d{1,4})\s+(?:\w+\s+)?(" + _ADJECTIVE_FORMS + r"|largest|biggest|"
+    r"highest|lowest|smallest|best|worst|most|least|fewest|top|latest|newest|oldest|earliest)\b|\b(top|bottom)\b"
 )
-_SUPERLATIVE = re.compile(  # not the "least" of "at least 70", a condition
-    r"(?<!\bat )\b(most recent|most expensive|least expensive|highest|lowest|largest|biggest|smallest|most|least|"
-    r"fewest|latest|newest|earliest|oldest|cheapest|best|worst|greatest|maximum|minimum|max|min)\b"
+_SUPERLATIVES = (
+    _ADJECTIVE_FORMS + r"|highest|lowest|largest|biggest|smallest|most|least|fewest|latest|newest|earliest|oldest|"
+    r"best|worst|greatest|maximum|minimum|max|min"
 )
+_SUPERLATIVE = re.compile(r"(?<!\bat )\b(" + _SUPERLATIVES + r")\b")  # not the "least" of "at least 70"
+# An order for all the rows, not a pick: "from best to worst", "highest to lowest", "newest first".
+_RANGE = re.compile(r"\b(" + _SUPERLATIVES + r")\s+(to|first|on top)\b")
+_ALPHABETICAL = re.compile(r"\b(?:reverse\s+|in\s+)?(alphabetical(?:ly)?|alphabetic|a to z|(z to a))(?:\s+order)?\b")
 _WHICH_N = re.compile(
     r"\b(which|what|the|list|show|name|find|give me)\s+(\d{1,4})\s+(?!(days?|weeks?|months?|years?)\b)"
 )
@@ -98,7 +108,9 @@ _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=
 _PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
 _COMPARE = re.compile(
     r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
-    r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?)\s+"
+    r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?|"
+    r"more expensive than|less expensive than|cheaper than|pricier than|costlier than|longer than|shorter than|"
+    r"heavier than|lighter than|taller than|faster than|slower than|older than|younger than)\s+"
     r"\$?(-?\d+(?:\.\d+)?)\b|(>=|<=|>|<|=)\s*\$?(-?\d+(?:\.\d+)?)"
 )
 _OPS = {"more than": ">", "greater than": ">", "larger than": ">", "higher than": ">", "bigger than": ">", "over": ">",
@@ -106,6 +118,9 @@ _OPS = {"more than": ">", "greater than": ">", "larger than": ">", "higher than"
         "lower than": "<", "smaller than": "<", "below": "<", "under": "<", "at most": "<=", "no more than": "<=",
         "exactly": "=", "equal to": "=", "equal": "=", "equals": "=", ">=": ">=", "<=": "<=", ">": ">", "<": "<",
         "=": "="}  # fmt: skip
+_OPS.update({f"{word} than": ">" for word in "pricier costlier longer heavier taller faster older".split()})
+_OPS.update({f"{word} than": "<" for word in "cheaper shorter lighter slower younger".split()})
+_OPS.update({"more expensive than": ">", "less expensive than": "<"})
 _BETWEEN = re.compile(r"\bbetween\s+\$?(-?\d+(?:\.\d+)?)\s+and\s+\$?(-?\d+(?:\.\d+)?)\b")
 _NONE = re.compile(
     r"\b(with no|without any|without|with zero|that have no|who have no|which have no|that has no|who has no|having no|"
@@ -116,6 +131,31 @@ _NEGATION = re.compile(r"\b(not|excluding|except|other than|apart from|isn't|are
 _NULL = re.compile(r"\b(is|are)\s+(missing|empty|null|unknown|not set|blank)\b|\b(missing|no|without an?|without)\s+$")
 _QUOTED = re.compile(r"'([^']{1,80})'|\"([^\"]{1,80})\"")
 _NAMED = re.compile(r"\b(named|called|titled|containing|contains|like|matching|starting with)\s+$")
+# What a comparison or a superlative is about, said by money words or by an adjective.
+_MONEY_SAID = re.compile(
+    r"\$|\b(dollars?|euros?|pounds?|yen|usd|eur|gbp|jpy|bucks|worth|costs?|costing|priced?|spent|spend|spending|"
+    r"paid|pays?|earned|earns?|earning|valued?|revenue|money)\b"
+)
+_ADJECTIVES = {  # base of "-er"/"-est" and "more/most ...": (kind, whether the most is the largest)
+    "expensive": ("money", True), "pric": ("money", True), "costl": ("money", True), "cheap": ("money", False),
+    "larg": ("size", True), "big": ("size", True), "small": ("size", False),
+    "long": ("length", True), "short": ("length", False), "heav": ("weight", True), "light": ("weight", False),
+    "tall": ("height", True), "fast": ("speed", True), "slow": ("speed", False), "old": ("age", True),
+    "young": ("age", False),
+}  # fmt: skip
+_KIND_WORDS = {
+    "money": frozenset("amount price cost total revenue value mrr arr spend fee salary income budget balance "
+                       "eur usd gbp".split()),
+    "size": frozenset("size quantity qty capacity count employee headcount seat area volume population".split()),
+    "length": frozenset("length duration distance km mile kilometre kilometer meter metre minute hour second "
+                        "day runtime".split()),
+    "weight": frozenset("weight kg kilogram lb pound ton tonne gram mass".split()),
+    "height": frozenset("height tall cm".split()),
+    "speed": frozenset("speed kmh mph velocity".split()),
+    "age": frozenset("age".split()),
+}  # fmt: skip
+_KIND_ORDER = {"money": ("money",), "size": ("size", "money"), "length": ("length",), "weight": ("weight",),
+               "height": ("height",), "speed": ("speed",), "age": ("age",)}  # fmt: skip
 
 
 @dataclass
@@ -297,6 +337,9 @@ def _query(state: _State) -> Query | Unanswerable | None:
             hit = pattern.search(body[:head_end] if name in ("max", "min") else body)
             if hit and _names_column(state, body, hit):
                 continue  # "orders with a total over 100": the column called total
+            if hit and name == "sum" and any(m.end() <= hit.start() <= m.end() + 25 or 0 <= m.start() - hit.end() <= 1
+                                             for m in _COMPARE.finditer(body)):  # fmt: skip
+                continue  # "more than 400 dollars in total", "total more than 400": the total compared
             if hit and not (name in ("max", "min") and (top or _rows_wanted(state, body, hit))):
                 function = name
                 # The aggregate's own word names no column ("total amount" is the amount).
@@ -309,6 +352,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
     if base_link is None and metric is None and top is not None and group_match is not None:
         base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
+    if base_link is not None:
+        base_link = _counted_rows(state, body, base_link)
+    elif metric is None:
+        base_link = _valued_rows(state)
     if metric is None and function is None and (_ASKS.match(body) or _DISTINCT.search(body)):
         valued = _column_base(state, body, base_link.table if base_link is not None else None)
         if valued is not None:
@@ -407,17 +454,18 @@ def _query(state: _State) -> Query | Unanswerable | None:
 
     if order is None:
         order = _sorting(state, base, body, measures)
-    conditions = _conditions(state, base, body, measures)
+    grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
+    conditions = _conditions(state, base, body, measures, compared=grouped_count is None)
     if isinstance(conditions, Unanswerable):
         return conditions
     filters, having = conditions
-    grouped_count = _grouped_having(state, base, body) if grouped is not None and dimensions else None
     if grouped_count is not None:
         having = grouped_count
     elif having is not None and not measures and not dimensions and not any(f.op == "exists" for f in filters):
-        # "customers with more than 5 tickets": each customer with its number of tickets.
-        dimensions = [_rows_dimension(state, base, learn=False)]
-        measures = [Measure("count", said=f"number of {having.table.noun}")]
+        # "customers with more than 5 tickets": each customer with its number of tickets, named by
+        # its best naming column (described first: the context may show only a code, ``sku``).
+        dimensions = [_rows_dimension(state, base)]
+        measures = [having.measure or Measure("count", said=f"number of {having.table.noun}")]
         base, noun = having.table, having.table.noun
     period = _period(state, base)
     filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
@@ -448,11 +496,16 @@ def _money_asked(state: _State, body: str, head: list[Token], base: Table) -> Co
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
-    """An aggregate word that is, after an article, the whole name of a column."""
+    """An aggregate word that is, after an article, the whole name of a column or its first word."""
     if not re.search(r"\b(a|an|the|with|its|their|whose|by)\s+$", body[: hit.start()]):
         return False
     word = singular(hit.group(0))
-    return any(glued(c.name) == word for t in state.link.tables for c in t.columns)
+    following = re.match(r"\s+(\w+)", body[hit.end() :])
+    if following and re.search(r"\b(a|an|with|whose|its|their)\s+$", body[: hit.start()]):
+        names = {word, glued(word + following.group(1))}  # "with a total amount over 100", not "the total amount"
+    else:
+        names = {word}
+    return any(glued(c.name) in names for t in state.link.tables for c in t.columns)
 
 
 def _first_group(state: _State, body: str) -> re.Match[str] | None:
@@ -478,6 +531,12 @@ def _names_value(state: _State, at: int) -> bool:
 def _sorting(state: _State, base: Table, body: str, measures: list[Measure]) -> Order | None:
     """ "sorted by price", "ordered by date descending", "in descending order of rating"."""
     match = _SORT.search(body)
+    alphabetical = _ALPHABETICAL.search(body)
+    if match is None and alphabetical is not None and base.label is not None:
+        # "ordered alphabetically", "from z to a": by the column that names the rows.
+        reverse = bool(alphabetical.group(2)) or "reverse" in alphabetical.group(0)
+        state.used.update(t.start for t in _tokens(state, alphabetical.start(), alphabetical.end()))
+        return Order(base.label.name, reverse, Ref(base, base.label))
     if match is None:
         return None
     tokens = _tokens(state, match.end())[:3]
@@ -501,13 +560,18 @@ def _rows_wanted(state: _State, body: str, superlative: re.Match[str]) -> bool:
     after = [t for t in content(_tokens(state, superlative.end())) if t.text not in BUCKETS]
     if re.search(r"\b(which|who|whose|list|show|name|find|give me|get)\b", before):
         return True
+    if re.search(r"^\s*(the\s+)?\d{1,4}\s+\w+\s+that\b", before):
+        return True  # "the 5 trips that earned the most"
     if superlative.group(0) in _BY_DATE | _BY_PRICE:
         return True
-    if re.search(r"\bthe\s+$", before) and after:
-        # "the largest invoice": a table noun right after, and no column word.
-        first = after[0]
-        return bool(state.link.table_links([first])) and not any(
-            link.score >= COLUMN_WORD for link in state.link.column_links([first])
+    named = [t for t in after if state.link.table_links([t]) or state.link.column_links([t])]
+    if re.search(r"(^\s*|\bthe\s+|\bour\s+)$", before) and named:
+        # "the largest invoice", "biggest single invoice": a table noun first, no amount named with it.
+        first, rest = named[0], named[1:2]
+        tables = [link.table for link in state.link.table_links([first]) if link.score >= NAME_WORD]
+        return bool(tables) and not any(
+            link.score >= COLUMN_WORD and link.column.is_numeric
+            for link in state.link.column_links([first, *rest], tables[:1])
         )
     return bool(re.search(r"\b(with|having|has|have)\s+(the\s+)?$", before))
 
@@ -578,6 +642,42 @@ def _value_of_next(state: _State, token: Token, following: list[Token]) -> bool:
     for table in nouns:
         state.want(table)
     return bool(state.link.value_links([token], nouns))
+
+
+def _counted_rows(state: _State, body: str, base: TableLink) -> TableLink:
+    """ "which account managers manage over 200 customers", "which account manager looks after the
+    most customers": the rows counted (customers) are the base, grouped by the column of theirs the
+    question opens with, although a word of that column names another table (accounts)."""
+    lead = _LEAD.match(body)
+    words = content(_tokens(state, lead.end() if lead else 0))[:2]
+    for match in [*_COMPARE.finditer(body), *re.finditer(r"\b(most|fewest|least)\s+", body)]:
+        after = _tokens(state, match.end())[:2]
+        counted = [link for link in state.link.table_links(after) if link.score >= NAME_WORD]
+        if not counted or counted[0].table.key == base.table.key:
+            continue
+        table = counted[0].table
+        if any(link.score >= COLUMN_EXACT and link.column.is_text and not link.column.is_key
+               for link in state.link.column_links(words, [table])):  # fmt: skip
+            state.used.difference_update(base.tokens)
+            state.used.update(counted[0].tokens)
+            return counted[0]
+    return base
+
+
+def _valued_rows(state: _State) -> TableLink | None:
+    """ "top 5 pages by page views": no word names a table, but one is a value of a table ("page
+    view" of web events' type) another word names a column of (``page``): the rows are that table's."""
+    tokens = _tokens(state)
+    for value in state.link.value_links(tokens, state.link.tables):
+        others = [t for t in content(tokens) if t.start not in value.tokens]
+        if any(link.score >= COLUMN_WORD and link.column != value.column and not link.column.is_key
+               for link in state.link.column_links(others, [value.table])):  # fmt: skip
+            return TableLink(value.table, COMMENT, ())
+    # Not described yet: the tables with a column the words name may hold such a value.
+    for link in state.link.column_links(content(tokens)):
+        if link.score >= COLUMN_WORD and not link.column.is_key and link.column.is_text:
+            state.want(link.table)
+    return None
 
 
 def _names_anything(state: _State, tokens: list[Token]) -> bool:
@@ -785,11 +885,11 @@ def _rank(
     superlative: re.Match[str] | None,
     group_match: re.Match[str] | None,
     tail: list[Token],
-) -> tuple[Table, list[Measure], list[Dimension], Order, int] | None:
+) -> tuple[Table, list[Measure], list[Dimension], Order, int | None] | None:
     """Top-N and superlatives: the rows of ``base`` ordered by a column of theirs, or ``base``'s rows
     grouped and ordered by an aggregate of a table that points at them."""
     word = ""
-    limit = 10
+    limit: int | None = 10
     if top is not None:
         word = top.group(1) or top.group(4) or top.group(5) or ""
         number = top.group(2) or top.group(3)
@@ -798,12 +898,19 @@ def _rank(
         word = superlative.group(0) if not word or word in ("top",) else word
         if top is None:
             which_n = _WHICH_N.search(body)  # "which 3 products have the highest price"
-            limit = int(which_n.group(2)) if which_n else 1
+            limit = int(which_n.group(2)) if which_n else None if _RANGE.search(body) else 1
     descending = word not in _ASCENDING
+    adjective = _adjective(word)
+    if adjective is not None:
+        descending = adjective[1]
     after = superlative.end() if superlative is not None else (top.end() if top is not None else 0)
     words = tail if group_match is not None and tail else _tokens(state, after)
     words = [t for t in words if t.start not in state.used]
-    if word in _BY_DATE:
+    aged = _column_of_kind(base, "age") if adjective is not None and adjective[0] == "age" else None
+    if aged is not None:
+        return base, [], [], Order(aged.name, descending, Ref(base, aged)), limit
+    if word in _BY_DATE or word == "youngest":
+        descending = word not in ("oldest", "earliest", "first")  # the oldest of rows with no age: the earliest
         dated = _date_column(state, base)
         if dated is None:
             return None
@@ -828,6 +935,16 @@ def _rank(
         return table, [measure], [dimension], Order(measure.alias, descending), limit
     if own is not None and own.score >= COLUMN_WORD * 0.85:
         return base, [], [], Order(own.column.name, descending, Ref(base, own.column)), limit
+    said = body[max(0, superlative.start() - 30) : superlative.end() + 15] if superlative is not None else ""
+    if adjective is None and _MONEY_SAID.search(said):
+        adjective = ("money", descending)  # "the 5 trips that earned the most"
+    kind = _column_of_kind(base, adjective[0]) if adjective is not None else None
+    if adjective is not None and kind is None:
+        state.want(base)  # its column of that kind may not be shown yet
+    if kind is not None:
+        # "which 10 deals are the largest", "the heaviest vehicles": the base's column of that kind.
+        state.assumptions.append(f"ranked by {base.qualified_name}.{kind.name}")
+        return base, [], [], Order(kind.name, descending, Ref(base, kind)), limit
     if not words:
         state.assumptions.append("ranked by the number of rows")
         return None
@@ -845,6 +962,16 @@ def _rank(
     dimension = _rows_dimension(state, base, learn=False)
     measure = Measure("sum", Ref(measured.table, measured.column), said=_said(state, words, measured))
     return measured.table, [measure], [dimension], Order(measure.alias, descending), limit
+
+
+def _adjective(word: str) -> tuple[str, bool] | None:
+    """The kind of column a superlative adjective ranks by, and whether its most is the largest:
+    "heaviest" (weight, yes), "least expensive" (money, no)."""
+    stem = word.split()[-1]
+    for base, (kind, largest) in _ADJECTIVES.items():
+        if stem.startswith(base):
+            return kind, largest != word.startswith("least ")
+    return None
 
 
 def _distinct_owners(state: _State, base: Table, distinct: re.Match[str]) -> ColumnLink | None:
@@ -923,8 +1050,11 @@ def _group_word(state: _State, base: Table, body: str) -> ColumnLink | None:
                  and {t.start for t in group} <= set(link.tokens) and not link.column.masked
                  and not (link.column.is_key and not link.column.is_text)
                  and not link.column.is_numeric and not link.column.is_temporal]  # fmt: skip
-        names_table = any(link.score >= NAME_WORD and link.table.key != base.key
-                          for link in state.link.table_links(group[:1]))  # fmt: skip
+        # "which countries": a column; "which products": a table, even with a column ``product``. Two
+        # words that spell a column name it, whatever their first names ("account managers").
+        names_table = not (size == 2 and links and links[0].score >= COLUMN_EXACT) and any(
+            link.score >= NAME_WORD and link.table.key != base.key for link in state.link.table_links(group[:1])
+        )
         if links and not names_table:
             return links[0]
     return None
@@ -963,9 +1093,10 @@ def _by_column(
         return [count], [Dimension(ref)], Order(count.alias, descending), limit
     if superlative is not None or _SORT.search(body):
         return None
-    if _grouped_having(state, base, body) is not None:
+    having = _grouped_having(state, base, body)
+    if having is not None:
         state.used.update(found.tokens)
-        return [count], [Dimension(ref)], None, None
+        return [having.measure or count], [Dimension(ref)], None, None
     if _COMPARE.search(body) or _BETWEEN.search(body) or not (_ASKS.search(body) or _DISTINCT.search(body)):
         return None
     said = [t for t in _tokens(state) if t.start in found.tokens]
@@ -979,10 +1110,26 @@ def _grouped_having(state: _State, base: Table, body: str) -> Having | None:
     """ "more than 100 customers" where the customers are the rows grouped: a count condition."""
     for match in _COMPARE.finditer(body):
         after = _tokens(state, match.end())[:2]
-        if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
+        # The rows by their table's name, by a value of theirs ("more than 5000 page views" of events),
+        # or as times.
+        if (
+            any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after))
+            or (len(after) == 2 and any(len(v.tokens) == 2 for v in state.link.value_links(after, [base])))
+            or (after and after[0].lemma == "time")  # "reasons used more than 40 times"
+        ):
             op = _OPS[match.group(1) or match.group(3)]
             state.used.update(t.start for t in after if state.link.table_links([t]))
             return Having(base, op, _number(float(match.group(2) or match.group(4))))
+    for match in _COMPARE.finditer(body):
+        # "owners with more than 5 million dollars in won deals": the group's amount, summed.
+        near = body[max(0, match.start() - 30) : match.end() + 25]
+        if not (_MONEY_SAID.search(near) or re.search(r"\b(in total|total|combined|altogether)\b", near)):
+            continue
+        ref = _compared_column(state, base, [base], body, match.span(), [])
+        if ref is not None:
+            measure = Measure("sum", ref, said=f"total {ref.label}")
+            op, value = _OPS[match.group(1) or match.group(3)], _number(float(match.group(2) or match.group(4)))
+            return Having(base, op, value, measure)
     return None
 
 
@@ -1091,20 +1238,21 @@ def _period(state: _State, base: Table) -> Period | None:
 
 
 def _conditions(
-    state: _State, base: Table, body: str, measures: list[Measure]
+    state: _State, base: Table, body: str, measures: list[Measure], *, compared: bool = True
 ) -> tuple[list[Filter], Having | None] | Unanswerable:
+    """``compared``: the comparisons are about rows (not a group's count or total, read as its condition)."""
     filters: list[Filter] = []
     having: Having | None = None
     pool = _reachable(state, base)
     tables = [t for t, _ in pool]
     filters.extend(_set_conditions(state, base, body))
     for match in _BETWEEN.finditer(body):
-        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        ref = _compared_column(state, base, tables, body, match.span(), measures)
         if ref is not None:
             low, high = float(match.group(1)), float(match.group(2))
             filters.append(Filter(ref, "between", (_number(low), _number(high)),
                                   said=f"{ref.label} between {_number(low)} and {_number(high)}"))  # fmt: skip
-    for match in _COMPARE.finditer(body):
+    for match in _COMPARE.finditer(body) if compared else ():
         if _BETWEEN.search(body[max(0, match.start() - 40) : match.end()]):
             continue
         op = _OPS[match.group(1) or match.group(3)]
@@ -1114,9 +1262,13 @@ def _conditions(
         if related is not None and having is None:
             having = Having(related, op, value)
             continue
+        totalled = _totalled(state, base, body, match.span()) if having is None else None
+        if totalled is not None:
+            having = Having(totalled.table, op, value, Measure("sum", totalled, said=f"total {totalled.label}"))
+            continue
         if any(link.table.key == base.key and link.score >= NAME_WORD for link in state.link.table_links(after)):
             continue  # "more than 100 customers" of customers grouped: a count condition, not a column's
-        ref = _compared_column(state, base, tables, body, match.start(), measures)
+        ref = _compared_column(state, base, tables, body, match.span(), measures)
         if ref is not None:
             filters.append(Filter(ref, op, value, said=f"{ref.label} {op} {value}"))
     filters.extend(_value_filters(state, base, tables, body))
@@ -1129,6 +1281,7 @@ def _conditions(
 # but also had one delivered", "both an open ticket and an overdue invoice".
 _CLAUSE = re.compile(r"\s*(?:[,;:?]|\b(?:but|and|or|while|whereas|who|that|which|whose)\b)\s*")
 _RELATIVE = frozenset({"who", "that", "which", "whose"})
+_SORTED = re.compile(r"\b(sorted|ordered|ranked|arranged)\s+(alphabetically|from|in|reverse|descending|ascending)\b")
 _ANAPHOR = re.compile(r"\b(one|ones|them|it|those)\b")
 
 
@@ -1156,8 +1309,8 @@ def _set_conditions(state: _State, base: Table, body: str) -> list[Filter]:
     before: tuple[Table, bool] | None = None  # the last clause's table and whether it was negated
     for start, end, opened in _clauses(body):
         text = body[start:end]
-        if _SORT.search(text):
-            continue  # "customers ordered by name": how to sort, no orders
+        if _SORT.search(text) or _SORTED.search(text):
+            continue  # "customers ordered by name", "ordered alphabetically": how to sort, no orders
         negated = _NONE.search(text + " ") is not None
         marked = negated or _SOME.search(text + " ") is not None or opened in _RELATIVE
         tokens = [t for t in _tokens(state, start, end) if t.start not in state.used]
@@ -1238,12 +1391,31 @@ def _value_filters_on(state: _State, table: Table, tokens: Sequence[Token]) -> t
     return tuple(filters)
 
 
+def _totalled(state: _State, base: Table, body: str, span: tuple[int, int]) -> Ref | None:
+    """ "vehicles whose maintenance cost more than 15000 euros in total", "customers who spent more
+    than 3000 dollars": the amount of the rows of a table that point at the base, summed for each
+    base row; the table named before the comparison, else the one with money when the base has none."""
+    near = body[max(0, span[0] - 40) : span[1] + 25]
+    money = _MONEY_SAID.search(near)
+    if not (money or re.search(r"\b(in total|total|combined|altogether)\b", near)):
+        return None
+    before = _tokens(state, max(0, span[0] - 40), span[0])[-4:]
+    child = _related(state, base, before)
+    if child is None and money and _column_of_kind(base, "money") is None:
+        child = next((t for t in _children(state, base) if _column_of_kind(t, "money") is not None), None)
+    if child is None:
+        return None
+    return _compared_column(state, child, [child], body, span, [])
+
+
 def _number(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
 
 def _related(state: _State, base: Table, words: Sequence[Token]) -> Table | None:
-    """A table the words name whose rows point at ``base``'s ("orders" of customers)."""
+    """A table the words name whose rows point at ``base``'s ("orders" of customers); a word that
+    is the base's own noun names the base ("orders worth more than 60": no order items)."""
+    words = [t for t in words if table_word_score(t, base) < NOUN]
     links = [link for link in state.link.table_links(words) if link.score >= NAME_WORD and link.table.key != base.key]
     children = {t.key for t in _children(state, base)}
     for link in links:
@@ -1259,27 +1431,51 @@ def _children(state: _State, base: Table) -> list[Table]:
 
 
 def _compared_column(
-    state: _State, base: Table, tables: list[Table], body: str, at: int, measures: list[Measure]
+    state: _State, base: Table, tables: list[Table], body: str, span: tuple[int, int], measures: list[Measure]
 ) -> Ref | None:
-    """The numeric column a comparison is about: named in the four words before it, else the
-    measure, else the base's one amount."""
-    before = [t for t in _tokens(state, max(0, at - 40), at)][-4:]
-    links = [
-        link for link in state.link.column_links(before, tables) if link.column.is_numeric or link.column.is_temporal
-    ]
-    if links:
-        state.used.update(links[0].tokens)
-        return Ref(links[0].table, links[0].column)
+    """The numeric column a comparison is about (a number compares with nothing else): the one its
+    unit names ("1000 km", "15000 euros"), else one named in the four words before it, else the
+    measure, else the base's column of the kind the words say (money for "worth", "dollars"),
+    else its one amount."""
+    at, end = span
+    after = _tokens(state, end)[:1]
+    before = _tokens(state, max(0, at - 40), at)[-4:]
+    for words, least in ((after, COLUMN_WORD * 0.85), (before, COLUMN_SYNONYM)):
+        # A synonym names a column of the base only ("owners" is no word for the companies' employees).
+        links = [link for link in state.link.column_links(words, tables)
+                 if link.column.is_numeric and not link.column.masked
+                 and link.score >= (least if link.table.key == base.key else COLUMN_WORD)]  # fmt: skip
+        if links:
+            state.used.update(links[0].tokens)
+            return Ref(links[0].table, links[0].column)
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "max", "min"):
             return measure.ref
-    amounts = [c for c in base.columns if c.is_numeric and not c.masked]
-    if amounts:
-        money = [c for c in amounts if re.search(r"amount|price|total|value|cost|revenue", c.name.lower())]
-        chosen = (money or amounts)[0]
+    near = body[max(0, at - 30) : end + 20]
+    kind = (
+        "money"
+        if _MONEY_SAID.search(near)
+        else next((kind for word, (kind, _) in _ADJECTIVES.items() if re.search(rf"\b{word}", near)), "")
+    )
+    chosen = _column_of_kind(base, kind)
+    if chosen is not None:
         state.assumptions.append(f"compared {base.qualified_name}.{chosen.name}")
         return Ref(base, chosen)
     return None
+
+
+def _column_of_kind(table: Table, kind: str) -> Column | None:
+    """The numeric column of ``table`` of a kind ("money", "size", "length", "weight", "age"...),
+    by its type and the words of its name and comment; with no kind, its first amount."""
+    amounts = [c for c in table.columns if c.is_numeric and not c.masked]
+    for wanted in _KIND_ORDER.get(kind, ("money",)):
+        words = _KIND_WORDS[wanted]
+        found = [c for c in amounts if set(name_words(c.name)) & words or (wanted == "money" and "money" in c.type)]
+        if not found and wanted == "money":
+            found = [c for c in amounts if _MONEY_SAID.search(c.comment.lower())]
+        if found:
+            return found[0]
+    return amounts[0] if amounts and not kind else None
 
 
 def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -> list[Filter]:

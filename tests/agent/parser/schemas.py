@@ -142,6 +142,54 @@ HELPDESK: dict[str, Any] = {
 }  # fmt: skip
 
 
+# Measures of several kinds (an age, a weight, a height, a distance, a duration) named by their units,
+# so that "the heaviest", "older than 30" and "the longest race" find their column by its words.
+ATHLETICS: dict[str, Any] = {
+    "athlete": {
+        "comment": "",
+        "columns": [("athlete_id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {"nosample": True}),
+                    ("country", "VARCHAR", {}), ("age", "INTEGER", {}), ("height_cm", "REAL", {}),
+                    ("weight_kg", "REAL", {}), ("joined_on", "DATE", {})],
+        "rows": [(1, "ada", "kenya", 31, 172.0, 58.0, "2019-04-01"),
+                 (2, "bram", "norway", 24, 188.0, 81.5, "2023-02-11"),
+                 (3, "chen", "china", 28, 165.0, 52.0, "2021-09-30"),
+                 (4, "dev", "india", 35, 180.0, 90.0, "2016-06-15")],
+    },
+    "race": {
+        "comment": "",
+        "columns": [("race_id", "INTEGER", {"pk": True}),
+                    ("athlete_id", "INTEGER", {"references": "public.athlete.athlete_id"}),
+                    ("place", "VARCHAR", {"nosample": True}), ("distance_km", "REAL", {}),
+                    ("duration_minutes", "REAL", {})],
+        "rows": [(1, 1, "nairobi", 42.2, 130.0), (2, 2, "oslo", 10.0, 31.0), (3, 3, "beijing", 21.1, 75.0),
+                 (4, 1, "boston", 42.2, 128.5), (5, 4, "delhi", 5.0, 17.0)],
+    },
+}  # fmt: skip
+
+
+# A log of page views whose kind is a value ("page_view"), and clients whose manager's column starts
+# with the name of another table (``account_manager``, ``accounts``).
+WEBLOG: dict[str, Any] = {
+    "hits": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("page", "VARCHAR", {}), ("action", "VARCHAR", {})],
+        "rows": [(1, "/home", "page_view"), (2, "/home", "page_view"), (3, "/home", "click"),
+                 (4, "/pricing", "page_view"), (5, "/docs", "click"), (6, "/docs", "click"), (7, "/docs", "page_view")],
+    },
+    "accounts": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {})],
+        "rows": [(1, "north"), (2, "south")],
+    },
+    "clients": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {}), ("account_manager", "VARCHAR", {}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"})],
+        "rows": [(1, "acme", "kim", 1), (2, "bolt", "kim", 1), (3, "core", "kim", 2), (4, "dune", "lou", 2)],
+    },
+}  # fmt: skip
+
+
 def _sample(values: list[Any]) -> list[Any]:
     distinct = sorted({v for v in values if isinstance(v, str)})
     return distinct if 0 < len(distinct) <= 20 else []

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import HELPDESK, RESTAURANTS, SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import ATHLETICS, HELPDESK, RESTAURANTS, SHOP, TODAY, WEBLOG, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -50,6 +50,13 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("top", "which 3 products have the highest unit price",
      "SELECT productname FROM {s}products ORDER BY unitprice DESC LIMIT 3", True),
     ("top", "the 2 cheapest products", "SELECT productname FROM {s}products ORDER BY unitprice LIMIT 2", True),
+    ("top", "which 2 orders are the largest", "SELECT orderid FROM {s}orders ORDER BY total DESC LIMIT 2", True),
+    ("top", "the 3 smallest orders", "SELECT orderid FROM {s}orders ORDER BY total LIMIT 3", True),
+    ("top", "biggest single order ever placed in USD",
+     "SELECT orderid FROM {s}orders WHERE currency = 'USD' ORDER BY total DESC LIMIT 1", True),
+    ("top", "what are the 2 most expensive products",
+     "SELECT productname FROM {s}products ORDER BY unitprice DESC LIMIT 2", True),
+    ("top", "the newest customer", "SELECT fullname FROM {s}customers ORDER BY signupdate DESC LIMIT 1", True),
     ("top", "what is the most recent order", "SELECT orderid FROM {s}orders ORDER BY orderdate DESC LIMIT 1", True),
     ("top", "which customer has the most orders",
      "SELECT c.fullname, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
@@ -60,9 +67,26 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("order", "list products sorted by unit price", "SELECT productname FROM {s}products ORDER BY unitprice", True),
     ("order", "show customers ordered by signup date descending",
      "SELECT fullname FROM {s}customers ORDER BY signupdate DESC", True),
+    ("order", "list all products from most expensive to cheapest",
+     "SELECT productname FROM {s}products ORDER BY unitprice DESC", True),
+    ("order", "show the orders from highest to lowest total", "SELECT orderid FROM {s}orders ORDER BY total DESC",
+     True),
+    ("order", "list the customers ordered alphabetically", "SELECT fullname FROM {s}customers ORDER BY fullname",
+     True),
+    ("order", "products in reverse alphabetical order",
+     "SELECT productname FROM {s}products ORDER BY productname DESC", True),
     ("order", "average unit price by category sorted by unit price descending",
      "SELECT category, avg(unitprice) AS a FROM {s}products GROUP BY category ORDER BY a DESC", True),
     ("filter", "orders with a total over 100", "SELECT orderid FROM {s}orders WHERE total > 100", False),
+    # Dollars, where the orders say their currency: the amounts in US dollars.
+    ("filter", "orders worth more than 60 dollars",
+     "SELECT orderid FROM {s}orders WHERE total > 60 AND currency = 'USD'", False),
+    ("filter", "orders worth more than 60", "SELECT orderid FROM {s}orders WHERE total > 60", False),
+    ("filter", "orders over 0.1k", "SELECT orderid FROM {s}orders WHERE total > 100", False),
+    ("filter", "products that cost more than 100", "SELECT productid FROM {s}products WHERE unitprice > 100", False),
+    ("filter", "shipped orders over 1,000 in any currency",
+     "SELECT orderid FROM {s}orders WHERE total > 1000 AND status = 'shipped'", False),
+    ("filter", "products priced under 0.05k", "SELECT productid FROM {s}products WHERE unitprice < 50", False),
     ("filter", "products with unit price between 50 and 150",
      "SELECT productid FROM {s}products WHERE unitprice BETWEEN 50 AND 150", False),
     ("filter", "orders that are not shipped", "SELECT orderid FROM {s}orders WHERE status <> 'shipped'", False),
@@ -106,6 +130,17 @@ CASES: list[tuple[str, str, str, bool]] = [
      "SELECT category, count(*) FROM {s}products GROUP BY category HAVING count(*) > 2", False),
     ("having", "which statuses have fewer than 2 orders",
      "SELECT status, count(*) FROM {s}orders GROUP BY status HAVING count(*) < 2", False),
+    ("having", "which statuses have orders worth more than 400 dollars in total",
+     "SELECT status, sum(total) FROM {s}orders GROUP BY status HAVING sum(total) > 400", False),
+    ("having", "customers whose orders total more than 300",
+     "SELECT c.fullname, sum(o.total) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.customerid, c.fullname HAVING sum(o.total) > 300", False),
+    ("having", "which customers spent more than 300 dollars in total",
+     "SELECT c.fullname, sum(o.total) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
+     "GROUP BY c.customerid, c.fullname HAVING sum(o.total) > 300", False),
+    ("having", "order statuses used more than 2 times",
+     "SELECT status, count(*) FROM {s}orders GROUP BY status HAVING count(*) > 2", False),
+    ("top", "the 2 orders that earned the most", "SELECT orderid FROM {s}orders ORDER BY total DESC LIMIT 2", True),
     ("distinct", "how many different customers have placed an order",
      "SELECT count(DISTINCT customerid) FROM {s}orders", False),
     ("distinct", "how many unique customers have events", "SELECT count(DISTINCT customerid) FROM {s}events", False),
@@ -273,6 +308,72 @@ def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: 
     assert isinstance(outcome, Statement), outcome
     columns, got = _run(restaurants, outcome.sql)
     expected = restaurants.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+# Superlatives and comparisons said by an adjective: the column of that kind, found by its words.
+ATHLETICS_CASES: list[tuple[str, str, str, bool]] = [
+    ("top", "who is the oldest athlete", "SELECT name FROM {s}athlete ORDER BY age DESC LIMIT 1", True),
+    ("top", "the 2 youngest athletes", "SELECT name FROM {s}athlete ORDER BY age LIMIT 2", True),
+    ("top", "which athlete is the heaviest", "SELECT name FROM {s}athlete ORDER BY weight_kg DESC LIMIT 1", True),
+    ("top", "the tallest athlete", "SELECT name FROM {s}athlete ORDER BY height_cm DESC LIMIT 1", True),
+    ("top", "the 3 shortest races", "SELECT race_id FROM {s}race ORDER BY distance_km LIMIT 3", True),
+    ("filter", "athletes older than 30", "SELECT athlete_id FROM {s}athlete WHERE age > 30", False),
+    ("filter", "athletes lighter than 60", "SELECT athlete_id FROM {s}athlete WHERE weight_kg < 60", False),
+    ("filter", "races over 100 minutes", "SELECT race_id FROM {s}race WHERE duration_minutes > 100", False),
+    ("filter", "races longer than 20", "SELECT race_id FROM {s}race WHERE distance_km > 20", False),
+    ("having", "which race places have more than 40 km in total",
+     "SELECT place, sum(distance_km) FROM {s}race GROUP BY place HAVING sum(distance_km) > 40", False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def athletics() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", ATHLETICS)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), ATHLETICS_CASES, ids=[c[1] for c in ATHLETICS_CASES])
+def test_adjectives_name_the_column_of_their_kind(athletics, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("public", ATHLETICS, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(athletics, outcome.sql)
+    expected = athletics.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
+# Groups counted: by a value that says which rows ("page views"), by a column whose first word names
+# another table ("account managers").
+WEBLOG_CASES: list[tuple[str, str, str, bool]] = [
+    ("top", "top 2 pages by page views",
+     "SELECT page, count(*) c FROM {s}hits WHERE action = 'page_view' GROUP BY page ORDER BY c DESC LIMIT 2", True),
+    ("having", "pages with more than 1 page view",
+     "SELECT page, count(*) FROM {s}hits WHERE action = 'page_view' GROUP BY page HAVING count(*) > 1", False),
+    ("having", "which account managers manage over 1 client",
+     "SELECT account_manager, count(*) FROM {s}clients GROUP BY account_manager HAVING count(*) > 1", False),
+    ("top", "which account manager looks after the most clients",
+     "SELECT account_manager, count(*) c FROM {s}clients GROUP BY account_manager ORDER BY c DESC LIMIT 1", True),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def weblog() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", WEBLOG)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), WEBLOG_CASES, ids=[c[1] for c in WEBLOG_CASES])
+def test_groups_counted_by_a_value_or_a_column_named_like_a_table(
+    weblog, kind: str, question: str, truth: str, ordered: bool
+):
+    outcome = plan(question, knowledge_of("public", WEBLOG, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(weblog, outcome.sql)
+    expected = weblog.execute(_truth(truth, "public.")).fetchall()
     assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
 
 

@@ -61,6 +61,23 @@ def test_numbers_in_words_become_digits_but_one_stays_a_pronoun() -> None:
 
 
 @pytest.mark.parametrize(
+    ("said", "number"),
+    [
+        ("over 2.5k", "2500"),
+        ("5 million dollars", "5000000"),
+        ("above 1.2m", "1200000"),
+        ("1,000,000 rows", "1000000"),
+        ("five thousand", "5000"),
+        ("0.5bn", "500000000"),
+        ("1.25k", "1250"),
+    ],
+)
+def test_scaled_numbers_become_digits(said: str, number: str) -> None:
+    assert number in normalise(said, TODAY).words
+    assert "3 m long" in normalise("3 m long", TODAY).text  # a letter scale only glued to its number
+
+
+@pytest.mark.parametrize(
     ("words", "column"),
     [("order date", "orderdate"), ("customer", "customerid"), ("unit price", "unitprice"), ("full name", "fullname")],
 )
