@@ -53,7 +53,7 @@ class Column:
 
     @property
     def is_temporal(self) -> bool:
-        return bool(_TEMPORAL.search(self.type)) or bool(_TEMPORAL_NAME.search(self.name.lower()))
+        return bool(_TEMPORAL.search(self.type)) or bool(_TEMPORAL_NAME.search(self.name.lower())) or self.is_epoch
 
     @property
     def is_text(self) -> bool:

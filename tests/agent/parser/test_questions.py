@@ -109,8 +109,14 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("time", "orders between 2026-01-01 and 2026-06-30",
      "SELECT orderid FROM {s}orders WHERE orderdate BETWEEN '2026-01-01' AND '2026-06-30'", False),
     ("time", "how many orders last month", "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-09-01'", False),
+    ("time", "how many orders in the first half of 2026",
+     "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-01-01' AND orderdate < '2026-07-01'", False),
+    ("time", "number of orders in the third quarter of 2026",
+     "SELECT count(*) FROM {s}orders WHERE orderdate >= '2026-07-01' AND orderdate < '2026-10-01'", False),
+    ("time", "how many orders from December 2025 to February 2026",
+     "SELECT count(*) FROM {s}orders WHERE orderdate >= '2025-12-01' AND orderdate < '2026-03-01'", False),
     ("bucket", "number of orders by month this year",
-     "SELECT strftime(CAST(orderdate AS DATE), '%Y-%m') m, count(*) FROM {s}orders WHERE orderdate >= '2026-01-01' "
+     "SELECT date_trunc('month', orderdate) m, count(*) FROM {s}orders WHERE orderdate >= '2026-01-01' "
      "GROUP BY m", False),
     ("bucket", "number of orders per quarter",
      "SELECT date_trunc('quarter', orderdate) q, count(*) FROM {s}orders GROUP BY q", False),
