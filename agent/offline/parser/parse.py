@@ -46,6 +46,7 @@ from agent.offline.parser.link import (
     name_words,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular
+from datasources.vocabulary import name_tokens
 
 MAX_JOINS = 3
 BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month", "monthly": "month",
@@ -124,6 +125,7 @@ class _State:
     assumptions: list[str] = field(default_factory=list)
     describe: list[tuple[str, str]] = field(default_factory=list)
     choice: Choice | None = None
+    dated: bool = False  # a word of the question named the date column ("deals closed last month")
 
     def want(self, table: Table) -> None:
         if not table.described and table.key not in self.describe and table.key not in self.attempted:
@@ -404,6 +406,17 @@ def _query(state: _State) -> Query | Unanswerable | None:
         measures = [Measure("count", said=f"number of {having.table.noun}")]
         base, noun = having.table, having.table.noun
     period = _period(state, base)
+    if (
+        period is not None
+        and (state.dated or _happened(state, noun))
+        and not measures
+        and not dimensions
+        and order is None
+        and limit is None
+        and not _ASKS.search(body)
+    ):
+        # "deals won last quarter", "new deals created in the last 12 months": how many, not which.
+        measures = [Measure("count", said=f"number of {noun}")]
     filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "min", "max"):
@@ -414,6 +427,19 @@ def _query(state: _State) -> Query | Unanswerable | None:
     return Query(base=base, measures=tuple(measures), dimensions=tuple(dimensions), filters=tuple(filters),
                  having=having, period=period, order=order, limit=limit, columns=columns,
                  noun=noun)  # fmt: skip
+
+
+def _happened(state: _State, noun: str) -> bool:
+    """The rows are named as events of the period: "new deals", "refunds issued", "orders placed"."""
+    words = list(state.norm.outside_window())
+    for index, token in enumerate(words):
+        if token.text != noun:
+            continue
+        before = words[index - 1].text if index else ""
+        after = words[index + 1].text if index + 1 < len(words) else ""
+        if before == "new" or (after.endswith("ed") and len(after) > 4) or after in _IRREGULAR:
+            return True
+    return False
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
@@ -902,18 +928,71 @@ def _group_column(state: _State, base: Table, words: Sequence[Token]) -> Ref | N
 # --- conditions ----------------------------------------------------------------------------------------
 
 
+def _stem(word: str) -> str:
+    """A verb's stem, enough to meet a date column's name: "cancelled", "canceled" and "cancel" ->
+    "cancel"; "closed" and "closes" -> "clos"; "won" -> "win"."""
+    word = _IRREGULAR.get(word, word)
+    for suffix in ("ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou" else word
+
+
+# Verbs that name the same moment of a row's life, as date columns are named after one of them:
+# a deal won or lost is closed (``closed_at``), a cancelled subscription has ended (``ended_at``).
+_IRREGULAR = {"won": "win", "lost": "lose", "paid": "pay", "sent": "send", "began": "begin", "begun": "begin",
+              "sold": "sell", "made": "make", "signups": "sign", "signup": "sign"}  # fmt: skip
+_DATE_VERBS = tuple(
+    frozenset(_stem(word) for word in group.split())
+    for group in (
+        "close win lose", "end cancel churn terminate stop finish expire complete", "resolve solve close fix",
+        "create open start begin sign register join add place make new", "pay settle receive",
+        "ship deliver dispatch send", "hire join employ", "issue bill invoice", "refund return", "sell order buy",
+    )
+)  # fmt: skip
+
+
+def _verb_dated(state: _State, temporal: list[Column], words: Sequence[Token]) -> Column | None:
+    """The date column a verb of the question names through a verb of its own name ("deals won" are
+    closed: ``closed_at``; "subscriptions cancelled" ended: ``ended_at``), else through its comment
+    ("When the deal was won or lost")."""
+    said = [t for t in content(words) if t.start not in state.used]
+    for token in content(words):  # a value too: "deals won" are of stage 'won' and dated by closing
+        stem = _stem(token.text)
+        kin = set().union(*(group for group in _DATE_VERBS if stem in group)) or {stem}
+        found = [c for c in temporal if kin & {_stem(w) for w in name_tokens(c.name)}]
+        if len(found) == 1:
+            state.used.add(token.start)
+            return found[0]
+    for token in said:
+        found = [c for c in temporal if token.text in re.findall(r"[a-z]+", c.comment.lower())]
+        if len(found) == 1:
+            state.used.add(token.start)
+            return found[0]
+    return None
+
+
 def _date_column(state: _State, table: Table, words: Sequence[Token] = ()) -> Ref | None:
-    """The date (or epoch time) column a period or a bucket applies to: one the words name, else
-    the likeliest of the table, else of a table it points at ("invoice lines last month")."""
+    """The date (or epoch time) column a period or a bucket applies to: one the words name ("deals
+    closed"), or a verb of theirs ("deals won"), else the likeliest of the table, else of a table it
+    points at ("invoice lines last month"). ``state.dated`` says whether the question named it."""
     for candidate, _ in _reachable(state, table):
         temporal = [c for c in candidate.columns if c.is_temporal and not c.masked and not c.is_key]
+        if not temporal and candidate.key == table.key and not table.described:
+            state.want(table)  # its types are not known yet: an epoch column is a time only by its type
         if not temporal:
             continue
         named = [link for link in state.link.column_links(words or _tokens(state), [candidate])
                  if link.column in temporal and link.score >= COLUMN_WORD]  # fmt: skip
         if named:
+            state.dated = state.dated or not set(named[0].tokens) <= state.used
             state.used.update(named[0].tokens)
             return Ref(candidate, named[0].column)
+        verb = _verb_dated(state, temporal, words or _tokens(state))
+        if verb is not None:
+            state.dated = True
+            return Ref(candidate, verb)
         for preferred in _DATE_PREFERENCE:
             for column in temporal:
                 if preferred in name_words(column.name):

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from agent.offline.parser import Statement, plan
-from tests.agent.parser.schemas import RESTAURANTS, SHOP, TODAY, knowledge_of, load
+from tests.agent.parser.schemas import CRM, RESTAURANTS, SHOP, TODAY, knowledge_of, load
 
 # (kind, question, truth with {s} for the schema prefix, ordered)
 CASES: list[tuple[str, str, str, bool]] = [
@@ -273,3 +273,38 @@ def test_epoch_times_are_converted_on_sqlite(lite) -> None:
     recent = plan("how many events in the last 7 days", knowledge, TODAY)
     assert isinstance(recent, Statement), recent
     assert _run(lite, recent.sql)[1] == [(2,)]
+
+
+# (kind, question, truth, ordered) over CRM, on DuckDB.
+CRM_CASES: list[tuple[str, str, str, bool]] = [
+    ("time", "how many deals closed in the first half of 2026",
+     "SELECT count(*) FROM {s}deals WHERE closed_at >= '2026-01-01' AND closed_at < '2026-07-01'", False),
+    ("time", "deals won last quarter",
+     "SELECT count(*) FROM {s}deals WHERE stage = 'won' AND closed_at >= '2026-07-01' AND closed_at < '2026-10-01'",
+     False),
+    ("time", "how many subscriptions were cancelled last year",
+     "SELECT count(*) FROM {s}subscriptions WHERE status = 'cancelled' AND ended_at >= '2025-01-01' "
+     "AND ended_at < '2026-01-01'", False),
+    ("time", "subscriptions ended in 2026",
+     "SELECT count(*) FROM {s}subscriptions WHERE ended_at >= '2026-01-01'", False),
+    ("time", "new deals created in the last 3 months",
+     "SELECT count(*) FROM {s}deals WHERE created_at >= '2026-07-01'", False),
+    ("time", "deals created in 2026", "SELECT count(*) FROM {s}deals WHERE created_at >= '2026-01-01'", False),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def crm() -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect()
+    load(connection, "public", CRM)
+    yield connection
+    connection.close()
+
+
+@pytest.mark.parametrize(("kind", "question", "truth", "ordered"), CRM_CASES, ids=[c[1] for c in CRM_CASES])
+def test_questions_on_rows_with_several_moments(crm, kind: str, question: str, truth: str, ordered: bool):
+    outcome = plan(question, knowledge_of("public", CRM, "duckdb"), TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(crm, outcome.sql)
+    expected = crm.execute(_truth(truth, "public.")).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
