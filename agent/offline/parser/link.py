@@ -251,6 +251,8 @@ class Linker:
             for column in table.columns:
                 if column.masked or not column.samples:
                     continue
+                exact: set[tuple[int, ...]] = set()
+                partial: list[ValueLink] = []
                 for value in column.samples:
                     if not isinstance(value, str):
                         continue
@@ -258,6 +260,14 @@ class Linker:
                     spans = phrases.get(normal) or phrases.get(singular(normal))
                     if normal and spans:
                         found.append(ValueLink(table, column, value, spans))
+                        exact.add(spans)
+                    elif " " in normal:
+                        # A word of a value of several ("won" of 'closed_won', "closed" of 'closed_won'
+                        # and 'closed_lost'): each value it is a word of.
+                        partial.extend(ValueLink(table, column, value, (t.start,)) for t in words
+                                       if t.text not in FUNCTION_WORDS and len(t.text) > 2
+                                       and t.text in normal.split())  # fmt: skip
+                found.extend(link for link in partial if link.tokens not in exact)
         return found
 
 

@@ -88,7 +88,12 @@ _GROUP = re.compile(r"\b(grouped by|broken down by|split by|for each|for every|i
 _GROUP_STOP = frozenset("in for with where from during since and that which who whose when on at between".split())
 _SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
 _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
-_PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
+_PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%|\b(?<!exchange )(?<!interest )rate\b")
+# The rows a share is of, when not all of them: "among closed deals", "as a percentage of closed deals".
+_SCOPE = re.compile(
+    r"\b(?:among|out of|of all|as an? (?:percentage|percent|share|fraction|proportion) of)\s+"
+    r"(.+?)(?=[?,;:]|$| by | per )"
+)
 _COMPARE = re.compile(
     r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
     r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?)\s+"
@@ -285,6 +290,16 @@ def _query(state: _State) -> Query | Unanswerable | None:
     tail = _tokens(state, group_match.end()) if group_match else []
     top = _TOP.search(body)
     superlative = _SUPERLATIVE.search(body)
+    percent = _PERCENT.search(body)
+    if (
+        percent is not None
+        and percent.group(0) == "rate"
+        and any(
+            link.score >= COLUMN_WORD
+            for link in state.link.column_links(_tokens(state, percent.start(), percent.end()))
+        )
+    ):
+        percent = None  # a column called rate: "average rate"
     function = "count" if counting else None
     if function is None:
         for name, pattern in _FUNCTIONS:
@@ -296,12 +311,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
                 # The aggregate's own word names no column ("total amount" is the amount).
                 head = [t for t in head if not hit.start() <= t.start < hit.end()]
                 break
-    percent = _PERCENT.search(body)
-
     # What the rows are: the table the words name best.
     metric = _metric(state)
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
-    if base_link is None and metric is None and top is not None and group_match is not None:
+    if base_link is None and metric is None and (top is not None or percent) and group_match is not None:
         base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
     if base_link is None and metric is None:
         measured = _measure_column(state, head, None, function or "sum")
@@ -332,7 +345,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
             return None
         measures.append(measure)
     elif percent and not counting:
-        condition = _percent_condition(state, base)
+        condition = _percent_condition(state, base, body)
         if condition is None:
             return None
         measures.append(Measure("ratio", condition=condition, said="percentage of " + noun))
@@ -675,15 +688,38 @@ def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure 
     return Measure("ratio", condition=sides[0], denominator=sides[1], said=said)
 
 
-def _percent_condition(state: _State, base: Table) -> Filter | None:
-    """The condition of "percentage of invoices that are paid": a value of the base."""
-    values = state.link.value_links(_tokens(state), [base])
+def _percent_condition(state: _State, base: Table, body: str) -> Filter | None:
+    """The condition of "percentage of invoices that are paid": values of one column of the base
+    ("resolved or closed": either; "win rate": 'won', by the stem), or a column left empty ("no
+    signed-in customer"). The rows of a scope ("among closed deals", "won deals as a percentage of
+    closed deals") are not the condition: they are filtered, with the question's other conditions."""
+    scope = _SCOPE.search(body)
+    tokens = [t for t in _tokens(state) if scope is None or not scope.start(1) <= t.start < scope.end(1)]
+    for match in _NONE.finditer(body):
+        if scope is not None and scope.start(1) <= match.start() < scope.end(1):
+            continue
+        after = content(_tokens(state, match.end()))[:3]
+        columns = [link for link in state.link.column_links(after, [base]) if link.score >= COLUMN_WORD]
+        if columns:
+            state.used.update(t.start for t in after)
+            column = columns[0].column
+            return Filter(Ref(base, column), "null", said=f"no {column.name}")
+    values = state.link.value_links(tokens, [base])
+    if not values:
+        stems = {_stem(t.text): t.start for t in content(tokens) if t.start not in state.used}
+        values = [ValueLink(base, column, value, (stems[_stem(word)],)) for column in base.columns
+                  if not column.masked for value in column.samples if isinstance(value, str)
+                  for word in re.findall(r"[a-z]+", value.lower()) if _stem(word) in stems]  # fmt: skip
     if not values:
         state.want(base)
         return None
-    value = values[0]
-    state.used.update(value.tokens)
-    return Filter(Ref(value.table, value.column), "=", value.value, said=f"{value.column.name} = {value.value}")
+    first = values[0]
+    chosen = list(dict.fromkeys(v.value for v in values if v.column == first.column))
+    state.used.update(t for v in values if v.column == first.column for t in v.tokens)
+    ref = Ref(first.table, first.column)
+    if len(chosen) > 1:
+        return Filter(ref, "in", tuple(chosen), said=f"{ref.label} in {', '.join(map(str, chosen))}")
+    return Filter(ref, "=", chosen[0], said=f"{ref.label} = {chosen[0]}")
 
 
 # --- ranks ---------------------------------------------------------------------------------------------
@@ -932,7 +968,7 @@ def _stem(word: str) -> str:
     """A verb's stem, enough to meet a date column's name: "cancelled", "canceled" and "cancel" ->
     "cancel"; "closed" and "closes" -> "clos"; "won" -> "win"."""
     word = _IRREGULAR.get(word, word)
-    for suffix in ("ing", "ed", "es", "s", "e"):
+    for suffix in ("ation", "ion", "ing", "ed", "es", "s", "e"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             word = word[: -len(suffix)]
             break
@@ -1025,6 +1061,8 @@ def _conditions(
     for match in _NONE.finditer(body):
         # "customers with no invoices": none of a table that points at the base.
         after = _tokens(state, match.end())[:3]
+        if any(t.start in state.used for t in after):
+            continue  # read already: the condition of a share
         found = _related(state, base, after)
         if found is not None:
             filters.append(Filter(Ref(base, base.primary_key or base.columns[0]), "exists", found, negated=True,
@@ -1115,16 +1153,17 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
     links = state.link.value_links(_tokens(state), tables)
     order = {t.key: i for i, t in enumerate(tables)}
     by_column: dict[tuple[str, str], list[ValueLink]] = {}
-    seen: set[tuple[int, ...]] = set()
+    seen: dict[tuple[int, ...], tuple[str, str]] = {}  # the words of a value, and its column
     for link in sorted(links, key=lambda v: (order[v.table.key], -len(v.tokens))):
-        if link.tokens in seen or any(set(link.tokens) < set(s) for s in seen):
-            continue
+        column = (link.table.qualified_name, link.column.name)
+        if seen.get(link.tokens, column) != column or any(set(link.tokens) < set(s) for s in seen):
+            continue  # one word is values of one column: "closed" deals are 'closed_won' or 'closed_lost'
         # A word that names a table or column is a value only when it is no name here ("open" yes,
         # "customers" no), or when it is part of a longer value ("closed won").
         if len(link.tokens) == 1 and link.tokens[0] in state.used:
             continue
-        seen.add(link.tokens)
-        by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
+        seen[link.tokens] = column
+        by_column.setdefault(column, []).append(link)
     filters = []
     for found in by_column.values():
         first = found[0]

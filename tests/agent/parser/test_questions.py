@@ -280,7 +280,8 @@ CRM_CASES: list[tuple[str, str, str, bool]] = [
     ("time", "how many deals closed in the first half of 2026",
      "SELECT count(*) FROM {s}deals WHERE closed_at >= '2026-01-01' AND closed_at < '2026-07-01'", False),
     ("time", "deals won last quarter",
-     "SELECT count(*) FROM {s}deals WHERE stage = 'won' AND closed_at >= '2026-07-01' AND closed_at < '2026-10-01'",
+     "SELECT count(*) FROM {s}deals WHERE stage = 'closed_won' AND closed_at >= '2026-07-01' "
+     "AND closed_at < '2026-10-01'",
      False),
     ("time", "how many subscriptions were cancelled last year",
      "SELECT count(*) FROM {s}subscriptions WHERE status = 'cancelled' AND ended_at >= '2025-01-01' "
@@ -290,6 +291,24 @@ CRM_CASES: list[tuple[str, str, str, bool]] = [
     ("time", "new deals created in the last 3 months",
      "SELECT count(*) FROM {s}deals WHERE created_at >= '2026-07-01'", False),
     ("time", "deals created in 2026", "SELECT count(*) FROM {s}deals WHERE created_at >= '2026-01-01'", False),
+    ("time", "how many tickets were resolved in September 2026",
+     "SELECT count(*) FROM {s}tickets WHERE resolved_at >= '2026-09-01' AND resolved_at < '2026-10-01'", False),
+    ("filter", "how many deals were won", "SELECT count(*) FROM {s}deals WHERE stage = 'closed_won'", False),
+    ("ratio", "percentage of tickets that are resolved or closed",
+     "SELECT 100.0 * sum(CASE WHEN status IN ('resolved', 'closed') THEN 1 ELSE 0 END) / count(*) FROM {s}tickets",
+     False),
+    ("ratio", "what share of deals is won, among closed deals",
+     "SELECT 100.0 * sum(CASE WHEN stage = 'closed_won' THEN 1 ELSE 0 END) / count(*) FROM {s}deals "
+     "WHERE stage IN ('closed_won', 'closed_lost')", False),
+    ("ratio", "win rate per region: won deals as a percentage of closed deals",
+     "SELECT region, 100.0 * sum(CASE WHEN stage = 'closed_won' THEN 1 ELSE 0 END) / count(*) FROM {s}deals "
+     "WHERE stage IN ('closed_won', 'closed_lost') GROUP BY region", False),
+    ("ratio", "what fraction of events come from mobile devices",
+     "SELECT 100.0 * sum(CASE WHEN device = 'mobile' THEN 1 ELSE 0 END) / count(*) FROM {s}events", False),
+    ("ratio", "what percent of events are anonymous (no account)?",
+     "SELECT 100.0 * sum(CASE WHEN account_id IS NULL THEN 1 ELSE 0 END) / count(*) FROM {s}events", False),
+    ("ratio", "cancellation rate of subscriptions",
+     "SELECT 100.0 * sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) / count(*) FROM {s}subscriptions", False),
 ]  # fmt: skip
 
 
