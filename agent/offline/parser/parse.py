@@ -32,6 +32,7 @@ from agent.offline.parser.ir import (
 )
 from agent.offline.parser.link import (
     COLUMN_EXACT,
+    COMMENT,
     COLUMN_WORD,
     GLUED,
     NAME_WORD,
@@ -44,6 +45,7 @@ from agent.offline.parser.link import (
     content,
     glued,
     name_words,
+    table_word_score,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular
 from datasources.vocabulary import name_tokens
@@ -55,6 +57,7 @@ BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "mont
 _DATE_PREFERENCE = ("order", "issued", "created", "occurred", "opened", "started", "paid", "closed", "date", "time")
 _COUNT = re.compile(r"\b(how many|number of|count of|count the|count|# of|how often)\b")
 _DISTINCT = re.compile(r"\b(distinct|different|unique)\b")
+_AVERAGE = re.compile(r"\b(on average|average|avg|mean)\b")
 _PER = re.compile(r"\baverage (?:number|count) of .+? (?:per|for each|for every|by each|in each|each) ")
 _FUNCTIONS = (
     ("avg", re.compile(r"\b(average|avg|mean)\b")),
@@ -337,6 +340,12 @@ def _query(state: _State) -> Query | Unanswerable | None:
         if measure is None:
             return None
         measures.append(measure)
+        if measure.function == "avg":  # "average number of seats per subscription by product category"
+            group_match = _GROUP.search(body, per.end())
+            tail = _tokens(state, group_match.end()) if group_match else []
+    elif counting and _AVERAGE.search(body) and (amount := _counted_amount(state, base, counting)) is not None:
+        # "on average how many employees do companies have in each industry": the column averaged.
+        measures.append(Measure("avg", amount, said=f"average {amount.column.name.replace('_', ' ')}"))
     elif metric is not None:
         measures.append(Measure("expression", expression=metric[1], said=metric[0]))
     elif ratio := _RATIO.search(body):
@@ -551,7 +560,10 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
     elif winner.score < NAME_WORD:
         word = " ".join(t.text for t in tokens if t.start in winner.tokens)
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
-    state.used.update(winner.tokens)
+    # The words of its comment are still to read: "deals won" is the deals' stage 'won'.
+    by_start = {t.start: t for t in tokens}
+    state.used.update(start for start in winner.tokens
+                      if start not in by_start or table_word_score(by_start[start], winner.table) > COMMENT)  # fmt: skip
     return winner
 
 
@@ -663,9 +675,32 @@ def _said(state: _State, tokens: Sequence[Token], link: ColumnLink) -> str:
     return " ".join(words) or link.column.name.replace("_", " ")
 
 
+def _counted_amount(state: _State, base: Table, counting: re.Match[str]) -> Ref | None:
+    """The numeric column of ``base`` that "how many" is about ("how many employees do companies
+    have"), when the word names that column and no table."""
+    counted = content(_tokens(state, counting.end()))[:1]
+    if not counted or any(link.score >= NAME_WORD for link in state.link.table_links(counted)):
+        return None
+    links = [link for link in state.link.column_links(counted, [base]) if link.column.is_numeric
+             and link.score >= COLUMN_WORD]  # fmt: skip
+    if not links:
+        return None
+    state.used.update(links[0].tokens)
+    return Ref(base, links[0].column)
+
+
 def _per_measure(state: _State, base: Table, body: str, per: re.Match[str]) -> Measure | None:
-    """ "average number of orders per customer": the base's rows over the distinct customers."""
+    """ "average number of orders per customer": the base's rows over all customers; "average number
+    of seats per subscription": the base's column averaged, when the rows are the base's own."""
     after = _tokens(state, per.end())
+    counted = content(_tokens(state, per.start(), per.end()))
+    own = [link.score >= NAME_WORD for link in state.link.table_links(content(after)[:1]) if link.table.key == base.key]
+    amounts = [link for link in state.link.column_links(counted, [base]) if link.column.is_numeric
+               and link.score >= COLUMN_WORD]  # fmt: skip
+    if any(own) and amounts:
+        state.used.update(amounts[0].tokens)
+        state.used.update(t.start for t in content(after)[:1])
+        return Measure("avg", Ref(base, amounts[0].column), said=_said(state, counted, amounts[0]))
     ref = _group_column(state, base, after)
     if ref is None:
         return None
