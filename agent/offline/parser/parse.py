@@ -32,8 +32,8 @@ from agent.offline.parser.ir import (
 )
 from agent.offline.parser.link import (
     COLUMN_EXACT,
-    COMMENT,
     COLUMN_WORD,
+    COMMENT,
     GLUED,
     NAME_WORD,
     SCHEMA,
@@ -562,8 +562,11 @@ def _base_table(state: _State, tokens: list[Token], counting: re.Match[str] | No
         state.assumptions.append(f"assumed {word!r} means {winner.table.qualified_name}")
     # The words of its comment are still to read: "deals won" is the deals' stage 'won'.
     by_start = {t.start: t for t in tokens}
-    state.used.update(start for start in winner.tokens
-                      if start not in by_start or table_word_score(by_start[start], winner.table) > COMMENT)  # fmt: skip
+    state.used.update(
+        start
+        for start in winner.tokens
+        if start not in by_start or table_word_score(by_start[start], winner.table) > COMMENT
+    )
     return winner
 
 
@@ -1024,7 +1027,7 @@ _DATE_VERBS = tuple(
 )  # fmt: skip
 
 
-def _verb_dated(state: _State, temporal: list[Column], words: Sequence[Token]) -> Column | None:
+def _verb_dated(state: _State, table: Table, temporal: list[Column], words: Sequence[Token]) -> Column | None:
     """The date column a verb of the question names through a verb of its own name ("deals won" are
     closed: ``closed_at``; "subscriptions cancelled" ended: ``ended_at``), else through its comment
     ("When the deal was won or lost")."""
@@ -1034,7 +1037,8 @@ def _verb_dated(state: _State, temporal: list[Column], words: Sequence[Token]) -
         kin = set().union(*(group for group in _DATE_VERBS if stem in group)) or {stem}
         found = [c for c in temporal if kin & {_stem(w) for w in name_tokens(c.name)}]
         if len(found) == 1:
-            state.used.add(token.start)
+            if table.described:
+                state.used.add(token.start)  # else it may be a value too, once the samples are read
             return found[0]
     for token in said:
         found = [c for c in temporal if token.text in re.findall(r"[a-z]+", c.comment.lower())]
@@ -1060,7 +1064,7 @@ def _date_column(state: _State, table: Table, words: Sequence[Token] = ()) -> Re
             state.dated = state.dated or not set(named[0].tokens) <= state.used
             state.used.update(named[0].tokens)
             return Ref(candidate, named[0].column)
-        verb = _verb_dated(state, temporal, words or _tokens(state))
+        verb = _verb_dated(state, candidate, temporal, words or _tokens(state))
         if verb is not None:
             state.dated = True
             return Ref(candidate, verb)
