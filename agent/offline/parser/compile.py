@@ -130,11 +130,9 @@ class _Compiler:
         if measure.function == "per" and measure.ref is not None:
             rows = exp.Mul(this=exp.Count(this=exp.Star()), expression=exp.Literal.number("1.0"))
             owners: exp.Expr = exp.Count(this=exp.Distinct(expressions=[self.col(measure.ref)]))
-            target = measure.ref.column.target
-            parent = self.knowledge.get(measure.ref.table.datasource_id, target[0]) if target is not None else None
-            if parent is not None and not self.query.dimensions:
+            if measure.over is not None and not self.query.dimensions:
                 # Over all of them, those with none too: the rows of the table the key points at.
-                every = SqlBuilder(self.knowledge, parent).select(exp.Count(this=exp.Star()))
+                every = SqlBuilder(self.knowledge, measure.over).select(exp.Count(this=exp.Star()))
                 owners = exp.Nullif(this=exp.Subquery(this=every), expression=exp.Literal.number(0))
             return exp.alias_(exp.Div(this=rows, expression=owners), measure.alias)
         if measure.function == "ratio" and measure.condition is not None and measure.denominator is not None:

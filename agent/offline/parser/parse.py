@@ -704,10 +704,15 @@ def _per_measure(state: _State, base: Table, body: str, per: re.Match[str]) -> M
         state.used.update(amounts[0].tokens)
         state.used.update(t.start for t in content(after)[:1])
         return Measure("avg", Ref(base, amounts[0].column), said=_said(state, counted, amounts[0]))
+    named = [link.table for link in state.link.table_links(content(after)[:2])
+             if link.score >= NAME_WORD and link.table.key != base.key]  # fmt: skip
     ref = _group_column(state, base, after)
     if ref is None:
         return None
-    return Measure("per", ref, said=f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}")
+    target = ref.column.target
+    over = state.knowledge.get(base.datasource_id, target[0]) if target is not None else None
+    said = f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}"
+    return Measure("per", ref, over=over or (named[0] if named else None), said=said)
 
 
 def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure | None:
