@@ -288,6 +288,8 @@ def _query(state: _State) -> Query | Unanswerable | None:
     counting = _COUNT.search(body)
     per = _PER.search(body)
     group_match = None if per else _first_group(body)
+    if group_match is not None and _by_value(state, group_match):
+        group_match = None  # "payments made by card": the method 'card', not a group
     head_end = group_match.start() if group_match else len(body)
     head = _tokens(state, 0, head_end)
     tail = _tokens(state, group_match.end()) if group_match else []
@@ -462,6 +464,17 @@ def _happened(state: _State, noun: str) -> bool:
         if before == "new" or (after.endswith("ed") and len(after) > 4) or after in _IRREGULAR:
             return True
     return False
+
+
+def _by_value(state: _State, group: re.Match[str]) -> bool:
+    """The word after "by" is a value the samples show and not the whole name of a column."""
+    if group.group(0) != "by":
+        return False
+    after = content(_tokens(state, group.end()))[:1]
+    if not after or any(glued(c.name) == after[0].lemma for t in state.link.tables for c in t.columns):
+        return False
+    return any(len(v.tokens) == 1 and v.value.lower() in (after[0].text, after[0].lemma)
+               for v in state.link.value_links(after, state.link.tables))  # fmt: skip
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:

@@ -313,6 +313,8 @@ CRM_CASES: list[tuple[str, str, str, bool]] = [
      "SELECT industry, avg(employees) FROM {s}accounts GROUP BY industry", False),
     ("per", "average number of tickets per account",
      "SELECT count(*) * 1.0 / (SELECT count(*) FROM {s}accounts) FROM {s}tickets", False),
+    ("ratio", "what percentage of events come by mobile",
+     "SELECT 100.0 * sum(CASE WHEN device = 'mobile' THEN 1 ELSE 0 END) / count(*) FROM {s}events", False),
     ("ratio", "cancellation rate of subscriptions",
      "SELECT 100.0 * sum(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) / count(*) FROM {s}subscriptions", False),
 ]  # fmt: skip
