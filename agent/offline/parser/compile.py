@@ -20,7 +20,7 @@ from agent.offline.parser.ir import Dimension, Filter, Having, Measure, Query, R
 from agent.offline.sql import SqlBuilder, literal
 
 MAX_JOINS = 3
-_FORMATS = {"day": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
+_FORMATS = {"day": "%Y-%m-%d", "year": "%Y"}
 _COMPARE: dict[str, type[exp.Binary]] = {"=": exp.EQ, "<>": exp.NEQ, ">": exp.GT, ">=": exp.GTE, "<": exp.LT,
                                          "<=": exp.LTE}  # fmt: skip
 
@@ -98,13 +98,15 @@ class _Compiler:
         return column, [column.copy()]
 
     def bucket(self, ref: Ref, unit: str) -> exp.Expr:
-        """The period a time falls in: "2026-09" for a month; a week or a quarter by its first day
-        (SQLite, which cannot truncate dates, by "2026-38" and "2026-Q3")."""
+        """The period a time falls in: "2026" for a year; a month, a week or a quarter by its first day
+        (SQLite, which cannot truncate dates, by "2026-09-01", "2026-38" and "2026-Q3")."""
         moment = self.timestamp(ref)
         if unit in _FORMATS:
             return exp.TimeToStr(this=moment, format=exp.Literal.string(_FORMATS[unit]))
         if self.dialect != "sqlite":
             return exp.TimestampTrunc(this=moment, unit=exp.var(unit.upper()))
+        if unit == "month":
+            return exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%Y-%m-01"), moment])
         if unit == "week":
             return exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%Y-%W"), moment])
         month = exp.Cast(this=exp.Anonymous(this="STRFTIME", expressions=[exp.Literal.string("%m"), moment.copy()]),
@@ -127,7 +129,11 @@ class _Compiler:
             return exp.alias_(exp.Count(this=exp.Distinct(expressions=[self.col(measure.ref)])), measure.alias)
         if measure.function == "per" and measure.ref is not None:
             rows = exp.Mul(this=exp.Count(this=exp.Star()), expression=exp.Literal.number("1.0"))
-            owners = exp.Count(this=exp.Distinct(expressions=[self.col(measure.ref)]))
+            owners: exp.Expr = exp.Count(this=exp.Distinct(expressions=[self.col(measure.ref)]))
+            if measure.over is not None and not self.query.dimensions:
+                # Over all of them, those with none too: the rows of the table the key points at.
+                every = SqlBuilder(self.knowledge, measure.over).select(exp.Count(this=exp.Star()))
+                owners = exp.Nullif(this=exp.Subquery(this=every), expression=exp.Literal.number(0))
             return exp.alias_(exp.Div(this=rows, expression=owners), measure.alias)
         if measure.function == "ratio" and measure.condition is not None and measure.denominator is not None:
             over = exp.Mul(this=self.hits(measure.condition), expression=exp.Literal.number("1.0"))

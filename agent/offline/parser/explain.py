@@ -38,6 +38,8 @@ def _measure_text(measure: Measure) -> str:
     if measure.function == "count_distinct" and measure.ref is not None:
         return f"distinct {measure.ref.table.qualified_name}.{measure.ref.column.name}"
     if measure.function == "per" and measure.ref is not None:
+        if measure.over is not None:
+            return f"rows over all the rows of {measure.over.qualified_name}"
         return f"rows over distinct {measure.ref.column.name}"
     if measure.function == "ratio" and measure.condition is not None:
         return f"share of rows with {measure.condition.said}"

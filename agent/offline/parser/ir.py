@@ -31,8 +31,8 @@ class Measure:
 
     ``function``: count | count_distinct | sum | avg | min | max | ratio | per | expression.
     ``ref`` is None for COUNT(*) of ``Query.base``. ``ratio`` is the share of the rows that pass
-    ``condition`` (a percentage); ``per`` is rows of the base per distinct ``ref`` (the average
-    number of X per Y); ``expression`` is a glossary metric (SQL over the base table)."""
+    ``condition`` (a percentage); ``per`` is rows of the base per row of ``over`` (the average
+    number of X per Y), else per distinct ``ref``; ``expression`` is a glossary metric (SQL over the base table)."""
 
     function: str
     ref: Ref | None = None
@@ -40,6 +40,7 @@ class Measure:
     denominator: Filter | None = None  # "ratio of A to B": rows with A over rows with B, not a percentage
     expression: str = ""
     said: str = ""  # the person's words for it: "revenue", "number of orders"
+    over: Table | None = None  # "per": the table of the things, all of which the rows are shared among
 
     @property
     def alias(self) -> str:

@@ -3,7 +3,8 @@
 Nothing here knows the catalog. Words are lower-cased and reduced to a singular with ``inflect``
 (``singular("courses")`` is "course", not "cours"); numbers in words become digits ("top five" ->
 "top 5"); the period the question names ("last 3 months", "this year", "in 2024", "since March",
-"between 2024-01-01 and 2024-06-30") becomes a half-open date window, computed from ``today``.
+"between 2024-01-01 and 2024-06-30", "the first half of 2026", "Q3") becomes a half-open date window,
+computed from ``today``.
 ``dateparser`` reads only the date phrases the rules find after "since", "before", "after",
 "from", "until", "on" and "between" (calling it on every word would cost a second a question).
 """
@@ -178,14 +179,55 @@ def _month_of(today: date, month: int, year: str | None) -> date:
     return date(today.year if month <= today.month else today.year - 1, month, 1)
 
 
+_ORDINAL = r"(first|1st|second|2nd|third|3rd|fourth|4th|last)"
+_NTH = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4}
+
+
+def _nth(word: str) -> int:
+    """ "third" or "3" as 3; "last" as 0, the last part of the year."""
+    return int(word) if word.isdigit() else _NTH.get(word, 0)
+
+
+def _part(today: date, months: int, index: int, year: str | None) -> tuple[date, date] | None:
+    """The ``index``-th part of ``months`` months of a year ("Q3 2025", "the first half of 2026"): of
+    the year said, else the latest that has begun by ``today``."""
+    count = 12 // months
+    index = index or count
+    if index > count:
+        return None
+    start_month = months * (index - 1) + 1
+    if year:
+        start = date(int(year), start_month, 1)
+    else:
+        start = date(today.year if start_month <= today.month else today.year - 1, start_month, 1)
+    return start, _month_start(start, -months)
+
+
+def _month_range(match: re.Match[str]) -> tuple[date, date] | None:
+    """ "from December 2025 to February 2026": the first month's start to the end of the last one."""
+    first, year, last, last_year = match.group(1), match.group(2), match.group(3), match.group(4)
+    end = date(int(last_year), _MONTHS[last], 1)
+    start = date(int(year) if year else end.year, _MONTHS[first], 1)
+    if start > end:
+        if year:
+            return None
+        start = start.replace(year=start.year - 1)  # "from November to February 2026"
+    return start, _month_start(end, -1)
+
+
 def _windows(today: date) -> list[tuple[str, object]]:
     tomorrow = today + timedelta(days=1)
     return [
+        (r"\b(?:from|between) " + _MONTH + r"(?: " + _YEAR + r")? (?:to|and|through|until|till|-) " + _MONTH
+         + r" " + _YEAR + r"\b", lambda m: _month_range(m)),
+        (r"\b(?:from|between) " + _YEAR + r" (?:to|and|through|until|till|-) " + _YEAR + r"\b",
+         lambda m: (date(int(m.group(1)), 1, 1), date(int(m.group(2)) + 1, 1, 1))),
         (r"\bbetween " + _DATE_PHRASE + r" and " + _DATE_PHRASE, lambda m: _between(m)),
         (r"\b(since|after|from|starting) " + _DATE_PHRASE, lambda m: _from(m, tomorrow)),
         (r"\b(before|until|till|up to|prior to) " + _DATE_PHRASE, lambda m: _until(m)),
         (r"\bon " + r"(\d{4}-\d\d-\d\d)\b", lambda m: _on(m)),
-        (r"\b(last|previous|past) quarter\b", lambda m: (_quarter_start(today, 1), _quarter_start(today))),
+        (r"\b(last|previous|past) quarter\b(?! of (?:19|20)\d\d)",
+         lambda m: (_quarter_start(today, 1), _quarter_start(today))),
         (r"\b(this|current) quarter\b|\bquarter to date\b|\bqtd\b", lambda m: (_quarter_start(today), tomorrow)),
         (r"\b(last|previous|past) month\b", lambda m: (_month_start(today, 1), _month_start(today))),
         (r"\b(this|current) month\b|\bmonth to date\b|\bmtd\b", lambda m: (_month_start(today), tomorrow)),
@@ -198,9 +240,11 @@ def _windows(today: date) -> list[tuple[str, object]]:
          lambda m: _last_n(today, int(m.group(2)), m.group(3))),
         (r"\byesterday\b", lambda m: (today - timedelta(days=1), today)),
         (r"\btoday\b", lambda m: (today, tomorrow)),
-        (r"\bq([1-4])\s*(?:of\s+)?" + _YEAR + r"\b",
-         lambda m: (_quarter_start(date(int(m.group(2)), 3 * int(m.group(1)) - 2, 1)),
-                    _quarter_start(date(int(m.group(2)), 3 * int(m.group(1)) - 2, 1), -1))),
+        (r"\b" + _YEAR + r"[ -]?q([1-4])\b", lambda m: _part(today, 3, int(m.group(2)), m.group(1))),
+        (r"\b(?:q([1-4])|(?:the )?" + _ORDINAL + r" quarter)(?:\s*(?:of |in )?(?:the year )?" + _YEAR + r")?\b",
+         lambda m: _part(today, 3, _nth(m.group(1) or m.group(2)), m.group(3))),
+        (r"\b(?:h([12])|(?:the )?" + _ORDINAL + r" half)(?:\s*(?:of |in )?(?:the year )?" + _YEAR + r")?\b",
+         lambda m: _part(today, 6, _nth(m.group(1) or m.group(2)), m.group(3))),
         (r"\bsince " + _YEAR + r"\b", lambda m: (date(int(m.group(1)), 1, 1), tomorrow)),
         (r"\bafter " + _YEAR + r"\b",
          lambda m: (date(int(m.group(1)) + 1, 1, 1), max(tomorrow, date(int(m.group(1)) + 2, 1, 1)))),

@@ -52,6 +52,7 @@ from agent.offline.parser.link import (
     verb_forms,
 )
 from agent.offline.parser.normalise import Normalised, Token, singular
+from datasources.vocabulary import name_tokens
 
 MAX_JOINS = 3
 BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "month": "month", "monthly": "month",
@@ -60,6 +61,7 @@ BUCKETS = {"day": "day", "daily": "day", "week": "week", "weekly": "week", "mont
 _DATE_PREFERENCE = ("order", "issued", "created", "occurred", "opened", "started", "paid", "closed", "date", "time")
 _COUNT = re.compile(r"\b(how many|number of|count of|count the|count|# of|how often)\b")
 _DISTINCT = re.compile(r"\b(distinct|different|unique)\b")
+_AVERAGE = re.compile(r"\b(on average|average|avg|mean)\b")
 _PER = re.compile(r"\baverage (?:number|count) of .+? (?:per|for each|for every|by each|in each|each) ")
 _FUNCTIONS = (
     ("avg", re.compile(r"\b(average|avg|mean)\b")),
@@ -105,7 +107,12 @@ _GROUP_STOP = frozenset(
 )
 _SORT = re.compile(r"\b(?:sorted|ordered|order|sort|ranked|arranged)\s+(?:them\s+|the\s+results?\s+)?(?:by|of)\s+")
 _RATIO = re.compile(r"\bratio (?:of|between) (.+?) (?:to|and|versus|vs) (.+?)(?=\?|$| in | for | by | per )")
-_PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%")
+_PERCENT = re.compile(r"\b(percentage|percent|share|proportion|fraction)\b|%|\b(?<!exchange )(?<!interest )rate\b")
+# The rows a share is of, when not all of them: "among closed deals", "as a percentage of closed deals".
+_SCOPE = re.compile(
+    r"\b(?:among|out of|of all|as an? (?:percentage|percent|share|fraction|proportion) of)\s+"
+    r"(.+?)(?=[?,;:]|$| by | per )"
+)
 _COMPARE = re.compile(
     r"\b(more than|greater than|larger than|higher than|bigger than|over|above|exceeding|at least|no less than|"
     r"less than|fewer than|lower than|smaller than|below|under|at most|no more than|exactly|equal to|equals?|"
@@ -172,6 +179,7 @@ class _State:
     assumptions: list[str] = field(default_factory=list)
     describe: list[tuple[str, str]] = field(default_factory=list)
     choice: Choice | None = None
+    dated: bool = False  # a word of the question named the date column ("deals closed last month")
 
     def want(self, table: Table) -> None:
         if not table.described and table.key not in self.describe and table.key not in self.attempted:
@@ -331,6 +339,16 @@ def _query(state: _State) -> Query | Unanswerable | None:
     tail = _tokens(state, group_match.end()) if group_match else []
     top = _TOP.search(body)
     superlative = _SUPERLATIVE.search(body)
+    percent = _PERCENT.search(body)
+    if (
+        percent is not None
+        and percent.group(0) == "rate"
+        and any(
+            link.score >= COLUMN_WORD
+            for link in state.link.column_links(_tokens(state, percent.start(), percent.end()))
+        )
+    ):
+        percent = None  # a column called rate: "average rate"
     function = "count" if counting else None
     if function is None:
         for name, pattern in _FUNCTIONS:
@@ -345,12 +363,10 @@ def _query(state: _State) -> Query | Unanswerable | None:
                 # The aggregate's own word names no column ("total amount" is the amount).
                 head = [t for t in head if not hit.start() <= t.start < hit.end()]
                 break
-    percent = _PERCENT.search(body)
-
     # What the rows are: the table the words name best.
     metric = _metric(state)
     base_link = None if metric is not None else _base_table(state, head or _tokens(state), counting)
-    if base_link is None and metric is None and top is not None and group_match is not None:
+    if base_link is None and metric is None and (top is not None or percent) and group_match is not None:
         base_link = _base_table(state, _tokens(state), counting)  # "top 3 countries by number of customers"
     if base_link is not None:
         base_link = _counted_rows(state, body, base_link)
@@ -381,6 +397,12 @@ def _query(state: _State) -> Query | Unanswerable | None:
         if measure is None:
             return None
         measures.append(measure)
+        if measure.function == "avg":  # "average number of seats per subscription by product category"
+            group_match = _GROUP.search(body, per.end())
+            tail = _tokens(state, group_match.end()) if group_match else []
+    elif counting and _AVERAGE.search(body) and (amount := _counted_amount(state, base, counting)) is not None:
+        # "on average how many employees do companies have in each industry": the column averaged.
+        measures.append(Measure("avg", amount, said=f"average {amount.column.name.replace('_', ' ')}"))
     elif metric is not None:
         measures.append(Measure("expression", expression=metric[1], said=metric[0]))
     elif ratio := _RATIO.search(body):
@@ -389,7 +411,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
             return None
         measures.append(measure)
     elif percent and not counting:
-        condition = _percent_condition(state, base)
+        condition = _percent_condition(state, base, body)
         if condition is None:
             return None
         measures.append(Measure("ratio", condition=condition, said="percentage of " + noun))
@@ -468,6 +490,17 @@ def _query(state: _State) -> Query | Unanswerable | None:
         measures = [having.measure or Measure("count", said=f"number of {having.table.noun}")]
         base, noun = having.table, having.table.noun
     period = _period(state, base)
+    if (
+        period is not None
+        and (state.dated or _happened(state, noun))
+        and not measures
+        and not dimensions
+        and order is None
+        and limit is None
+        and not _ASKS.search(body)
+    ):
+        # "deals won last quarter", "new deals created in the last 12 months": how many, not which.
+        measures = [Measure("count", said=f"number of {noun}")]
     filters.extend(_unexplained(state, base, [f.ref.table for f in filters]))
     for measure in measures:
         if measure.ref is not None and measure.function in ("sum", "avg", "min", "max"):
@@ -493,6 +526,19 @@ def _money_asked(state: _State, body: str, head: list[Token], base: Table) -> Co
     if column is None or not _MONEY.search(column.column.name.lower()):
         return None
     return column
+
+
+def _happened(state: _State, noun: str) -> bool:
+    """The rows are named as events of the period: "new deals", "refunds issued", "orders placed"."""
+    words = list(state.norm.outside_window())
+    for index, token in enumerate(words):
+        if token.text != noun:
+            continue
+        before = words[index - 1].text if index else ""
+        after = words[index + 1].text if index + 1 < len(words) else ""
+        if before == "new" or (after.endswith("ed") and len(after) > 4) or after in _IRREGULAR:
+            return True
+    return False
 
 
 def _names_column(state: _State, body: str, hit: re.Match[str]) -> bool:
@@ -788,13 +834,41 @@ def _said(state: _State, tokens: Sequence[Token], link: ColumnLink) -> str:
     return " ".join(words) or link.column.name.replace("_", " ")
 
 
+def _counted_amount(state: _State, base: Table, counting: re.Match[str]) -> Ref | None:
+    """The numeric column of ``base`` that "how many" is about ("how many employees do companies
+    have"), when the word names that column and no table."""
+    counted = content(_tokens(state, counting.end()))[:1]
+    if not counted or any(link.score >= NAME_WORD for link in state.link.table_links(counted)):
+        return None
+    links = [link for link in state.link.column_links(counted, [base]) if link.column.is_numeric
+             and link.score >= COLUMN_WORD]  # fmt: skip
+    if not links:
+        return None
+    state.used.update(links[0].tokens)
+    return Ref(base, links[0].column)
+
+
 def _per_measure(state: _State, base: Table, body: str, per: re.Match[str]) -> Measure | None:
-    """ "average number of orders per customer": the base's rows over the distinct customers."""
+    """ "average number of orders per customer": the base's rows over all customers; "average number
+    of seats per subscription": the base's column averaged, when the rows are the base's own."""
     after = _tokens(state, per.end())
+    counted = content(_tokens(state, per.start(), per.end()))
+    own = [link.score >= NAME_WORD for link in state.link.table_links(content(after)[:1]) if link.table.key == base.key]
+    amounts = [link for link in state.link.column_links(counted, [base]) if link.column.is_numeric
+               and link.score >= COLUMN_WORD]  # fmt: skip
+    if any(own) and amounts:
+        state.used.update(amounts[0].tokens)
+        state.used.update(t.start for t in content(after)[:1])
+        return Measure("avg", Ref(base, amounts[0].column), said=_said(state, counted, amounts[0]))
+    named = [link.table for link in state.link.table_links(content(after)[:2])
+             if link.score >= NAME_WORD and link.table.key != base.key]  # fmt: skip
     ref = _group_column(state, base, after)
     if ref is None:
         return None
-    return Measure("per", ref, said=f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}")
+    target = ref.column.target
+    over = state.knowledge.get(base.datasource_id, target[0]) if target is not None else None
+    said = f"average number of {base.noun} per {' '.join(t.text for t in content(after)[:2])}"
+    return Measure("per", ref, over=over or (named[0] if named else None), said=said)
 
 
 def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure | None:
@@ -813,13 +887,31 @@ def _ratio_measure(state: _State, base: Table, ratio: re.Match[str]) -> Measure 
     return Measure("ratio", condition=sides[0], denominator=sides[1], said=said)
 
 
-def _percent_condition(state: _State, base: Table) -> Filter | None:
-    """The condition of "percentage of invoices that are paid": a value of the base, or several of
-    one column ("resolved or closed"), or a flag ("inactive"); not a verb of making ("placed")."""
-    among = _AMONG.search(_body(state))  # "among closed deals": the rows counted, a filter
-    tokens = _tokens(state, 0, among.start()) if among else _tokens(state)
-    values = [v for v in state.link.value_links(tokens, [base])
-              if not (len(v.tokens) == 1 and _event_word(state, v))]  # fmt: skip
+def _percent_condition(state: _State, base: Table, body: str) -> Filter | None:
+    """The condition of "percentage of invoices that are paid": values of one column of the base
+    ("resolved or closed": either; "win rate": 'won', by the stem), or a column left empty ("no
+    signed-in customer"). The rows of a scope ("among closed deals", "won deals as a percentage of
+    closed deals") are not the condition: they are filtered, with the question's other conditions.
+    Else a yes/no column ("inactive")."""
+    scope = _SCOPE.search(body)
+    tokens = [t for t in _tokens(state) if scope is None or not scope.start(1) <= t.start < scope.end(1)]
+    for match in _NONE.finditer(body):
+        if scope is not None and scope.start(1) <= match.start() < scope.end(1):
+            continue
+        after = content(_tokens(state, match.end()))[:3]
+        columns = [link for link in state.link.column_links(after, [base]) if link.score >= COLUMN_WORD]
+        if columns:
+            state.used.update(t.start for t in after)
+            column = columns[0].column
+            return Filter(Ref(base, column), "null", said=f"no {column.name}")
+    values = [
+        v for v in state.link.value_links(tokens, [base]) if not (len(v.tokens) == 1 and _event_word(state, v))
+    ]  # not a verb of making: "placed"
+    if not values:
+        stems = {_stem(t.text): t.start for t in content(tokens) if t.start not in state.used}
+        values = [ValueLink(base, column, value, (stems[_stem(word)],)) for column in base.columns
+                  if not column.masked for value in column.samples if isinstance(value, str)
+                  for word in re.findall(r"[a-z]+", value.lower()) if _stem(word) in stems]  # fmt: skip
     if not values:
         flags = _flag_filters(state, base)
         if flags:
@@ -827,16 +919,14 @@ def _percent_condition(state: _State, base: Table) -> Filter | None:
         state.want(base)
         return None
     first = values[0]
-    same = [v for v in values if v.column == first.column]
-    state.used.update(t for v in same for t in v.tokens)
+    chosen = list(dict.fromkeys(v.value for v in values if v.column == first.column))
+    state.used.update(t for v in values if v.column == first.column for t in v.tokens)
     ref = Ref(first.table, first.column)
-    chosen = tuple(dict.fromkeys(v.value for v in same))
     if len(chosen) > 1:
-        return Filter(ref, "in", chosen, said=f"{first.column.name} = {' or '.join(chosen)}")
-    return Filter(ref, "=", first.value, said=f"{first.column.name} = {first.value}")
+        return Filter(ref, "in", tuple(chosen), said=f"{ref.label} in {', '.join(map(str, chosen))}")
+    return Filter(ref, "=", chosen[0], said=f"{ref.label} = {chosen[0]}")
 
 
-_AMONG = re.compile(r"\b(among|amongst|out of)\b")
 _NOT_PREFIX = re.compile(r"^(non-?|un|in)(?=[a-z]{4})")
 
 
@@ -1203,18 +1293,72 @@ def _group_column(state: _State, base: Table, words: Sequence[Token]) -> Ref | N
 # --- conditions ----------------------------------------------------------------------------------------
 
 
+def _stem(word: str) -> str:
+    """A verb's stem, enough to meet a date column's name: "cancelled", "canceled" and "cancel" ->
+    "cancel"; "closed" and "closes" -> "clos"; "won" -> "win"."""
+    word = _IRREGULAR.get(word, word)
+    for suffix in ("ation", "ion", "ing", "ed", "es", "s", "e"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou" else word
+
+
+# Verbs that name the same moment of a row's life, as date columns are named after one of them:
+# a deal won or lost is closed (``closed_at``), a cancelled subscription has ended (``ended_at``).
+_IRREGULAR = {"won": "win", "lost": "lose", "paid": "pay", "sent": "send", "began": "begin", "begun": "begin",
+              "sold": "sell", "made": "make", "signups": "sign", "signup": "sign"}  # fmt: skip
+_DATE_VERBS = tuple(
+    frozenset(_stem(word) for word in group.split())
+    for group in (
+        "close win lose", "end cancel churn terminate stop finish expire complete", "resolve solve close fix",
+        "create open start begin sign register join add place make new", "pay settle receive",
+        "ship deliver dispatch send", "hire join employ", "issue bill invoice", "refund return", "sell order buy",
+    )
+)  # fmt: skip
+
+
+def _verb_dated(state: _State, table: Table, temporal: list[Column], words: Sequence[Token]) -> Column | None:
+    """The date column a verb of the question names through a verb of its own name ("deals won" are
+    closed: ``closed_at``; "subscriptions cancelled" ended: ``ended_at``), else through its comment
+    ("When the deal was won or lost")."""
+    said = [t for t in content(words) if t.start not in state.used]
+    for token in content(words):  # a value too: "deals won" are of stage 'won' and dated by closing
+        stem = _stem(token.text)
+        kin = set().union(*(group for group in _DATE_VERBS if stem in group)) or {stem}
+        found = [c for c in temporal if kin & {_stem(w) for w in name_tokens(c.name)}]
+        if len(found) == 1:
+            if table.described:
+                state.used.add(token.start)  # else it may be a value too, once the samples are read
+            return found[0]
+    for token in said:
+        found = [c for c in temporal if token.text in re.findall(r"[a-z]+", c.comment.lower())]
+        if len(found) == 1:
+            state.used.add(token.start)
+            return found[0]
+    return None
+
+
 def _date_column(state: _State, table: Table, words: Sequence[Token] = ()) -> Ref | None:
-    """The date (or epoch time) column a period or a bucket applies to: one the words name, else
-    the likeliest of the table, else of a table it points at ("invoice lines last month")."""
+    """The date (or epoch time) column a period or a bucket applies to: one the words name ("deals
+    closed"), or a verb of theirs ("deals won"), else the likeliest of the table, else of a table it
+    points at ("invoice lines last month"). ``state.dated`` says whether the question named it."""
     for candidate, _ in _reachable(state, table):
         temporal = [c for c in candidate.columns if c.is_temporal and not c.masked and not c.is_key]
+        if not temporal and candidate.key == table.key and not table.described:
+            state.want(table)  # its types are not known yet: an epoch column is a time only by its type
         if not temporal:
             continue
         named = [link for link in state.link.column_links(words or _tokens(state), [candidate])
                  if link.column in temporal and link.score >= COLUMN_WORD]  # fmt: skip
         if named:
+            state.dated = state.dated or not set(named[0].tokens) <= state.used
             state.used.update(named[0].tokens)
             return Ref(candidate, named[0].column)
+        verb = _verb_dated(state, candidate, temporal, words or _tokens(state))
+        if verb is not None:
+            state.dated = True
+            return Ref(candidate, verb)
         for preferred in _DATE_PREFERENCE:
             for column in temporal:
                 if preferred in name_words(column.name):

@@ -190,6 +190,59 @@ WEBLOG: dict[str, Any] = {
 }  # fmt: skip
 
 
+# A CRM whose rows have several moments (``created_at``, ``closed_at``): the verb says which a period
+# is about.
+CRM: dict[str, Any] = {
+    "accounts": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}), ("name", "VARCHAR", {}), ("industry", "VARCHAR", {}),
+                    ("employees", "INTEGER", {})],
+        "rows": [(1, "Acme", "energy", 100), (2, "Bolt", "energy", 300), (3, "Cora", "retail", 50),
+                 (4, "Dune", "retail", 10)],
+    },
+    "deals": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"}),
+                    ("stage", "VARCHAR", {}), ("amount", "INTEGER", {}), ("region", "VARCHAR", {}),
+                    ("created_at", "DATE", {}), ("closed_at", "DATE", {})],
+        "rows": [(1, 1, "closed_won", 100, "north", "2026-01-10", "2026-07-05"),
+                 (2, 1, "closed_lost", 200, "north", "2026-02-10", "2026-08-01"),
+                 (3, 2, "closed_won", 300, "south", "2026-07-20", "2026-09-01"),
+                 (4, 3, "open", 400, "south", "2026-08-15", None),
+                 (5, 3, "closed_won", 500, "north", "2025-05-01", "2026-03-01"),
+                 (6, 4, "closed_lost", 600, "south", "2026-09-02", "2026-09-20")],
+    },
+    "tickets": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"}),
+                    ("status", "VARCHAR", {}), ("opened_at", "DATE", {}), ("resolved_at", "DATE", {})],
+        "rows": [(1, 1, "open", "2026-09-01", None), (2, 1, "resolved", "2026-08-01", "2026-08-03"),
+                 (3, 2, "closed", "2026-07-01", "2026-07-09"), (4, 2, "pending", "2026-09-10", None),
+                 (5, 3, "resolved", "2026-05-01", "2026-09-02")],
+    },
+    "events": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"}),
+                    ("device", "VARCHAR", {}), ("event_type", "VARCHAR", {}), ("occurred_at", "DATE", {})],
+        "rows": [(1, 1, "mobile", "signup", "2026-08-03"), (2, None, "desktop", "download", "2026-08-10"),
+                 (3, None, "mobile", "download", "2026-09-01"), (4, 2, "desktop", "view", "2026-09-02"),
+                 (5, 3, "mobile", "signup", "2026-09-05")],
+    },
+    "subscriptions": {
+        "comment": "",
+        "columns": [("id", "INTEGER", {"pk": True}),
+                    ("account_id", "INTEGER", {"references": "public.accounts.id"}),
+                    ("status", "VARCHAR", {}), ("seats", "INTEGER", {}),
+                    ("started_at", "DATE", {}), ("ended_at", "DATE", {})],
+        "rows": [(1, 1, "active", 5, "2025-03-01", None), (2, 2, "cancelled", 3, "2024-06-01", "2025-02-01"),
+                 (3, 3, "cancelled", 8, "2025-01-15", "2026-02-01"), (4, 4, "active", 2, "2025-11-01", None)],
+    },
+}  # fmt: skip
+
+
 def _sample(values: list[Any]) -> list[Any]:
     distinct = sorted({v for v in values if isinstance(v, str)})
     return distinct if 0 < len(distinct) <= 20 else []

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 import sqlglot
 
-from agent.offline.knowledge import Knowledge, table_from_json
+from agent.offline.knowledge import Column, Knowledge, table_from_json
 from agent.offline.parser import Choice, Statement, Unanswerable, plan
 from agent.offline.parser.link import Linker
 from agent.offline.parser.normalise import normalise, singular
@@ -48,6 +48,15 @@ def test_the_catalog_and_the_question_share_one_singular() -> None:
         ("yesterday's orders", date(2026, 9, 30), date(2026, 10, 1)),
         ("orders after 2024", date(2025, 1, 1), date(2026, 10, 2)),
         ("orders before 2025", date(1900, 1, 1), date(2025, 1, 1)),
+        ("orders in the first half of 2026", date(2026, 1, 1), date(2026, 7, 1)),
+        ("orders in H2 2025", date(2025, 7, 1), date(2026, 1, 1)),
+        ("orders in the third quarter of 2025", date(2025, 7, 1), date(2025, 10, 1)),
+        ("orders in the last quarter of 2025", date(2025, 10, 1), date(2026, 1, 1)),
+        ("orders in the first quarter", date(2026, 1, 1), date(2026, 4, 1)),
+        ("orders in Q4", date(2026, 10, 1), date(2027, 1, 1)),
+        ("orders in 2026-Q2", date(2026, 4, 1), date(2026, 7, 1)),
+        ("orders from December 2025 to February 2026", date(2025, 12, 1), date(2026, 3, 1)),
+        ("orders between 2023 and 2024", date(2023, 1, 1), date(2025, 1, 1)),
     ],
 )
 def test_periods_become_half_open_date_windows(question: str, start: date, end: date) -> None:
@@ -158,6 +167,11 @@ def test_epoch_columns_are_converted_in_each_dialect(dialect: str, conversion: s
     assert isinstance(outcome, Statement), outcome
     assert conversion in outcome.sql
     sqlglot.parse_one(outcome.sql, read=dialect)
+
+
+def test_an_integer_column_named_epoch_is_a_time() -> None:
+    column = Column(name="start_epoch", type="BIGINT")
+    assert column.is_epoch and column.is_temporal and not column.is_numeric
 
 
 SHOP_KNOWLEDGE = knowledge_of("sales", SHOP, "duckdb")
