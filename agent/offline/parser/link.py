@@ -55,6 +55,10 @@ COLUMN_EXACT, COLUMN_WORD, COLUMN_FUZZY, COLUMN_SYNONYM, COLUMN_COMMENT = 1.5, 1
 # What a camelCase name lower-cased by the catalog ends with after its noun: ``customerid``.
 _NAME_SUFFIXES = ("id", "name", "date", "time", "at", "code", "type", "no", "number", "count", "amount")
 CLOSE = 0.05  # two candidates closer than this are a real ambiguity
+# A unit said in full names the column its abbreviation ends ("kilometres": ``distance_km``).
+_UNITS = {"kilometre": "km", "kilometer": "km", "kilogram": "kg", "kilo": "kg", "euro": "eur", "dollar": "usd",
+          "mile": "mi", "metre": "m", "meter": "m", "centimetre": "cm", "centimeter": "cm", "minute": "min",
+          "hour": "hr", "second": "sec", "pound": "gbp", "litre": "l", "liter": "l"}  # fmt: skip
 
 
 def synonyms(word: str) -> frozenset[str]:
@@ -147,7 +151,11 @@ def column_word_score(token: Token, column: Column) -> float:
     whole = glued(column.name)
     if whole == token.lemma or column.name.lower() == token.text:
         return COLUMN_EXACT
-    if token.lemma in words or any(whole == token.lemma + suffix for suffix in _NAME_SUFFIXES):
+    if (
+        token.lemma in words
+        or _UNITS.get(token.lemma) in words
+        or any(whole == token.lemma + suffix for suffix in _NAME_SUFFIXES)
+    ):
         return COLUMN_WORD
     if len(token.lemma) >= 4 and len(whole) - len(token.lemma) >= 2 and whole.endswith(token.lemma):
         return COLUMN_WORD * 0.9  # ``unitprice``: a camelCase name whose last word is the word

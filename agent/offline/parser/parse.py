@@ -443,7 +443,7 @@ def _query(state: _State) -> Query | Unanswerable | None:
                 measures.append(Measure("count_distinct", Ref(column.table, column.column),
                                         said=f"distinct {column.column.name.replace('_', ' ')}"))  # fmt: skip
         if not measures and function not in (None, "count"):
-            column = _measure_column(state, head, base, function)
+            column = _measure_column(state, head, base, function) or _child_measure(state, head, base, function)
             if column is None:
                 return Unanswerable(f"no numeric column of {base.qualified_name} matches the question")
             base = column.table
@@ -827,6 +827,15 @@ def _measure_column(
     state.used.update(winner.tokens)
     state.used.update(t.start for t in tokens if t.start in named and state.link.table_links([t]))
     return winner
+
+
+def _child_measure(state: _State, head: Sequence[Token], base: Table, function: str) -> ColumnLink | None:
+    """An amount of rows that point at the base, named where the base has none ("total kilometres
+    driven by electric vehicles": the trips' ``distance_km``); the rows are then those rows, and the
+    base's words their condition."""
+    children = {t.key for t in _children(state, base)}
+    pool = [(t, p) for t, p in _reachable(state, base, to_parents=False) if t.key in children]
+    return _measure_column(state, head, base, function, strict=True, pool=pool) if pool else None
 
 
 def _said(state: _State, tokens: Sequence[Token], link: ColumnLink) -> str:

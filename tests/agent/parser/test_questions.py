@@ -319,6 +319,12 @@ def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: 
 
 # Superlatives and comparisons said by an adjective: the column of that kind, found by its words.
 ATHLETICS_CASES: list[tuple[str, str, str, bool]] = [
+    ("unit", "which 2 athletes ran the most kilometres",
+     "SELECT a.name, sum(r.distance_km) AS k FROM {s}race r JOIN {s}athlete a ON a.athlete_id = r.athlete_id "
+     "GROUP BY a.athlete_id, a.name ORDER BY k DESC LIMIT 2", True),
+    ("child measure", "total kilometres run by athletes from kenya",
+     "SELECT sum(r.distance_km) FROM {s}race r JOIN {s}athlete a ON a.athlete_id = r.athlete_id "
+     "WHERE a.country = 'kenya'", False),
     ("top", "who is the oldest athlete", "SELECT name FROM {s}athlete ORDER BY age DESC LIMIT 1", True),
     ("top", "the 2 youngest athletes", "SELECT name FROM {s}athlete ORDER BY age LIMIT 2", True),
     ("top", "which athlete is the heaviest", "SELECT name FROM {s}athlete ORDER BY weight_kg DESC LIMIT 1", True),
