@@ -59,6 +59,7 @@ CLOSE = 0.05  # two candidates closer than this are a real ambiguity
 _UNITS = {"kilometre": "km", "kilometer": "km", "kilogram": "kg", "kilo": "kg", "euro": "eur", "dollar": "usd",
           "mile": "mi", "metre": "m", "meter": "m", "centimetre": "cm", "centimeter": "cm", "minute": "min",
           "hour": "hr", "second": "sec", "pound": "gbp", "litre": "l", "liter": "l"}  # fmt: skip
+_UNIT_WORDS = ("usd", "eur", "gbp", "jpy", "km", "kg", "cm", "mi", "min", "sec", "pct")
 
 
 def synonyms(word: str) -> frozenset[str]:
@@ -233,7 +234,9 @@ class Linker:
                 for group in self._pairs(words):
                     if len(group) == 2:
                         joined = glued(group[0].text + group[1].text)
-                        score = COLUMN_EXACT + 0.5 if joined == glued(column.name) else 0.0
+                        whole = glued(column.name)
+                        # "list price" is ``listPriceUsd``: the whole name but its unit.
+                        score = COLUMN_EXACT + 0.5 if whole in (joined, *(joined + u for u in _UNIT_WORDS)) else 0.0
                     elif group[0].text in FUNCTION_WORDS:
                         score = COLUMN_EXACT if glued(column.name) == group[0].lemma else 0.0
                     else:

@@ -205,3 +205,14 @@ def test_the_answer_to_which_data_completes_the_question() -> None:
     assert isinstance(answered, Statement) and answered.sql == "SELECT COUNT(*) AS count FROM sales.orders"
     # A question that names its table is never asked about.
     assert isinstance(plan("how many customers are there", SHOP_KNOWLEDGE, TODAY), Statement)
+
+
+def test_a_name_that_ends_with_its_unit_is_named_without_it() -> None:
+    catalog = {"catalog": {"comment": "", "columns": [("id", "INTEGER", {"pk": True}), ("category", "VARCHAR", {}),
+                                                      ("listPriceUsd", "DECIMAL(10,2)", {}),
+                                                      ("shippingWeightKg", "REAL", {})], "rows": []}}  # fmt: skip
+    knowledge = knowledge_of("public", catalog, "postgres")
+    price = plan("average list price by category", knowledge, TODAY)
+    assert isinstance(price, Statement) and 'AVG("listPriceUsd")' in price.sql, price
+    weight = plan("total shipping weight in kilograms", knowledge, TODAY)
+    assert isinstance(weight, Statement) and 'SUM("shippingWeightKg")' in weight.sql, weight
