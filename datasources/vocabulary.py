@@ -38,7 +38,7 @@ SYNONYM_GROUPS: tuple[tuple[str, ...], ...] = (
     ("ticket", "case", "issue", "support", "incident"),
     ("event", "click", "visit", "pageview", "session", "traffic"),
     ("subscription", "sub", "plan", "contract", "seat"),
-    ("quantity", "qty", "count", "number", "num"),
+    ("quantity", "qty", "count", "number", "num", "unit"),
     ("date", "time", "day", "month", "year", "created", "timestamp", "at"),
     ("region", "area", "territory", "geo", "country"),
     ("department", "dept", "team", "division"),

@@ -788,6 +788,7 @@ def _measure_column(
     )
     distance = {t.key: len(p) for t, p in tables}
     named = {link.table.key for link in state.link.table_links(tokens) if link.score >= NAME_WORD}
+    said = {t.text for t in tokens}
     scored: list[tuple[float, ColumnLink]] = []
     for link in state.link.column_links(tokens, [t for t, _ in tables]):
         column = link.column
@@ -800,6 +801,8 @@ def _measure_column(
             name_words(column.name)
         ):
             score -= 0.1
+        if "units" in said and "unit" in name_words(column.name)[:-1]:
+            score -= 0.5  # "units sold" are a quantity; ``unit_price`` is the price of one
         scored.append((score, link))
     scored.sort(key=lambda item: -item[0])
     if strict:

@@ -61,6 +61,9 @@ CASES: list[tuple[str, str, str, bool]] = [
     ("top", "which customer has the most orders",
      "SELECT c.fullname, count(*) FROM {s}orders o JOIN {s}customers c ON c.customerid = o.customerid "
      "GROUP BY c.customerid, c.fullname ORDER BY 2 DESC LIMIT 1", True),
+    ("top", "which product sold the most units",
+     'SELECT p.productname, sum(i.quantity) AS q FROM {s}"order-items" i JOIN {s}products p '
+     "ON p.productid = i.productid GROUP BY p.productid, p.productname ORDER BY q DESC LIMIT 1", True),
     ("top", "top 3 products by quantity sold",
      'SELECT p.productname, sum(i.quantity) AS q FROM {s}"order-items" i JOIN {s}products p '
      "ON p.productid = i.productid GROUP BY p.productid, p.productname ORDER BY q DESC LIMIT 3", True),
