@@ -1537,14 +1537,7 @@ def _value_filters_on(state: _State, table: Table, tokens: Sequence[Token]) -> t
             continue
         state.used.update(link.tokens)
         by_column.setdefault(link.column.name, []).append(link)
-    filters = []
-    for found in by_column.values():
-        ref = Ref(found[0].table, found[0].column)
-        values = tuple(dict.fromkeys(v.value for v in found))
-        shown = " or ".join(str(v) for v in values)
-        filters.append(Filter(ref, "=", values[0], said=f"{ref.label} = {shown}") if len(values) == 1
-                       else Filter(ref, "in", values, said=f"{ref.label} in {shown}"))  # fmt: skip
-    return tuple(filters)
+    return tuple(_values_filter(found) for found in by_column.values())
 
 
 def _totalled(state: _State, base: Table, body: str, span: tuple[int, int]) -> Ref | None:
@@ -1655,18 +1648,20 @@ def _value_filters(state: _State, base: Table, tables: list[Table], body: str) -
         by_column.setdefault((link.table.qualified_name, link.column.name), []).append(link)
     filters = []
     for found in by_column.values():
-        first = found[0]
         state.used.update(t for v in found for t in v.tokens)
         negated = any(_NEGATION.search(body[max(0, v.tokens[0] - 14) : v.tokens[0]]) for v in found)
-        values = tuple(dict.fromkeys(v.value for v in found))
-        ref = Ref(first.table, first.column)
-        shown = " or ".join(str(v) for v in values)
-        said = f"{ref.label} {'<>' if negated else '='} {shown}"
-        if len(values) == 1:
-            filters.append(Filter(ref, "<>" if negated else "=", values[0], said=said))
-        else:
-            filters.append(Filter(ref, "in", values, negated=negated, said=said))
+        filters.append(_values_filter(found, negated=negated))
     return filters
+
+
+def _values_filter(found: Sequence[ValueLink], *, negated: bool = False) -> Filter:
+    """One column's values the question names, as its condition: ``=`` one, ``in`` several."""
+    values = tuple(dict.fromkeys(v.value for v in found))
+    ref = Ref(found[0].table, found[0].column)
+    said = f"{ref.label} {'<>' if negated else '='} {' or '.join(str(v) for v in values)}"
+    if len(values) == 1:
+        return Filter(ref, "<>" if negated else "=", values[0], said=said)
+    return Filter(ref, "in", values, negated=negated, said=said)
 
 
 # Verbs that say a row was made, not which rows: "orders placed in 2025", "did customers open".

@@ -204,12 +204,17 @@ def _rows(rows: list[tuple[Any, ...]], width: int | None = None) -> list[tuple[A
     return [tuple(_normal(v) for v in row[:width]) for row in rows]
 
 
-@pytest.fixture(scope="module")
-def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+def _loaded(schema: str, tables: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A DuckDB database holding ``tables`` in ``schema``, for one module's tests."""
     connection = duckdb.connect()
-    load(connection, "sales", SHOP)
+    load(connection, schema, tables)
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="module")
+def duck() -> Iterator[duckdb.DuckDBPyConnection]:
+    yield from _loaded("sales", SHOP)
 
 
 def _truth(sql: str, prefix: str) -> str:
@@ -253,6 +258,17 @@ def lite() -> Iterator[sqlite3.Connection]:
     connection.close()
 
 
+def _answers_like_the_truth(
+    connection: Any, knowledge: Any, question: str, truth: str, prefix: str, ordered: bool
+) -> None:
+    """The question's statement runs on ``connection`` and gives the rows of the truth."""
+    outcome = plan(question, knowledge, TODAY)
+    assert isinstance(outcome, Statement), outcome
+    columns, got = _run(connection, outcome.sql)
+    expected = connection.execute(_truth(truth, prefix)).fetchall()
+    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+
+
 def _run(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     cursor = connection.execute(sql)
     return [d[0] for d in cursor.description], cursor.fetchall()
@@ -260,11 +276,7 @@ def _run(connection: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), CASES, ids=[c[1] for c in CASES])
 def test_questions_on_duckdb_give_the_rows_of_the_truth(duck, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("sales", SHOP, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(duck, outcome.sql)
-    expected = duck.execute(_truth(truth, "sales.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(duck, knowledge_of("sales", SHOP, "duckdb"), question, truth, "sales.", ordered)
 
 
 # The truths of buckets use DuckDB's date functions; SQLite answers the rest in its own dialect.
@@ -273,11 +285,7 @@ SQLITE_CASES = [case for case in CASES if case[0] not in ("bucket", "epoch")]
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), SQLITE_CASES, ids=[c[1] for c in SQLITE_CASES])
 def test_questions_on_sqlite_give_the_rows_of_the_truth(lite, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("main", SHOP, "sqlite"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(lite, outcome.sql)
-    expected = lite.execute(_truth(truth, "")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(lite, knowledge_of("main", SHOP, "sqlite"), question, truth, "", ordered)
 
 
 RESTAURANT_CASES: list[tuple[str, str, str, bool]] = [
@@ -303,21 +311,16 @@ RESTAURANT_CASES: list[tuple[str, str, str, bool]] = [
 
 @pytest.fixture(scope="module")
 def restaurants() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    load(connection, "public", RESTAURANTS)
-    yield connection
-    connection.close()
+    yield from _loaded("public", RESTAURANTS)
 
 
 @pytest.mark.parametrize(
     ("kind", "question", "truth", "ordered"), RESTAURANT_CASES, ids=[c[1] for c in RESTAURANT_CASES]
 )
 def test_questions_on_a_benchmark_like_schema(restaurants, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("public", RESTAURANTS, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(restaurants, outcome.sql)
-    expected = restaurants.execute(_truth(truth, "public.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(
+        restaurants, knowledge_of("public", RESTAURANTS, "duckdb"), question, truth, "public.", ordered
+    )
 
 
 # Superlatives and comparisons said by an adjective: the column of that kind, found by its words.
@@ -344,19 +347,12 @@ ATHLETICS_CASES: list[tuple[str, str, str, bool]] = [
 
 @pytest.fixture(scope="module")
 def athletics() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    load(connection, "public", ATHLETICS)
-    yield connection
-    connection.close()
+    yield from _loaded("public", ATHLETICS)
 
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), ATHLETICS_CASES, ids=[c[1] for c in ATHLETICS_CASES])
 def test_adjectives_name_the_column_of_their_kind(athletics, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("public", ATHLETICS, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(athletics, outcome.sql)
-    expected = athletics.execute(_truth(truth, "public.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(athletics, knowledge_of("public", ATHLETICS, "duckdb"), question, truth, "public.", ordered)
 
 
 # Groups counted: by a value that says which rows ("page views"), by a column whose first word names
@@ -375,21 +371,14 @@ WEBLOG_CASES: list[tuple[str, str, str, bool]] = [
 
 @pytest.fixture(scope="module")
 def weblog() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    load(connection, "public", WEBLOG)
-    yield connection
-    connection.close()
+    yield from _loaded("public", WEBLOG)
 
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), WEBLOG_CASES, ids=[c[1] for c in WEBLOG_CASES])
 def test_groups_counted_by_a_value_or_a_column_named_like_a_table(
     weblog, kind: str, question: str, truth: str, ordered: bool
 ):
-    outcome = plan(question, knowledge_of("public", WEBLOG, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(weblog, outcome.sql)
-    expected = weblog.execute(_truth(truth, "public.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(weblog, knowledge_of("public", WEBLOG, "duckdb"), question, truth, "public.", ordered)
 
 
 def test_weeks_and_quarters_are_buckets_on_sqlite_too(lite) -> None:
@@ -508,33 +497,21 @@ CRM_CASES: list[tuple[str, str, str, bool]] = [
 
 @pytest.fixture(scope="module")
 def helpdesk() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    load(connection, "helpdesk", HELPDESK)
-    yield connection
-    connection.close()
+    yield from _loaded("helpdesk", HELPDESK)
 
 
 @pytest.fixture(scope="module")
 def crm() -> Iterator[duckdb.DuckDBPyConnection]:
-    connection = duckdb.connect()
-    load(connection, "public", CRM)
-    yield connection
-    connection.close()
+    yield from _loaded("public", CRM)
 
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), HELPDESK_CASES, ids=[c[1] for c in HELPDESK_CASES])
 def test_values_said_in_other_words(helpdesk, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("helpdesk", HELPDESK, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(helpdesk, outcome.sql)
-    expected = helpdesk.execute(_truth(truth, "helpdesk.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(
+        helpdesk, knowledge_of("helpdesk", HELPDESK, "duckdb"), question, truth, "helpdesk.", ordered
+    )
 
 
 @pytest.mark.parametrize(("kind", "question", "truth", "ordered"), CRM_CASES, ids=[c[1] for c in CRM_CASES])
 def test_questions_on_rows_with_several_moments(crm, kind: str, question: str, truth: str, ordered: bool):
-    outcome = plan(question, knowledge_of("public", CRM, "duckdb"), TODAY)
-    assert isinstance(outcome, Statement), outcome
-    columns, got = _run(crm, outcome.sql)
-    expected = crm.execute(_truth(truth, "public.")).fetchall()
-    assert _compare(got, columns, expected, ordered), (outcome.sql, got, expected)
+    _answers_like_the_truth(crm, knowledge_of("public", CRM, "duckdb"), question, truth, "public.", ordered)
